@@ -1,0 +1,231 @@
+//! The command line (SPEC §1). Parsing only: no I/O happens here.
+
+use clap::{Args, Parser, Subcommand, ValueEnum};
+use std::path::PathBuf;
+
+const AFTER_HELP: &str = "\
+Exit codes:
+  0  success; for status/diagnose: the cluster is healthy
+  1  status/diagnose found problems; run/resume ended without the verify steps passing
+  2  invalid usage or input (flags, YAML, inventory, unknown runbook or incident)
+  3  stopped by the operator (declined, Ctrl-C) - journaled, resumable
+  4  a human decision is needed and none could be had (no terminal, no --yes)
+  5  journal integrity failure
+  6  the incident is locked by another running nats-rescue
+
+Examples:
+  nats-rescue -i inventory.yaml status
+  nats-rescue -i inventory.yaml diagnose
+  nats-rescue -i inventory.yaml run insufficient-nodes --dry-run
+  nats-rescue -i inventory.yaml run insufficient-nodes
+  nats-rescue resume
+  nats-rescue journal export <INCIDENT> --format markdown";
+
+/// Guided, journaled recovery for NATS JetStream clusters that lost their meta leader.
+#[derive(Debug, Parser)]
+#[command(name = "nats-rescue", version, about, after_help = AFTER_HELP)]
+pub struct Cli {
+    #[command(flatten)]
+    pub global: GlobalOpts,
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Debug, Args, Clone)]
+pub struct GlobalOpts {
+    /// Cluster inventory
+    #[arg(short = 'i', long, global = true, env = "NATS_RESCUE_INVENTORY", value_name = "FILE")]
+    pub inventory: Option<PathBuf>,
+    /// Where incident journals live [default: $XDG_STATE_HOME/nats-rescue/incidents]
+    #[arg(long, global = true, env = "NATS_RESCUE_JOURNAL_DIR", value_name = "DIR")]
+    pub journal_dir: Option<PathBuf>,
+    /// Extra runbook folder; its files override built-in runbooks of the same id
+    #[arg(long, global = true, value_name = "DIR")]
+    pub runbooks: Option<PathBuf>,
+    /// Machine-readable output on stdout (human text goes to stderr)
+    #[arg(long, global = true)]
+    pub json: bool,
+    /// No colour (also honours NO_COLOR)
+    #[arg(long, global = true)]
+    pub no_color: bool,
+    /// Less output
+    #[arg(short, long, global = true)]
+    pub quiet: bool,
+    /// More output
+    #[arg(short, long, global = true)]
+    pub verbose: bool,
+    /// Trust unknown SSH host keys on first contact (the fingerprint is journaled). Changed
+    /// keys are always refused.
+    #[arg(long, global = true)]
+    pub accept_new_host_keys: bool,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// One table: per node ssh, service, monitor, server name, meta leader, Raft state, routes, healthz
+    #[command(after_help = "Exit 0 when the cluster is healthy, 1 when not.\n\nExample:\n  nats-rescue -i inventory.yaml status --json")]
+    Status,
+    /// Read-only: run every runbook's diagnose steps and rank the likely causes
+    #[command(after_help = "Exit 0 when healthy (no findings), 1 when findings were made.\n\nExample:\n  nats-rescue -i inventory.yaml diagnose --json | jq '.findings[0]'")]
+    Diagnose,
+    /// Execute a runbook (an id such as `insufficient-nodes`, or a path to a .yaml)
+    #[command(after_help = "Examples:\n  nats-rescue run insufficient-nodes --dry-run\n  nats-rescue run insufficient-nodes --yes\n  nats-rescue run reset-option-b --confirm-destructive prod-east")]
+    Run(RunArgs),
+    /// Continue an interrupted incident (default: the most recent unfinished one)
+    #[command(after_help = "Example:\n  nats-rescue resume --yes")]
+    Resume(ResumeArgs),
+    /// Incident journals: list, show, verify, export
+    #[command(subcommand)]
+    Journal(JournalCommand),
+    /// Built-in and custom runbooks
+    #[command(subcommand)]
+    Runbooks(RunbooksCommand),
+    /// Local rehearsal cluster (network namespaces, sshd, nats-server)
+    #[command(subcommand)]
+    Lab(LabCommand),
+    /// Print a shell completion script
+    #[command(after_help = "Example:\n  nats-rescue completions bash > /etc/bash_completion.d/nats-rescue")]
+    Completions {
+        shell: clap_complete::Shell,
+    },
+}
+
+#[derive(Debug, Args, Clone, Default)]
+pub struct ApprovalArgs {
+    /// Approve ordinary confirmations without a terminal
+    #[arg(long)]
+    pub yes: bool,
+    /// Approve destructive confirmations; the value must equal the inventory's cluster name
+    #[arg(long, value_name = "CLUSTER")]
+    pub confirm_destructive: Option<String>,
+}
+
+#[derive(Debug, Args)]
+pub struct RunArgs {
+    /// Runbook id or path to a .yaml file
+    pub runbook: String,
+    /// Rehearsal: read-only steps run for real, mutating actions are printed and not run
+    #[arg(long)]
+    pub dry_run: bool,
+    #[command(flatten)]
+    pub approval: ApprovalArgs,
+    /// Limit per-node fix steps to these nodes (repeatable)
+    #[arg(long = "node", value_name = "NAME")]
+    pub nodes: Vec<String>,
+    /// Set a runbook variable (repeatable)
+    #[arg(long = "var", value_name = "KEY=VALUE")]
+    pub vars: Vec<String>,
+}
+
+#[derive(Debug, Args)]
+pub struct ResumeArgs {
+    /// Incident id (default: the most recent unfinished one)
+    pub incident: Option<String>,
+    #[command(flatten)]
+    pub approval: ApprovalArgs,
+}
+
+#[derive(Debug, Clone, Copy, ValueEnum)]
+pub enum ExportFormat {
+    Markdown,
+    Json,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum JournalCommand {
+    /// Incidents, newest first
+    List,
+    /// The timeline, human-readable
+    Show { incident: String },
+    /// Check the hash chain; print record count and head hash
+    Verify {
+        /// Incident id or path to a .jsonl file
+        incident: String,
+    },
+    /// A post-incident report
+    Export {
+        incident: String,
+        #[arg(long, value_enum, default_value = "markdown")]
+        format: ExportFormat,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum RunbooksCommand {
+    /// Ids, titles, causes
+    List,
+    /// Check runbooks (built-in ones when no FILE given) and report every problem
+    Validate { files: Vec<PathBuf> },
+    /// The steps as the operator will meet them
+    Show { runbook: String },
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum Fault {
+    /// Kill a majority of the servers
+    QuorumLoss,
+    /// Drop cluster-port traffic inside the node's namespace
+    Partition,
+    /// Wrong route ports in every config, restart
+    BadRoutes,
+    /// Empty per-node hosts file, restart (routes are by hostname)
+    Dns,
+    /// SIGSTOP the server (a starved, frozen process)
+    Frozen,
+    /// Stale Raft state: terms and indexes differ between nodes, all stopped
+    Diverged,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum LabCommand {
+    /// Build N local hosts with sshd and nats-server in one JetStream cluster
+    Up(LabUpArgs),
+    /// Inject a fault
+    Break {
+        #[arg(value_enum)]
+        fault: Fault,
+        nodes: Vec<String>,
+        #[arg(long, value_name = "DIR")]
+        dir: Option<PathBuf>,
+    },
+    /// Undo injected faults
+    Heal {
+        #[arg(long, value_name = "DIR")]
+        dir: Option<PathBuf>,
+    },
+    /// Remove everything the lab made
+    Down {
+        #[arg(long, value_name = "DIR")]
+        dir: Option<PathBuf>,
+    },
+    /// Publish known messages to an R3 stream (to prove data survives a recovery)
+    Seed {
+        #[arg(long, default_value_t = 100)]
+        messages: u32,
+        #[arg(long, value_name = "DIR")]
+        dir: Option<PathBuf>,
+    },
+    /// Show lab state
+    Status {
+        #[arg(long, value_name = "DIR")]
+        dir: Option<PathBuf>,
+    },
+}
+
+#[derive(Debug, Args)]
+pub struct LabUpArgs {
+    #[arg(long, default_value_t = 3)]
+    pub nodes: usize,
+    /// nats-server binary [default: nats-server on PATH, then /usr/sbin/nats-server]
+    #[arg(long, value_name = "PATH")]
+    pub nats_server: Option<PathBuf>,
+    /// Lab directory [default: /tmp/nats-rescue-lab]
+    #[arg(long, value_name = "DIR")]
+    pub dir: Option<PathBuf>,
+    /// Lab name, used as a prefix for namespaces and the bridge (max 6 chars)
+    #[arg(long, default_value = "nrl")]
+    pub name: String,
+    /// Third octet of the lab's 10.X.Y.0/24 subnet, as X.Y
+    #[arg(long, default_value = "213.7")]
+    pub subnet: String,
+}

@@ -1,0 +1,15 @@
+//! nats-rescue: guided, journaled recovery for NATS JetStream clusters whose Raft groups
+//! cannot elect a leader.
+//!
+//! Pipeline: inventory + runbook text → [`runbook::RawRunbook`] → [`runbook::Plan`]
+//! (validated) → [`engine`] (executes over a [`transport::Transport`], asks through a
+//! [`engine::prompter::Prompter`], writes the [`journal`]).
+
+pub mod cli;
+pub mod duration;
+pub mod error;
+pub mod exit_codes;
+pub mod input_error;
+pub mod inventory;
+pub mod journal;
+pub mod transport;

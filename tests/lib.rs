@@ -1,0 +1,1 @@
+//! One integration-test binary (one link step): real binary, real sshd, real nats-server.
