@@ -57,6 +57,12 @@ impl InputProblem {
             }
             _ => (None, msg.clone()),
         };
+        // Name the offending key in the field path: `steps[1].comfirm`.
+        let field = match (field, message.strip_prefix("unknown field `")) {
+            (Some(f), Some(rest)) => rest.split('`').next().map(|k| format!("{f}.{k}")).or(Some(f)),
+            (None, Some(rest)) => rest.split('`').next().map(String::from),
+            (f, None) => f,
+        };
         InputProblem {
             file: file.to_path_buf(),
             line: loc.as_ref().map(|l| l.line()),

@@ -5,11 +5,17 @@
 //! (validated) → [`engine`] (executes over a [`transport::Transport`], asks through a
 //! [`engine::prompter::Prompter`], writes the [`journal`]).
 
+pub mod app;
 pub mod cli;
 pub mod duration;
+pub mod engine;
 pub mod error;
 pub mod exit_codes;
 pub mod input_error;
 pub mod inventory;
 pub mod journal;
+pub mod nats;
+pub mod runbook;
 pub mod transport;
+pub mod lab;
+pub mod ssh;

@@ -1,0 +1,322 @@
+//! `lab break FAULT` and `lab heal`. Every fault is recorded in lab.json with what is needed to
+//! undo it (exact iptables rules, original files, frozen PIDs) before it is injected.
+
+use super::monitor;
+use super::seed;
+use super::server::{self, CLUSTER_PORT};
+use super::state::{FaultRecord, IptablesRule, LabState};
+use super::{net, run_out, say};
+use crate::cli::Fault;
+use crate::error::{Error, Result};
+use serde_json::json;
+use std::path::Path;
+use std::time::{Duration, Instant};
+
+/// Route port written by the bad-routes fault: nothing listens there.
+pub const BAD_ROUTE_PORT: u16 = 6299;
+
+/// Injects `fault` on `nodes` (or the fault's default nodes).
+pub fn inject(st: &mut LabState, fault: Fault, nodes: &[String]) -> Result<()> {
+    for n in nodes {
+        st.node(n)?;
+    }
+    let named = |default: Vec<String>| if nodes.is_empty() { default } else { nodes.to_vec() };
+    match fault {
+        Fault::QuorumLoss => {
+            let first = st.nodes[0].name.clone();
+            let targets = named(st.node_names().into_iter().filter(|n| *n != first).collect());
+            if targets.is_empty() {
+                return Err(Error::Usage("quorum-loss needs at least 2 nodes (it kills all but n1)".into()));
+            }
+            st.faults.push(FaultRecord::QuorumLoss { nodes: targets.clone() });
+            st.save()?;
+            for n in &targets {
+                let out = server::ctl(st, n, "kill")?;
+                say(out.trim());
+            }
+            let left = st.nodes.len() - targets.len();
+            println!(
+                "quorum-loss: SIGKILLed {} ({} of {} servers left; quorum needs {}). A surviving follower drops its leader within ~10 s, a surviving leader after ~17-30 s.",
+                targets.join(", "),
+                left,
+                st.nodes.len(),
+                st.nodes.len() / 2 + 1
+            );
+        }
+        Fault::Partition => {
+            let targets = named(vec![current_leader(st).unwrap_or_else(|| st.nodes[0].name.clone())]);
+            let mut rules = Vec::new();
+            for n in &targets {
+                let ns = st.node(n)?.netns.clone();
+                for chain in ["INPUT", "OUTPUT"] {
+                    for dir in ["--dport", "--sport"] {
+                        rules.push(IptablesRule {
+                            netns: ns.clone(),
+                            chain: chain.into(),
+                            spec: ["-p", "tcp", dir, &CLUSTER_PORT.to_string(), "-j", "DROP"].iter().map(|s| s.to_string()).collect(),
+                        });
+                    }
+                }
+            }
+            st.faults.push(FaultRecord::Partition { nodes: targets.clone(), rules: rules.clone() });
+            st.iptables.extend(rules.iter().cloned());
+            st.save()?;
+            for r in &rules {
+                iptables(r, "-I")?;
+                say(r.display());
+            }
+            println!(
+                "partition: {} cut off from the cluster port {CLUSTER_PORT} (its client and monitoring ports still answer). The majority elects a leader within ~5-10 s; routes stay listed for ~60 s.",
+                targets.join(", ")
+            );
+        }
+        Fault::BadRoutes => {
+            let targets = named(st.node_names());
+            let mut originals = Vec::new();
+            for n in &targets {
+                let conf = st.node(n)?.config.clone();
+                let text = std::fs::read_to_string(&conf).map_err(|e| super::io_err(format!("cannot read {}", conf.display()), e))?;
+                originals.push((n.clone(), text));
+            }
+            st.faults.push(FaultRecord::BadRoutes { originals: originals.clone() });
+            st.save()?;
+            for (n, text) in &originals {
+                let conf = st.node(n)?.config.clone();
+                std::fs::write(&conf, bad_routes(text)).map_err(|e| super::io_err(format!("cannot write {}", conf.display()), e))?;
+            }
+            restart(st, &targets)?;
+            println!("bad-routes: routes of {} now point at port {BAD_ROUTE_PORT}; servers restarted. With every node wrong: num_routes 0, no leader.", targets.join(", "));
+        }
+        Fault::Dns => {
+            let targets = named(st.node_names());
+            let mut originals = Vec::new();
+            for n in &targets {
+                let hosts = hosts_file(st, n)?;
+                let text = std::fs::read_to_string(&hosts).map_err(|e| super::io_err(format!("cannot read {}", hosts.display()), e))?;
+                originals.push((n.clone(), text));
+            }
+            st.faults.push(FaultRecord::Dns { originals });
+            st.save()?;
+            for n in &targets {
+                // Truncate in place: sshd's namespace bind-mounts this very inode over /etc/hosts.
+                std::fs::write(hosts_file(st, n)?, "").map_err(|e| super::io_err("cannot empty the hosts file", e))?;
+            }
+            restart(st, &targets)?;
+            println!("dns: /etc/hosts emptied in the namespaces of {}; servers restarted (routes by host name no longer resolve there).", targets.join(", "));
+        }
+        Fault::Frozen => {
+            let targets = named(vec![current_leader(st).unwrap_or_else(|| st.nodes[0].name.clone())]);
+            let mut pids = Vec::new();
+            for n in &targets {
+                let node = st.node(n)?;
+                let pid = server::read_pid(&node.server_pidfile)
+                    .filter(|p| server::pid_is_ours(*p, &node.config))
+                    .ok_or_else(|| Error::Usage(format!("frozen: nats-server of {n} is not running")))?;
+                pids.push((n.clone(), pid));
+            }
+            st.faults.push(FaultRecord::Frozen { pids: pids.clone() });
+            st.save()?;
+            for (n, pid) in &pids {
+                if !server::signal(*pid, "STOP") {
+                    return Err(Error::Other(format!("kill -STOP {pid} ({n}) failed")));
+                }
+            }
+            let list: Vec<String> = pids.iter().map(|(n, p)| format!("{n} (pid {p})")).collect();
+            let majority = pids.len() > st.nodes.len() / 2;
+            println!(
+                "frozen: SIGSTOPped {}: the process exists (state T) but its monitoring port does not answer. {}",
+                list.join(", "),
+                if majority { "A majority is frozen: no leader." } else { "The others keep or elect a leader; freeze a majority for a leaderless cluster." }
+            );
+        }
+        Fault::Diverged => diverge(st, nodes)?,
+    }
+    Ok(())
+}
+
+/// The meta leader any node reports (the agreed one first).
+pub fn current_leader(st: &LabState) -> Option<String> {
+    monitor::agreed_leader(st, &st.node_names()).or_else(|| {
+        monitor::leaders(st, &st.node_names(), Duration::from_millis(800)).into_iter().find_map(|(_, l)| l)
+    })
+}
+
+fn bad_routes(conf: &str) -> String {
+    conf.lines()
+        .map(|l| if l.contains("nats-route://") { l.replace(&format!(":{CLUSTER_PORT}\""), &format!(":{BAD_ROUTE_PORT}\"")) } else { l.to_string() })
+        .collect::<Vec<_>>()
+        .join("\n")
+        + "\n"
+}
+
+fn hosts_file(st: &LabState, node: &str) -> Result<std::path::PathBuf> {
+    let n = st.node(node)?;
+    let etc = n.netns_etc.clone().ok_or_else(|| Error::Other(format!("{node} has no /etc/netns directory recorded")))?;
+    Ok(etc.join("hosts"))
+}
+
+fn iptables(r: &IptablesRule, op: &str) -> Result<()> {
+    let mut args = vec!["netns", "exec", r.netns.as_str(), "iptables", "-w", "5", op, r.chain.as_str()];
+    args.extend(r.spec.iter().map(String::as_str));
+    super::run("ip", &args).map(|_| ())
+}
+
+/// Stops all `nodes` first, then starts them (so a restart of several nodes is one event).
+fn restart(st: &mut LabState, nodes: &[String]) -> Result<()> {
+    for n in nodes {
+        server::stop(st, n)?;
+    }
+    for n in nodes {
+        server::start(st, n)?;
+    }
+    Ok(())
+}
+
+/// Meta term persisted in `<store_dir>/jetstream/<SYS>/_js_/_meta_/tav.idx` (first u64, LE).
+pub fn meta_term(store_dir: &Path) -> Option<u64> {
+    let p = store_dir.join("jetstream").join(server::SYSTEM_ACCOUNT).join("_js_").join("_meta_").join("tav.idx");
+    let b = std::fs::read(p).ok()?;
+    Some(u64::from_le_bytes(b.get(..8)?.try_into().ok()?))
+}
+
+/// Stale Raft state: one node stops; the others create and delete a stream (the meta log grows)
+/// and step the meta leader down (the term grows); then every server is stopped, so the disks
+/// disagree on term and index.
+fn diverge(st: &mut LabState, nodes: &[String]) -> Result<()> {
+    let all = st.node_names();
+    let (leader, _) = monitor::wait_leader(st, &all, Instant::now(), Duration::from_secs(30))
+        .map_err(|e| Error::Usage(format!("diverged needs a healthy cluster first: {e}")))?;
+    let stale = match nodes.first() {
+        Some(n) => n.clone(),
+        None => all.iter().rev().find(|n| **n != leader).cloned().unwrap_or_else(|| all[0].clone()),
+    };
+    if all.len() < 3 {
+        return Err(Error::Usage("diverged needs at least 3 nodes (the others must keep quorum)".into()));
+    }
+    st.faults.push(FaultRecord::Diverged { stale: stale.clone() });
+    st.save()?;
+    server::stop(st, &stale)?;
+    let others: Vec<String> = all.iter().filter(|n| **n != stale).cloned().collect();
+    monitor::wait_leader(st, &others, Instant::now(), Duration::from_secs(30))?;
+
+    // Meta log entries the stale node will miss.
+    let skip = vec![stale.clone()];
+    seed::retry(Duration::from_secs(20), || {
+        let mut c = seed::connect_any(st, false, &skip)?;
+        let cfg = json!({"name": "LAB_DIVERGED", "subjects": ["lab.diverged.>"], "storage": "file", "num_replicas": 1});
+        c.js_request("$JS.API.STREAM.CREATE.LAB_DIVERGED", &cfg, Duration::from_secs(5))?;
+        c.js_request("$JS.API.STREAM.DELETE.LAB_DIVERGED", &json!({}), Duration::from_secs(5))?;
+        Ok(())
+    })?;
+    // A higher term the stale node will miss.
+    let before = current_leader(st);
+    seed::retry(Duration::from_secs(20), || {
+        let mut c = seed::connect_any(st, true, &skip)?;
+        c.js_request("$JS.API.META.LEADER.STEPDOWN", &json!({}), Duration::from_secs(5)).map(|_| ())
+    })?;
+    let t0 = Instant::now();
+    // Wait until the others agree on a leader again (possibly a different one).
+    let (after, _) = monitor::wait_leader(st, &others, t0, Duration::from_secs(30))?;
+    say(format!("meta leader stepped down: {} -> {after}", before.unwrap_or_else(|| "?".into())));
+    for n in &others {
+        server::stop(st, n)?;
+    }
+    let terms: Vec<String> = st
+        .nodes
+        .iter()
+        .map(|n| format!("{}={}", n.name, meta_term(&n.store_dir).map(|t| t.to_string()).unwrap_or_else(|| "?".into())))
+        .collect();
+    println!(
+        "diverged: {stale} stopped first and missed a stream create/delete and a leader step-down; all servers are now stopped. Meta terms on disk: {}",
+        terms.join(" ")
+    );
+    Ok(())
+}
+
+/// Removes every recorded iptables rule (used by `down`; the namespaces go away anyway).
+pub fn remove_all_rules(st: &mut LabState, problems: &mut Vec<String>) {
+    let existing = net::netns_list();
+    for r in std::mem::take(&mut st.iptables) {
+        if existing.contains(&r.netns) {
+            // Absent already is fine: only a rule that is still there and cannot go is a problem.
+            let mut check = vec!["netns".to_string(), "exec".into(), r.netns.clone(), "iptables".into(), "-w".into(), "5".into(), "-C".into(), r.chain.clone()];
+            check.extend(r.spec.iter().cloned());
+            let args: Vec<&str> = check.iter().map(String::as_str).collect();
+            let present = run_out("ip", &args, Duration::from_secs(10)).map(|o| o.ok).unwrap_or(false);
+            if present {
+                if let Err(e) = iptables(&r, "-D") {
+                    problems.push(e.to_string());
+                }
+            }
+        }
+    }
+}
+
+/// Undoes every recorded fault (newest first), starts every stopped server and waits for a
+/// meta leader.
+pub fn heal(st: &mut LabState) -> Result<()> {
+    let t0 = Instant::now();
+    let faults: Vec<FaultRecord> = st.faults.iter().rev().cloned().collect();
+    if faults.is_empty() {
+        say("no recorded faults; making sure every server runs");
+    }
+    let mut restart_nodes: Vec<String> = Vec::new();
+    for f in &faults {
+        match f {
+            FaultRecord::QuorumLoss { .. } | FaultRecord::Diverged { .. } => {}
+            FaultRecord::Partition { rules, .. } => {
+                for r in rules {
+                    let mut check = vec!["netns", "exec", r.netns.as_str(), "iptables", "-w", "5", "-C", r.chain.as_str()];
+                    check.extend(r.spec.iter().map(String::as_str));
+                    if run_out("ip", &check, Duration::from_secs(10)).map(|o| o.ok).unwrap_or(false) {
+                        iptables(r, "-D")?;
+                        say(format!("removed: {}", r.display()));
+                    }
+                    st.iptables.retain(|x| x != r);
+                }
+            }
+            FaultRecord::BadRoutes { originals } => {
+                for (n, text) in originals {
+                    let conf = st.node(n)?.config.clone();
+                    std::fs::write(&conf, text).map_err(|e| super::io_err(format!("cannot restore {}", conf.display()), e))?;
+                    restart_nodes.push(n.clone());
+                }
+                say("restored the original configs");
+            }
+            FaultRecord::Dns { originals } => {
+                for (n, text) in originals {
+                    std::fs::write(hosts_file(st, n)?, text).map_err(|e| super::io_err("cannot restore the hosts file", e))?;
+                    restart_nodes.push(n.clone());
+                }
+                say("restored the namespaces' hosts files");
+            }
+            FaultRecord::Frozen { pids } => {
+                for (n, pid) in pids {
+                    let conf = st.node(n)?.config.clone();
+                    if server::pid_is_ours(*pid, &conf) {
+                        server::signal(*pid, "CONT");
+                        say(format!("{n}: SIGCONT pid {pid}"));
+                    }
+                }
+            }
+        }
+        // Each undone fault is forgotten at once: a crash mid-heal does not undo it twice.
+        st.faults.retain(|x| x.kind() != f.kind() || x.nodes() != f.nodes());
+        st.save()?;
+    }
+    restart_nodes.sort();
+    restart_nodes.dedup();
+    for n in &restart_nodes {
+        if server::is_running(st, n) {
+            server::stop(st, n)?;
+        }
+    }
+    for n in st.node_names() {
+        if !server::is_running(st, &n) {
+            server::start(st, &n)?;
+        }
+    }
+    let (leader, took) = monitor::wait_leader(st, &st.node_names(), t0, super::LEADER_TIMEOUT)?;
+    println!("healed: meta leader {leader} agreed by all {} nodes, {:.2}s after `lab heal` began", st.nodes.len(), took.as_secs_f64());
+    Ok(())
+}

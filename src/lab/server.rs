@@ -1,0 +1,316 @@
+//! Per node: the nats-server config, the data dir, and `nodes/nN/ctl`, the lab's `systemctl`.
+//! The control script acts by PID file only (namespaces share one PID space, so a name-based
+//! kill would hit every node). Also the inventory the lab writes.
+
+use super::state::LabState;
+use super::{io_err, run_out, say, shell_quote};
+use crate::error::{Error, Result};
+use std::path::Path;
+use std::time::{Duration, Instant};
+
+pub const CLIENT_PORT: u16 = 4222;
+pub const CLUSTER_PORT: u16 = 6222;
+pub const MONITOR_PORT: u16 = 8222;
+pub const CLUSTER_NAME: &str = "lab";
+pub const SYSTEM_ACCOUNT: &str = "SYS";
+pub const APP_ACCOUNT: &str = "APP";
+
+/// `v2.15.1` from `nats-server --version`.
+pub fn version(bin: &Path) -> Result<String> {
+    let o = run_out(&bin.to_string_lossy(), &["--version"], Duration::from_secs(10))?;
+    let text = format!("{}{}", o.stdout, o.stderr);
+    text.split_whitespace()
+        .find(|w| w.starts_with('v') && w[1..].starts_with(|c: char| c.is_ascii_digit()))
+        .map(String::from)
+        .ok_or_else(|| Error::Usage(format!("{} does not look like nats-server (`--version` said: {})", bin.display(), text.trim())))
+}
+
+/// The server config for node `i`, routes on port `route_port` by host name.
+pub fn config_text(st: &LabState, i: usize, route_port: u16) -> String {
+    let n = &st.nodes[i];
+    let routes: String = st.nodes.iter().map(|p| format!("    \"nats-route://{}:{route_port}\"\n", p.name)).collect();
+    format!(
+        "# nats-rescue lab: node {name} of `{lab}` (namespace {ns})\n\
+         server_name: {name}\n\
+         listen: \"{addr}:{CLIENT_PORT}\"\n\
+         http: \"{addr}:{MONITOR_PORT}\"\n\
+         jetstream {{\n  store_dir: \"{store}\"\n}}\n\
+         cluster {{\n  name: {CLUSTER_NAME}\n  listen: \"{addr}:{CLUSTER_PORT}\"\n  routes: [\n{routes}  ]\n}}\n\
+         accounts {{\n  {SYSTEM_ACCOUNT}: {{ users: [ {{ user: \"{su}\", password: \"{sp}\" }} ] }}\n  \
+         {APP_ACCOUNT}: {{ jetstream: enabled, users: [ {{ user: \"{au}\", password: \"{ap}\" }} ] }}\n}}\n\
+         system_account: {SYSTEM_ACCOUNT}\n\
+         no_auth_user: {au}\n",
+        name = n.name,
+        lab = st.name,
+        ns = n.netns,
+        addr = n.addr,
+        store = n.store_dir.display(),
+        su = st.sys_user,
+        sp = st.sys_password,
+        au = st.app_user,
+        ap = st.app_password,
+    )
+}
+
+fn ctl_text(st: &LabState, i: usize) -> String {
+    let n = &st.nodes[i];
+    let q = |p: &Path| shell_quote(&p.to_string_lossy());
+    format!(
+        r#"#!/usr/bin/env bash
+# nats-rescue lab: control script for nats-server {name} (the lab's `systemctl`).
+# ctl start|stop|status|reload|kill|pid   -- acts by PID file only.
+# status exits 0 when the server process is alive (also when frozen), 3 when not (like systemctl).
+set -u
+NS={ns}
+BIN={bin}
+CONF={conf}
+PIDF={pidf}
+LOG={log}
+OUT={out}
+pid_of() {{ [ -s "$PIDF" ] && head -c 20 "$PIDF" | tr -dc 0-9; }}
+alive() {{
+  local p; p=$(pid_of) || return 1; [ -n "$p" ] || return 1
+  [ -r "/proc/$p/stat" ] || return 1
+  # a zombie is gone; a PID reused by another program is not ours
+  [ "$(cut -d' ' -f3 "/proc/$p/stat" 2>/dev/null)" != Z ] || return 1
+  tr '\0' ' ' < "/proc/$p/cmdline" 2>/dev/null | grep -qF -- "$CONF"
+}}
+in_ns() {{ [ "$(ip netns identify 2>/dev/null)" = "$NS" ]; }}
+cmd=${{1:-status}}
+case "$cmd" in
+  start|reload) in_ns || exec ip netns exec "$NS" "$0" "$@" ;;
+esac
+case "$cmd" in
+  start)
+    if alive; then echo "{name}: nats-server already running (pid $(pid_of))"; exit 0; fi
+    rm -f "$PIDF"
+    setsid nohup "$BIN" -c "$CONF" -P "$PIDF" -l "$LOG" </dev/null >>"$OUT" 2>&1 &
+    for _ in $(seq 1 100); do
+      if alive; then
+        sleep 0.2
+        if alive; then echo "{name}: nats-server started (pid $(pid_of))"; exit 0; fi
+      fi
+      sleep 0.05
+    done
+    echo "{name}: nats-server did not start; last output:" >&2; tail -n 5 "$OUT" >&2; tail -n 5 "$LOG" >&2 2>/dev/null; exit 1 ;;
+  stop)
+    if ! alive; then echo "{name}: nats-server not running"; rm -f "$PIDF"; exit 0; fi
+    p=$(pid_of); kill -TERM "$p"; kill -CONT "$p" 2>/dev/null   # like systemd: a stopped process must run to exit
+    for _ in $(seq 1 300); do alive || {{ echo "{name}: nats-server stopped (pid $p)"; rm -f "$PIDF"; exit 0; }}; sleep 0.1; done
+    echo "{name}: nats-server pid $p did not stop within 30s" >&2; exit 1 ;;
+  kill)
+    if ! alive; then echo "{name}: nats-server not running"; exit 0; fi
+    p=$(pid_of); kill -KILL "$p"
+    for _ in $(seq 1 100); do alive || {{ echo "{name}: nats-server killed (pid $p)"; rm -f "$PIDF"; exit 0; }}; sleep 0.05; done
+    echo "{name}: pid $p still there after SIGKILL" >&2; exit 1 ;;
+  status)
+    if alive; then echo "active (pid $(pid_of))"; exit 0; else echo "inactive"; exit 3; fi ;;
+  reload)
+    if ! alive; then echo "{name}: nats-server not running" >&2; exit 1; fi
+    "$BIN" --signal reload="$(pid_of)" || kill -HUP "$(pid_of)" ;;
+  pid)
+    if alive; then pid_of; echo; else exit 3; fi ;;
+  *) echo "usage: $0 start|stop|status|reload|kill|pid" >&2; exit 2 ;;
+esac
+"#,
+        name = n.name,
+        ns = shell_quote(&n.netns),
+        bin = q(&st.nats_server),
+        conf = q(&n.config),
+        pidf = q(&n.server_pidfile),
+        log = q(&n.server_log),
+        out = q(&n.node_dir.join("nats-server.out")),
+    )
+}
+
+/// Data dir, config and control script of node `i`.
+pub fn write_node_files(st: &LabState, i: usize) -> Result<()> {
+    use std::os::unix::fs::PermissionsExt;
+    let n = &st.nodes[i];
+    std::fs::create_dir_all(&n.store_dir).map_err(|e| io_err(format!("cannot create {}", n.store_dir.display()), e))?;
+    std::fs::write(&n.config, config_text(st, i, CLUSTER_PORT)).map_err(|e| io_err(format!("cannot write {}", n.config.display()), e))?;
+    std::fs::write(&n.ctl, ctl_text(st, i)).map_err(|e| io_err(format!("cannot write {}", n.ctl.display()), e))?;
+    std::fs::set_permissions(&n.ctl, std::fs::Permissions::from_mode(0o755)).map_err(|e| io_err("chmod ctl", e))?;
+    Ok(())
+}
+
+/// Runs `nodes/<node>/ctl <action>` (it enters the node's namespace itself where needed).
+pub fn ctl(st: &LabState, node: &str, action: &str) -> Result<String> {
+    let n = st.node(node)?;
+    let o = run_out(&n.ctl.to_string_lossy(), &[action], Duration::from_secs(45))?;
+    if o.ok {
+        Ok(o.stdout)
+    } else {
+        Err(Error::Other(format!("`{} {action}` failed: {}{}", n.ctl.display(), o.stdout.trim(), o.stderr.trim())))
+    }
+}
+
+/// `ctl status` exit 0.
+pub fn is_running(st: &LabState, node: &str) -> bool {
+    st.node(node)
+        .ok()
+        .and_then(|n| run_out(&n.ctl.to_string_lossy(), &["status"], Duration::from_secs(10)).ok())
+        .map(|o| o.ok)
+        .unwrap_or(false)
+}
+
+/// Remembers the current server PID of `node` (for `down` after a crash).
+pub fn record_pid(st: &mut LabState, node: &str) -> Result<()> {
+    let (pidfile, config) = {
+        let n = st.node(node)?;
+        (n.server_pidfile.clone(), n.config.clone())
+    };
+    if let Some(p) = read_pid(&pidfile).filter(|p| pid_is_ours(*p, &config)) {
+        let n = st.node_mut(node)?;
+        if !n.server_pids.contains(&p) {
+            n.server_pids.push(p);
+        }
+        st.save()?;
+    }
+    Ok(())
+}
+
+/// Starts a node's server and records its PID.
+pub fn start(st: &mut LabState, node: &str) -> Result<()> {
+    let out = ctl(st, node, "start")?;
+    say(out.trim());
+    record_pid(st, node)
+}
+
+pub fn stop(st: &LabState, node: &str) -> Result<()> {
+    let out = ctl(st, node, "stop")?;
+    say(out.trim());
+    Ok(())
+}
+
+pub fn read_pid(pidfile: &Path) -> Option<u32> {
+    std::fs::read_to_string(pidfile).ok()?.trim().parse().ok()
+}
+
+/// The process exists, is not a zombie, and its command line names `marker` (our config path):
+/// never signal a PID that was reused by another program.
+pub fn pid_is_ours(pid: u32, marker: &Path) -> bool {
+    if matches!(proc_state(pid), None | Some('Z') | Some('X')) {
+        return false;
+    }
+    let Ok(cmdline) = std::fs::read(format!("/proc/{pid}/cmdline")) else { return false };
+    let text = String::from_utf8_lossy(&cmdline).replace('\0', " ");
+    text.contains(&*marker.to_string_lossy())
+}
+
+/// The state letter from /proc/PID/stat (R, S, D, T, Z, …).
+pub fn proc_state(pid: u32) -> Option<char> {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+    // The command name is in parentheses and may contain spaces: the state follows the last ')'.
+    let after = &stat[stat.rfind(')')? + 1..];
+    after.trim_start().chars().next()
+}
+
+pub fn signal(pid: u32, sig: &str) -> bool {
+    run_out("kill", &[&format!("-{sig}"), &pid.to_string()], Duration::from_secs(5)).map(|o| o.ok).unwrap_or(false)
+}
+
+/// Waits until `pid` no longer runs our program.
+pub fn wait_gone(pid: u32, marker: &Path, timeout: Duration) -> bool {
+    let deadline = Instant::now() + timeout;
+    while Instant::now() < deadline {
+        if !pid_is_ours(pid, marker) {
+            return true;
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    !pid_is_ours(pid, marker)
+}
+
+/// `down`: every server PID ever recorded plus the current pid files; SIGCONT (a frozen server
+/// cannot exit), SIGTERM, then SIGKILL.
+pub fn stop_all_for_down(st: &mut LabState, problems: &mut Vec<String>) {
+    let mut victims = Vec::new();
+    for n in &st.nodes {
+        let mut pids = n.server_pids.clone();
+        if let Some(p) = read_pid(&n.server_pidfile) {
+            if !pids.contains(&p) {
+                pids.push(p);
+            }
+        }
+        for p in pids {
+            if pid_is_ours(p, &n.config) {
+                signal(p, "TERM");
+                signal(p, "CONT");
+                victims.push((n.name.clone(), p, n.config.clone()));
+            }
+        }
+    }
+    for (name, p, conf) in &victims {
+        if !wait_gone(*p, conf, Duration::from_secs(10)) {
+            signal(*p, "KILL");
+            if !wait_gone(*p, conf, Duration::from_secs(3)) {
+                problems.push(format!("nats-server pid {p} of {name} survived SIGKILL"));
+            }
+        }
+    }
+    for n in &mut st.nodes {
+        n.server_pids.clear();
+        let _ = std::fs::remove_file(&n.server_pidfile);
+    }
+    if !victims.is_empty() {
+        say(format!("{} nats-server process(es) stopped", victims.len()));
+    }
+}
+
+/// The inventory for the lab (SPEC §2), checked by the inventory loader before it is kept.
+pub fn inventory_text(st: &LabState) -> String {
+    let q = |p: &Path| yaml_str(&p.to_string_lossy());
+    let mut s = format!(
+        "# Written by `nats-rescue lab up`: local rehearsal cluster `{name}` (nats-server {ver}),\n\
+         # {n} nodes in network namespaces {name}-n1..{name}-n{n} on 10.{subnet}.0/24. Remove with\n\
+         # `nats-rescue lab down --dir {dir}`.\n\
+         cluster: {CLUSTER_NAME}\n\
+         defaults:\n  ssh:\n    user: root\n    port: 22\n    identity_file: {key}\n    known_hosts: {kh}\n    \
+         connect_timeout: 3s\n    command_timeout: 60s\n  \
+         nats:\n    monitor_port: {MONITOR_PORT}\n    monitor: direct\n    cluster_port: {CLUSTER_PORT}\n    \
+         system_account: {SYSTEM_ACCOUNT}\n\
+         nodes:\n",
+        name = st.name,
+        ver = st.nats_version,
+        n = st.nodes.len(),
+        subnet = st.subnet,
+        dir = st.dir.display(),
+        key = q(&super::sshd::operator_key(st)),
+        kh = q(&super::sshd::known_hosts(st)),
+    );
+    for n in &st.nodes {
+        let ctl = shell_quote(&n.ctl.to_string_lossy());
+        s.push_str(&format!(
+            "  - name: {name}\n    host: {addr}\n    nats:\n      config_file: {conf}\n      store_dir: {store}\n      \
+             service:\n        start: {start}\n        stop: {stop}\n        status: {status}\n        reload: {reload}\n",
+            name = n.name,
+            addr = n.addr,
+            conf = q(&n.config),
+            store = q(&n.store_dir),
+            start = yaml_str(&format!("{ctl} start")),
+            stop = yaml_str(&format!("{ctl} stop")),
+            status = yaml_str(&format!("{ctl} status")),
+            reload = yaml_str(&format!("{ctl} reload")),
+        ));
+    }
+    s
+}
+
+/// A YAML scalar: plain when safe, double-quoted (JSON rules are valid YAML) otherwise.
+fn yaml_str(s: &str) -> String {
+    let plain = !s.is_empty() && s.chars().all(|c| c.is_ascii_alphanumeric() || "/._- ".contains(c)) && !s.starts_with(['-', ' ']) && !s.ends_with(' ');
+    if plain {
+        s.to_string()
+    } else {
+        serde_json::to_string(s).unwrap_or_else(|_| format!("{s:?}"))
+    }
+}
+
+pub fn write_inventory(st: &LabState) -> Result<()> {
+    let text = inventory_text(st);
+    let path = st.inventory_path();
+    crate::inventory::Inventory::parse(&path, &text)
+        .map_err(|e| Error::Other(format!("internal error: the lab inventory does not load: {e}")))?;
+    std::fs::write(&path, text).map_err(|e| io_err(format!("cannot write {}", path.display()), e))
+}

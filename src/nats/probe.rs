@@ -1,0 +1,567 @@
+//! Gathering facts from the nodes: monitoring endpoints over HTTP and ONE read-only shell
+//! script over SSH per node, all nodes in parallel.
+
+use super::facts::{ClusterFacts, HttpBodies, HttpResult, NodeFacts};
+use super::monitor;
+use crate::inventory::{Inventory, Node};
+use crate::transport::{RemoteCommand, Transport};
+use std::net::IpAddr;
+use std::time::Duration;
+
+/// Per-request HTTP timeout used by [`gather`].
+pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(5);
+
+/// The read-only probe. Node-specific values are prepended as shell-quoted assignments and
+/// `set --` arguments (peer name, host, cluster port, `ip`|`name`, repeated). Every output line
+/// starts with a tag; [`ShellReport::parse`] reads them. Nothing here changes the node.
+pub const PROBE_SCRIPT: &str = r#"
+LC_ALL=C; export LC_ALL
+PATH="$PATH:/usr/sbin:/sbin:/usr/local/sbin:/usr/local/bin"
+echo "NRS_BEGIN 1"
+# 1. service status (operator's command; exit 0 = running)
+sh -c "$SVC_STATUS" </dev/null >/dev/null 2>&1
+echo "SERVICE $?"
+# 2. who listens on the cluster / monitor port, and its state
+pid=""
+if command -v ss >/dev/null 2>&1; then
+  for p in "$CLUSTER_PORT" "$MONITOR_PORT"; do
+    line=$(ss -Htlnp "sport = :$p" 2>/dev/null | head -n 1)
+    if [ -n "$line" ]; then
+      echo "LISTEN $p yes"
+      pid=$(printf '%s\n' "$line" | sed -n 's/.*pid=\([0-9][0-9]*\).*/\1/p' | head -n 1)
+      [ -n "$pid" ] && break
+    else
+      echo "LISTEN $p no"
+    fi
+  done
+else
+  echo "ERR ss not found; cannot see listening sockets"
+fi
+if [ -n "$pid" ] && [ -r "/proc/$pid/stat" ]; then
+  st=$(sed 's/^.*) //' "/proc/$pid/stat" | cut -d ' ' -f 1)
+  echo "PROC $pid $st"
+fi
+# 3. peers: TCP to the cluster port, name resolution
+have_bash=no; command -v bash >/dev/null 2>&1 && have_bash=yes
+have_timeout=no; command -v timeout >/dev/null 2>&1 && have_timeout=yes
+tcp_check() {
+  if [ "$have_bash" = no ] || [ "$have_timeout" = no ]; then echo "TCP $1 $2 $3 error: bash or timeout missing"; return; fi
+  out=$(timeout 3 bash -c 'exec 3<>"/dev/tcp/$0/$1"' "$2" "$3" 2>&1)
+  rc=$?
+  if [ $rc -eq 0 ]; then r=ok
+  elif [ $rc -eq 124 ]; then r=timeout
+  else
+    case "$out" in
+      *refused*) r=refused ;;
+      *"not known"*|*resolution*|*"No address"*|*"Unknown host"*|*"unknown host"*) r=unresolved ;;
+      *"No route"*|*unreachable*) r=unreachable ;;
+      *) r="error: $(printf '%s' "$out" | tr '\n' ' ' | cut -c 1-120)" ;;
+    esac
+  fi
+  echo "TCP $1 $2 $3 $r"
+}
+n=0
+while [ $# -ge 4 ]; do
+  tcp_check "$1" "$2" "$3" &
+  if [ "$4" = name ]; then
+    a=$(getent hosts "$2" 2>/dev/null | awk '{print $1}' | tr '\n' ' ')
+    if [ -n "$a" ]; then echo "DNS $1 $2 ok $a"; else echo "DNS $1 $2 failed"; fi
+  fi
+  shift 4
+done
+wait
+# 4. load, memory, disk of the store dir
+[ -r /proc/loadavg ] && echo "LOADAVG $(cat /proc/loadavg)"
+c=$(nproc 2>/dev/null || getconf _NPROCESSORS_ONLN 2>/dev/null); [ -n "$c" ] && echo "NPROC $c"
+grep -E '^(MemTotal|MemAvailable):' /proc/meminfo 2>/dev/null | sed 's/^/MEM /'
+if [ -d "$STORE_DIR" ]; then
+  echo "STORE yes"
+  df -Pk "$STORE_DIR" 2>/dev/null | tail -n 1 | sed 's/^/DF /'
+else
+  echo "STORE no"
+fi
+# 5. meta-group Raft state on disk
+META="$STORE_DIR/jetstream/$SYS_ACCOUNT/_js_/_meta_"
+if [ -d "$META" ]; then
+  echo "METADIR yes"
+  [ -r "$META/tav.idx" ] && echo "TAVHEX $(od -An -tx1 -v -N 16 "$META/tav.idx" | tr -s ' \n' '  ')"
+  [ -r "$META/commit.idx" ] && echo "COMMITHEX $(od -An -tx1 -v -N 8 "$META/commit.idx" | tr -s ' \n' '  ')"
+  [ -r "$META/peers.idx" ] && echo "PEERSHEX $(od -An -tx1 -v -N 4096 "$META/peers.idx" | tr -s ' \n' '  ')"
+  for s in "$META"/snapshots/snap.*; do [ -e "$s" ] && echo "SNAP ${s##*/}"; done
+  for b in "$META"/msgs/*.blk; do [ -f "$b" ] && wc -c < "$b"; done | awk '{s+=$1; n++} END {print "WAL", n+0, s+0}'
+else
+  echo "METADIR no"
+fi
+# 6. configured routes (the routes block of the config file) and their names
+if [ -r "$CONFIG_FILE" ]; then
+  echo "CONFIG yes"
+  awk '/^[ \t]*routes[ \t]*[:=]?[ \t]*\[/ {on=1} on {print "CFG " $0} on && /\]/ {on=0}' "$CONFIG_FILE" 2>/dev/null | head -n 100
+  for h in $(awk '/^[ \t]*routes[ \t]*[:=]?[ \t]*\[/ {on=1} on {print} on && /\]/ {on=0}' "$CONFIG_FILE" 2>/dev/null \
+      | grep -o '[A-Za-z][A-Za-z0-9+.-]*://[^] ,"'"'"']*' | sed 's#^[^:]*://##; s#^.*@##; s#/.*$##; s#:[0-9]*$##' | sort -u); do
+    case "$h" in *[!0-9.]*) ;; *) continue ;; esac
+    case "$h" in *:*|\[*) continue ;; esac
+    a=$(getent hosts "$h" 2>/dev/null | awk '{print $1}' | tr '\n' ' ')
+    if [ -n "$a" ]; then echo "RDNS $h ok $a"; else echo "RDNS $h failed"; fi
+  done
+else
+  echo "CONFIG no"
+fi
+# 7. firewall rules that mention the cluster port
+if command -v iptables >/dev/null 2>&1; then
+  iptables -S 2>/dev/null | grep -- "$CLUSTER_PORT" | sed 's/^/FW /'
+fi
+if command -v nft >/dev/null 2>&1; then
+  nft list ruleset 2>/dev/null | grep -- "$CLUSTER_PORT" | sed 's/^[ \t]*/FW nft: /'
+fi
+echo "NRS_END"
+"#;
+
+/// Renders the probe for one node: quoted assignments, the peer list, then [`PROBE_SCRIPT`].
+pub fn render_probe_script(inv: &Inventory, node: &Node) -> Result<String, String> {
+    let q = |s: &str| -> Result<String, String> {
+        shlex::try_quote(s).map(|c| c.into_owned()).map_err(|e| format!("cannot quote {s:?}: {e}"))
+    };
+    let mut out = String::new();
+    out.push_str(&format!("SVC_STATUS={}\n", q(&node.nats.service.status)?));
+    out.push_str(&format!("CLUSTER_PORT={}\n", node.nats.cluster_port));
+    out.push_str(&format!("MONITOR_PORT={}\n", node.nats.monitor_port));
+    out.push_str(&format!("STORE_DIR={}\n", q(&node.nats.store_dir)?));
+    out.push_str(&format!("SYS_ACCOUNT={}\n", q(&node.nats.system_account)?));
+    out.push_str(&format!("CONFIG_FILE={}\n", q(&node.nats.config_file)?));
+    out.push_str("set --");
+    for p in inv.nodes.iter().filter(|p| p.name != node.name) {
+        let kind = if p.host.trim_start_matches('[').trim_end_matches(']').parse::<IpAddr>().is_ok() {
+            "ip"
+        } else {
+            "name"
+        };
+        out.push_str(&format!(" {} {} {} {kind}", q(&p.name)?, q(&p.host)?, p.nats.cluster_port));
+    }
+    out.push('\n');
+    out.push_str(PROBE_SCRIPT);
+    Ok(out)
+}
+
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct TcpResult {
+    pub peer: String,
+    pub host: String,
+    pub port: u16,
+    /// ok | refused | timeout | unresolved | unreachable | error: …
+    pub result: String,
+}
+
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct DnsResult {
+    pub peer: String,
+    pub host: String,
+    /// ok | failed
+    pub status: String,
+    pub addresses: Vec<String>,
+}
+
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct DfLine {
+    pub total_kb: u64,
+    pub used_kb: u64,
+    pub available_kb: u64,
+    pub mount: String,
+}
+
+/// What the probe script printed, parsed. Missing lines are `None`.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct ShellReport {
+    pub service_exit: Option<i32>,
+    /// Something listens on the cluster or monitor port (None: could not tell).
+    pub listening: Option<bool>,
+    pub pid: Option<u32>,
+    pub proc_state: Option<String>,
+    pub tcp: Vec<TcpResult>,
+    pub dns: Vec<DnsResult>,
+    pub route_dns: Vec<DnsResult>,
+    pub loadavg: Option<(f64, f64, f64)>,
+    pub nproc: Option<u64>,
+    pub mem_total_kb: Option<u64>,
+    pub mem_available_kb: Option<u64>,
+    pub store_dir: String,
+    pub store_exists: Option<bool>,
+    pub df: Option<DfLine>,
+    pub meta_exists: Option<bool>,
+    /// `tav.idx`: term, vote.
+    pub tav: Option<(u64, String)>,
+    pub commit_index: Option<u64>,
+    /// `peers.idx`: cluster size, peer ids.
+    pub peers_idx: Option<(u64, Vec<String>)>,
+    /// `(term, index)` of each `snap.<term>.<index>`.
+    pub snapshots: Vec<(u64, u64)>,
+    /// WAL block files and bytes.
+    pub wal: Option<(u64, u64)>,
+    pub config_readable: Option<bool>,
+    /// Route URLs found in the config's `routes` block.
+    pub config_routes: Vec<String>,
+    pub firewall: Vec<String>,
+    /// The script ran to its end.
+    pub complete: bool,
+    pub errors: Vec<String>,
+}
+
+fn hex_bytes(s: &str) -> Vec<u8> {
+    s.split_whitespace().filter_map(|h| u8::from_str_radix(h, 16).ok()).collect()
+}
+
+fn le_u64(b: &[u8]) -> Option<u64> {
+    let a: [u8; 8] = b.get(..8)?.try_into().ok()?;
+    Some(u64::from_le_bytes(a))
+}
+
+fn le_u32(b: &[u8]) -> Option<u32> {
+    let a: [u8; 4] = b.get(..4)?.try_into().ok()?;
+    Some(u32::from_le_bytes(a))
+}
+
+/// Route URLs in text such as `routes = [ nats://a:6222, "nats://u:p@b:6222" ]`.
+pub fn extract_route_urls(text: &str) -> Vec<String> {
+    let mut out = Vec::new();
+    for line in text.lines() {
+        let line = line.split('#').next().unwrap_or("");
+        let line = line.split("//").enumerate().fold(String::new(), |mut acc, (i, part)| {
+            // keep `scheme://`, drop `// comment` (a `//` not preceded by `:`)
+            if i > 0 {
+                if acc.ends_with(':') {
+                    acc.push_str("//");
+                } else {
+                    return acc;
+                }
+            }
+            acc.push_str(part);
+            acc
+        });
+        for tok in line.split(|c: char| c.is_whitespace() || c == ',' || c == '[' || c == ']' || c == '"' || c == '\'') {
+            if let Some(pos) = tok.find("://") {
+                let scheme = &tok[..pos];
+                if !scheme.is_empty() && scheme.chars().all(|c| c.is_ascii_alphanumeric() || "+.-".contains(c)) {
+                    out.push(tok.to_string());
+                }
+            }
+        }
+    }
+    out
+}
+
+impl ShellReport {
+    pub fn parse(stdout: &str, store_dir: &str, cluster_port: u16) -> ShellReport {
+        let mut r = ShellReport { store_dir: store_dir.to_string(), ..Default::default() };
+        let mut listen_seen = false;
+        let mut cfg_text = String::new();
+        let mut mem_total = None;
+        let mut mem_avail = None;
+        let port_re = regex::Regex::new(&format!(r"(^|[^0-9]){cluster_port}([^0-9]|$)")).ok();
+        for line in stdout.lines() {
+            let (tag, rest) = line.split_once(' ').unwrap_or((line, ""));
+            let f: Vec<&str> = rest.split_whitespace().collect();
+            match tag {
+                "SERVICE" => r.service_exit = f.first().and_then(|s| s.parse().ok()),
+                "LISTEN" => {
+                    listen_seen = true;
+                    if f.get(1) == Some(&"yes") {
+                        r.listening = Some(true);
+                    } else if r.listening.is_none() {
+                        r.listening = Some(false);
+                    }
+                }
+                "PROC" => {
+                    r.pid = f.first().and_then(|s| s.parse().ok());
+                    r.proc_state = f.get(1).map(|s| s.to_string());
+                }
+                "TCP" if f.len() >= 4 => {
+                    let result = rest.splitn(4, ' ').nth(3).unwrap_or("").trim().to_string();
+                    r.tcp.push(TcpResult {
+                        peer: f[0].into(),
+                        host: f[1].into(),
+                        port: f[2].parse().unwrap_or(0),
+                        result,
+                    });
+                }
+                "DNS" | "RDNS" => {
+                    let (peer, host, status, addrs) = if tag == "DNS" {
+                        (f.first(), f.get(1), f.get(2), f.get(3..))
+                    } else {
+                        (None, f.first(), f.get(1), f.get(2..))
+                    };
+                    let d = DnsResult {
+                        peer: peer.map(|s| s.to_string()).unwrap_or_default(),
+                        host: host.map(|s| s.to_string()).unwrap_or_default(),
+                        status: status.map(|s| s.to_string()).unwrap_or_else(|| "failed".into()),
+                        addresses: addrs.map(|a| a.iter().map(|s| s.to_string()).collect()).unwrap_or_default(),
+                    };
+                    if tag == "DNS" {
+                        r.dns.push(d);
+                    } else {
+                        r.route_dns.push(d);
+                    }
+                }
+                "LOADAVG" if f.len() >= 3 => {
+                    if let (Ok(a), Ok(b), Ok(c)) = (f[0].parse(), f[1].parse(), f[2].parse()) {
+                        r.loadavg = Some((a, b, c));
+                    }
+                }
+                "NPROC" => r.nproc = f.first().and_then(|s| s.parse().ok()),
+                "MEM" => {
+                    let v = f.get(1).and_then(|s| s.parse::<u64>().ok());
+                    match f.first() {
+                        Some(&"MemTotal:") => mem_total = v,
+                        Some(&"MemAvailable:") => mem_avail = v,
+                        _ => {}
+                    }
+                }
+                "STORE" => r.store_exists = Some(f.first() == Some(&"yes")),
+                "DF" if f.len() >= 6 => {
+                    if let (Ok(t), Ok(u), Ok(a)) = (f[1].parse(), f[2].parse(), f[3].parse()) {
+                        r.df = Some(DfLine { total_kb: t, used_kb: u, available_kb: a, mount: f[5..].join(" ") });
+                    }
+                }
+                "METADIR" => r.meta_exists = Some(f.first() == Some(&"yes")),
+                "TAVHEX" => {
+                    let b = hex_bytes(rest);
+                    if let Some(term) = le_u64(&b) {
+                        let vote: String = b
+                            .get(8..16)
+                            .map(|v| v.iter().filter(|c| c.is_ascii_alphanumeric()).map(|c| *c as char).collect())
+                            .unwrap_or_default();
+                        r.tav = Some((term, vote));
+                    }
+                }
+                "COMMITHEX" => r.commit_index = le_u64(&hex_bytes(rest)),
+                "PEERSHEX" => {
+                    let b = hex_bytes(rest);
+                    if let (Some(size), Some(n)) = (le_u32(&b), b.get(4..).and_then(le_u32)) {
+                        let ids: Vec<String> = (0..n as usize)
+                            .filter_map(|i| b.get(8 + i * 8..16 + i * 8))
+                            .map(|id| id.iter().map(|c| *c as char).collect())
+                            .collect();
+                        r.peers_idx = Some((size as u64, ids));
+                    }
+                }
+                "SNAP" => {
+                    let parts: Vec<&str> = f.first().map(|s| s.split('.').collect()).unwrap_or_default();
+                    if parts.len() == 3 && parts[0] == "snap" {
+                        if let (Ok(t), Ok(i)) = (parts[1].parse(), parts[2].parse()) {
+                            r.snapshots.push((t, i));
+                        }
+                    }
+                }
+                "WAL" if f.len() >= 2 => {
+                    if let (Ok(n), Ok(b)) = (f[0].parse(), f[1].parse()) {
+                        r.wal = Some((n, b));
+                    }
+                }
+                "CONFIG" => r.config_readable = Some(f.first() == Some(&"yes")),
+                "CFG" => {
+                    cfg_text.push_str(rest);
+                    cfg_text.push('\n');
+                }
+                "FW" => {
+                    let keep = port_re.as_ref().map(|re| re.is_match(rest)).unwrap_or(true);
+                    if keep && !rest.trim().is_empty() {
+                        r.firewall.push(rest.trim().to_string());
+                    }
+                }
+                "ERR" => r.errors.push(rest.to_string()),
+                "NRS_END" => r.complete = true,
+                _ => {}
+            }
+        }
+        if !listen_seen {
+            r.listening = None;
+        }
+        r.mem_total_kb = mem_total;
+        r.mem_available_kb = mem_avail;
+        r.config_routes = extract_route_urls(&cfg_text);
+        if !r.complete {
+            r.errors.push("probe script output ended early (timeout or killed)".into());
+        }
+        r
+    }
+}
+
+fn fetch(t: &dyn Transport, node: &Node, path: &str, timeout: Duration) -> HttpResult {
+    t.http_get(node, path, timeout)
+        .map(|r| (r.status, r.body))
+        .map_err(|e| crate::transport::error_chain(&e))
+}
+
+/// Monitoring endpoints of one node. Stops early when the monitor does not answer at all,
+/// so a frozen server costs one timeout, not five. `/healthz` is fetched once (every failed
+/// call writes a WRN line in the server log).
+pub fn fetch_http(t: &dyn Transport, node: &Node, timeout: Duration) -> HttpBodies {
+    let mut b = HttpBodies { varz: Some(fetch(t, node, "/varz", timeout)), ..Default::default() };
+    if let Some(Err(_)) = &b.varz {
+        // One more chance on a cheap endpoint before giving up (the error is kept).
+        b.healthz = Some(fetch(t, node, "/healthz", timeout));
+        if let Some(Err(_)) = &b.healthz {
+            return b;
+        }
+    }
+    let version = match &b.varz {
+        Some(Ok((200, body))) => monitor::parse::<monitor::Varz>("/varz", body).ok().and_then(|v| v.version),
+        _ => None,
+    };
+    b.jsz = Some(fetch(t, node, "/jsz?accounts=true&streams=true", timeout));
+    if monitor::has_raftz(version.as_deref()) {
+        b.raftz = Some(fetch(t, node, "/raftz", timeout));
+    }
+    b.routez = Some(fetch(t, node, "/routez", timeout));
+    if b.healthz.is_none() {
+        b.healthz = Some(fetch(t, node, "/healthz", timeout));
+    }
+    b
+}
+
+/// Runs the probe script on one node.
+pub fn run_shell_probe(t: &dyn Transport, inv: &Inventory, node: &Node, timeout: Duration) -> Result<ShellReport, String> {
+    let script = render_probe_script(inv, node)?;
+    // The TCP checks take up to 3 s (in parallel); leave room for the rest.
+    let mut cmd = RemoteCommand::new(script, timeout.max(Duration::from_secs(5)) + Duration::from_secs(5));
+    cmd.sudo = node.ssh.sudo;
+    let out = t.exec(node, &cmd).map_err(|e| e.to_string())?;
+    let mut r = ShellReport::parse(&out.stdout.text, &node.nats.store_dir, node.nats.cluster_port);
+    if out.timed_out {
+        r.errors.push(format!("probe script timed out after {}", crate::duration::format(cmd.timeout)));
+    }
+    if !out.stdout.text.contains("NRS_BEGIN") {
+        let err = out.stderr.text.trim();
+        return Err(format!(
+            "probe script did not run (exit {}){}",
+            out.exit_code.map_or("none".to_string(), |c| c.to_string()),
+            if err.is_empty() { String::new() } else { format!(": {}", err.chars().take(200).collect::<String>()) }
+        ));
+    }
+    Ok(r)
+}
+
+/// Everything about one node: HTTP and SSH in parallel, every failure an `errors` entry.
+pub fn probe_node(t: &dyn Transport, inv: &Inventory, node: &Node, timeout: Duration) -> NodeFacts {
+    let (bodies, shell) = std::thread::scope(|s| {
+        let sh = s.spawn(|| run_shell_probe(t, inv, node, timeout));
+        let bodies = fetch_http(t, node, timeout);
+        let shell = sh.join().unwrap_or_else(|_| Err("probe thread panicked".into()));
+        (bodies, shell)
+    });
+    let mut f = NodeFacts::from_http(&node.name, &bodies);
+    f.host = node.host.clone();
+    match &shell {
+        Ok(r) => f.apply_shell(Ok(r)),
+        Err(e) => f.apply_shell(Err(e)),
+    }
+    if let Some(sn) = &f.server_name {
+        if sn != &node.name {
+            f.errors.push(format!(
+                "varz: server_name is {sn:?} but the inventory calls this node {:?} (names must never change)",
+                node.name
+            ));
+        }
+    }
+    f
+}
+
+/// Probes all nodes (or those named in `nodes_limit`) in parallel, one thread per node; the
+/// total time is about the slowest node, bounded by the timeouts. Never fails: unreachable
+/// nodes become evidence.
+pub fn gather(t: &dyn Transport, inv: &Inventory, nodes_limit: Option<&[String]>) -> ClusterFacts {
+    gather_with_timeout(t, inv, nodes_limit, DEFAULT_TIMEOUT)
+}
+
+pub fn gather_with_timeout(
+    t: &dyn Transport,
+    inv: &Inventory,
+    nodes_limit: Option<&[String]>,
+    timeout: Duration,
+) -> ClusterFacts {
+    let selected: Vec<&Node> =
+        inv.nodes.iter().filter(|n| nodes_limit.map(|l| l.iter().any(|x| x == &n.name)).unwrap_or(true)).collect();
+    let facts: Vec<NodeFacts> = std::thread::scope(|s| {
+        let handles: Vec<_> = selected.iter().map(|n| (n, s.spawn(move || probe_node(t, inv, n, timeout)))).collect();
+        handles
+            .into_iter()
+            .map(|(n, h)| {
+                h.join().unwrap_or_else(|_| {
+                    let mut f = NodeFacts::new(&n.name);
+                    f.host = n.host.clone();
+                    f.errors.push("probe: thread panicked".into());
+                    f
+                })
+            })
+            .collect()
+    });
+    ClusterFacts::build(inv, facts)
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn parses_a_probe_output() {
+        let out = "NRS_BEGIN 1\nSERVICE 3\nLISTEN 6222 no\nLISTEN 8222 no\n\
+TCP n2 10.0.0.12 6222 timeout\nTCP n3 nats-3 6222 refused\nDNS n3 nats-3 ok 10.0.0.13 \n\
+LOADAVG 0.50 0.40 0.30 1/200 1234\nNPROC 2\nMEM MemTotal:        8000000 kB\nMEM MemAvailable:   200000 kB\n\
+STORE yes\nDF /dev/sda1 100000 97000 3000 98% /var\nMETADIR yes\n\
+TAVHEX 34 00 00 00 00 00 00 00 42 58 53 63 72 59 39 69 \n\
+COMMITHEX 19 00 00 00 00 00 00 00 \n\
+PEERSHEX 03 00 00 00 03 00 00 00 42 58 53 63 72 59 39 69 66 6a 46 79 45 6a 63 31 34 34 6a 7a 6b 56 39 44 00 00 \n\
+SNAP snap.2.7\nSNAP snap.52.25\nWAL 1 116\nCONFIG yes\nCFG   routes = [\nCFG     nats://127.0.0.1:16223 # n2\nCFG     \"nats://u:p@nats-3:6222\"\nCFG   ]\n\
+FW -A INPUT -p tcp -m tcp --dport 6222 -j DROP\nFW -A INPUT -p tcp --dport 16222 -j DROP\nNRS_END\n";
+        let r = ShellReport::parse(out, "/var/lib/nats", 6222);
+        assert!(r.complete);
+        assert_eq!(r.service_exit, Some(3));
+        assert_eq!(r.listening, Some(false));
+        assert_eq!(r.tcp.len(), 2);
+        assert_eq!(r.tcp[0].result, "timeout");
+        assert_eq!(r.dns[0].addresses, vec!["10.0.0.13"]);
+        assert_eq!(r.tav, Some((52, "BXScrY9i".into())));
+        assert_eq!(r.commit_index, Some(25));
+        assert_eq!(r.peers_idx, Some((3, vec!["BXScrY9i".into(), "fjFyEjc1".into(), "44jzkV9D".into()])));
+        assert_eq!(r.snapshots.iter().max(), Some(&(52, 25)));
+        assert_eq!(r.config_routes, vec!["nats://127.0.0.1:16223", "nats://u:p@nats-3:6222"]);
+        assert_eq!(r.firewall, vec!["-A INPUT -p tcp -m tcp --dport 6222 -j DROP"]);
+        assert_eq!(r.df.as_ref().unwrap().used_kb, 97000);
+        assert_eq!(r.mem_available_kb, Some(200000));
+    }
+
+    #[test]
+    fn script_quotes_node_values() {
+        let text = "cluster: c\ndefaults:\n  nats:\n    store_dir: \"/data/it's here\"\n    service:\n      status: systemctl is-active nats-server\nnodes:\n  - {name: n1, host: 10.0.0.1}\n  - {name: n2, host: \"nats-2; rm -rf /\"}\n";
+        let inv = Inventory::parse(std::path::Path::new("i.yaml"), text).unwrap();
+        let s = render_probe_script(&inv, &inv.nodes[0]).unwrap();
+        assert!(s.contains("SVC_STATUS='systemctl is-active nats-server'"), "{s}");
+        assert!(s.contains(r#"STORE_DIR="/data/it's here""#) || s.contains(r#"STORE_DIR='/data/it'\''s here'"#), "{s}");
+        assert!(s.contains("set -- n2 'nats-2; rm -rf /' 6222 name"), "{s}");
+        assert!(!s.contains("set -- n1"));
+    }
+
+    #[test]
+    fn script_is_valid_posix_sh() {
+        let text = "cluster: c\nnodes:\n  - {name: n1, host: 127.0.0.1}\n  - {name: n2, host: localhost}\n";
+        let inv = Inventory::parse(std::path::Path::new("i.yaml"), text).unwrap();
+        let s = render_probe_script(&inv, &inv.nodes[0]).unwrap();
+        let st = std::process::Command::new("sh").arg("-n").arg("-c").arg(&s).status().unwrap();
+        assert!(st.success());
+    }
+
+    #[test]
+    fn script_runs_locally_without_crashing() {
+        // Runs the real script on this machine against a closed port: every line parses.
+        let text = "cluster: c\ndefaults:\n  nats:\n    cluster_port: 1\n    monitor_port: 2\n    store_dir: /nonexistent-nrs\n    config_file: /nonexistent-nrs.conf\n    service:\n      status: \"false\"\nnodes:\n  - {name: n1, host: 127.0.0.1}\n  - {name: n2, host: 127.0.0.1}\n";
+        let inv = Inventory::parse(std::path::Path::new("i.yaml"), text).unwrap();
+        let t = crate::transport::local::LocalTransport;
+        let r = run_shell_probe(&t, &inv, &inv.nodes[0], Duration::from_secs(5)).unwrap();
+        assert!(r.complete, "{r:?}");
+        assert_eq!(r.service_exit, Some(1));
+        assert_eq!(r.store_exists, Some(false));
+        if let Some(tcp) = r.tcp.first() {
+            assert_eq!(tcp.peer, "n2");
+            assert_eq!(tcp.result, "refused", "{r:?}");
+        }
+    }
+}

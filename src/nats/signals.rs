@@ -1,0 +1,615 @@
+//! Cause signals derived from [`ClusterFacts`]: the fingerprints of FACTS.md §3, scored so the
+//! most likely cause comes first. A healthy cluster yields no signals.
+
+use super::facts::{ClusterFacts, NodeFacts};
+use serde::Serialize;
+
+pub const INSUFFICIENT_NODES: &str = "insufficient-nodes";
+pub const NETWORK_PARTITION: &str = "network-partition";
+pub const CLUSTER_CONFIG: &str = "cluster-config";
+pub const STALE_RAFT_STATE: &str = "stale-raft-state";
+pub const RESOURCE_EXHAUSTION: &str = "resource-exhaustion";
+pub const DNS_RESOLUTION: &str = "dns-resolution";
+
+/// All cause ids, in tie-break order.
+pub const CAUSES: [&str; 6] =
+    [INSUFFICIENT_NODES, NETWORK_PARTITION, CLUSTER_CONFIG, RESOURCE_EXHAUSTION, DNS_RESOLUTION, STALE_RAFT_STATE];
+
+#[derive(Debug, Clone, Default, Serialize, PartialEq)]
+pub struct Signal {
+    /// One of [`CAUSES`].
+    pub cause: String,
+    /// 0-100.
+    pub score: u8,
+    /// `high` | `medium` | `low`
+    pub confidence: String,
+    pub summary: String,
+    /// Each names the node and the source.
+    pub evidence: Vec<String>,
+}
+
+fn confidence(score: u8) -> &'static str {
+    if score >= 75 {
+        "high"
+    } else if score >= 45 {
+        "medium"
+    } else {
+        "low"
+    }
+}
+
+fn sig(cause: &str, score: u8, summary: String, evidence: Vec<String>) -> Signal {
+    let score = score.min(100);
+    Signal { cause: cause.into(), score, confidence: confidence(score).into(), summary, evidence }
+}
+
+fn raft_desc(n: &NodeFacts) -> String {
+    let mut s = n.raft.state.clone().unwrap_or_else(|| "state unknown".into());
+    if let Some(t) = n.raft.term {
+        s.push_str(&format!(" term {t}"));
+    }
+    if let Some(i) = n.raft.index {
+        s.push_str(&format!(" index {i}"));
+    }
+    if let Some(src) = &n.raft.source {
+        s.push_str(&format!(" ({src})"));
+    }
+    s
+}
+
+fn healthz_ev(n: &NodeFacts) -> Option<String> {
+    let code = n.healthz.status?;
+    if code == 200 {
+        return None;
+    }
+    Some(format!("{}: /healthz {code} \"{}\"", n.name, n.healthz.text.clone().unwrap_or_default()))
+}
+
+fn down_reason(n: &NodeFacts) -> String {
+    let mut parts = Vec::new();
+    match n.service_exit {
+        Some(0) => {}
+        Some(c) => parts.push(format!("service status exit {c}")),
+        None => {}
+    }
+    if n.process == "absent" {
+        parts.push("nothing listens on the cluster/monitor port".into());
+    }
+    if n.monitor_error_kind.as_deref() == Some("refused") {
+        parts.push("monitor connection refused".into());
+    }
+    if parts.is_empty() {
+        parts.push(n.monitor.clone());
+    }
+    format!("{}: nats-server is not running ({})", n.name, parts.join(", "))
+}
+
+/// Signals, most likely first.
+pub fn signals(f: &ClusterFacts) -> Vec<Signal> {
+    if f.healthy && f.cut_links.is_empty() && f.route_mismatch.is_empty() && f.resource_pressure.is_empty() {
+        // Healthy: leader agreed, healthz 200 and up everywhere. Drift and DNS can still matter.
+        let mut out = Vec::new();
+        if let Some(s) = dns(f) {
+            out.push(s);
+        }
+        if let Some(s) = stale(f) {
+            out.push(s);
+        }
+        return sort(out);
+    }
+    let mut out = Vec::new();
+    out.extend(insufficient(f));
+    out.extend(partition(f));
+    out.extend(config(f));
+    out.extend(resources(f));
+    out.extend(dns(f));
+    out.extend(stale(f));
+    sort(out)
+}
+
+fn sort(mut v: Vec<Signal>) -> Vec<Signal> {
+    let rank = |c: &str| CAUSES.iter().position(|x| *x == c).unwrap_or(CAUSES.len());
+    v.sort_by(|a, b| b.score.cmp(&a.score).then_with(|| rank(&a.cause).cmp(&rank(&b.cause))));
+    v
+}
+
+fn node<'a>(f: &'a ClusterFacts, name: &str) -> Option<&'a NodeFacts> {
+    f.nodes.get(name)
+}
+
+fn running_per_ssh_or_monitor(f: &ClusterFacts, name: &str) -> bool {
+    node(f, name).map(|n| n.process == "running" || n.monitor == "ok").unwrap_or(false)
+}
+
+// ---- insufficient-nodes -----------------------------------------------------------------
+
+fn insufficient(f: &ClusterFacts) -> Option<Signal> {
+    let missing = f.down.len() + f.unreachable.len() + f.frozen.len();
+    if missing == 0 {
+        return None;
+    }
+    let available = f.up.len();
+    let mut ev = Vec::new();
+    for d in &f.down {
+        if let Some(n) = node(f, d) {
+            ev.push(down_reason(n));
+        }
+    }
+    // Peers see connection refused (not a timeout): the process is gone, not the network.
+    for l in f.cut_links.iter().filter(|l| l.result == "refused" && f.down.contains(&l.to)) {
+        ev.push(format!("{} → {} ({}): connection refused (tcp probe)", l.from, l.to, l.address));
+    }
+    for u in &f.unreachable {
+        if let Some(n) = node(f, u) {
+            ev.push(format!("{}: unreachable (ssh {}; monitor {})", u, n.ssh, n.monitor));
+        } else {
+            ev.push(format!("{u}: not probed"));
+        }
+    }
+    for z in &f.frozen {
+        ev.push(format!("{z}: process is frozen/stopped, it cannot vote"));
+    }
+    for u in &f.up {
+        if let Some(n) = node(f, u) {
+            if n.meta_leader.is_none() || f.leader_agreement.stale_leaders.contains(u) {
+                ev.push(format!("{u}: {} with no leader (raft)", raft_desc(n)));
+            } else if !f.has_leader && n.meta_leader.as_deref() == Some(u.as_str()) {
+                ev.push(format!(
+                    "{u}: still says LEADER ({}) but only {} of {} servers answer; an ex-leader drops leadership ~18 s after losing quorum",
+                    raft_desc(n),
+                    available,
+                    f.size
+                ));
+            }
+            if let Some(h) = healthz_ev(n) {
+                ev.push(h);
+            }
+        }
+    }
+    let lost_quorum = available < f.quorum;
+    let (score, summary) = if lost_quorum && !f.has_leader {
+        // Starting the stopped servers alone would restore a quorum: the classic case.
+        let score = if f.down.len() + available >= f.quorum {
+            92
+        } else if f.down.len() + f.frozen.len() > 0 {
+            80
+        } else {
+            // Only unreachable nodes: could as well be our view of the network.
+            55
+        };
+        let score = if f.up.is_empty() && f.down.len() == f.size { 95 } else { score };
+        (
+            score,
+            format!(
+                "{} of {} servers are not available ({} down, {} unreachable, {} frozen); quorum needs {}",
+                missing,
+                f.size,
+                f.down.len(),
+                f.unreachable.len(),
+                f.frozen.len(),
+                f.quorum
+            ),
+        )
+    } else if !f.has_leader {
+        (
+            35,
+            format!("{missing} of {} servers are not available; the remaining {available} could form a quorum", f.size),
+        )
+    } else {
+        (
+            40,
+            format!(
+                "{missing} of {} servers are not available; the cluster still has a leader ({}), but {} more failure(s) lose quorum",
+                f.size,
+                f.leader.clone().unwrap_or_default(),
+                (available + 1).saturating_sub(f.quorum)
+            ),
+        )
+    };
+    Some(sig(INSUFFICIENT_NODES, score, summary, ev))
+}
+
+// ---- network-partition ------------------------------------------------------------------
+
+fn partition(f: &ClusterFacts) -> Option<Signal> {
+    let mut ev = Vec::new();
+    let mut score: u32 = 0;
+    // Timeouts to a peer whose process is running: packets dropped.
+    let timeouts: Vec<_> =
+        f.cut_links.iter().filter(|l| l.result == "timeout" && running_per_ssh_or_monitor(f, &l.to)).collect();
+    for l in &timeouts {
+        ev.push(format!("{} → {} ({}): timeout (packets dropped) while the process is running", l.from, l.to, l.address));
+    }
+    let unreach: Vec<_> = f
+        .cut_links
+        .iter()
+        .filter(|l| l.result == "unreachable" && running_per_ssh_or_monitor(f, &l.to))
+        .collect();
+    for l in &unreach {
+        ev.push(format!("{} → {} ({}): no route to host while the process is running", l.from, l.to, l.address));
+    }
+    if !timeouts.is_empty() {
+        score = 80;
+    } else if !unreach.is_empty() {
+        score = 70;
+    }
+    let mut fw = false;
+    for n in f.node_list.iter() {
+        for r in n.firewall_rules.iter().filter(|r| r.contains("DROP") || r.contains("REJECT") || r.contains("drop") || r.contains("reject")) {
+            fw = true;
+            ev.push(format!("{}: firewall rule on the cluster port: {r}", n.name));
+        }
+    }
+    if fw {
+        score = if score > 0 { score + 10 } else { 55 };
+    }
+
+    // From the monitoring endpoints alone: nodes that run but disagree.
+    let up_nodes: Vec<&NodeFacts> = f.up.iter().filter_map(|u| node(f, u)).collect();
+    let with_leader: Vec<&&NodeFacts> = up_nodes.iter().filter(|n| n.meta_leader.is_some()).collect();
+    let leaderless: Vec<&&NodeFacts> = up_nodes.iter().filter(|n| n.meta_leader.is_none()).collect();
+    let config_ok = |n: &NodeFacts| !f.route_mismatch.iter().any(|m| m.node == n.name);
+    let mut split = false;
+    if up_nodes.len() >= 2 {
+        for n in &leaderless {
+            if !config_ok(n) {
+                continue;
+            }
+            let peers_up: Vec<&String> = f.up.iter().filter(|u| *u != &n.name).collect();
+            let listed: Vec<&&String> = peers_up.iter().filter(|p| n.route_peers.contains(p)).collect();
+            if !with_leader.is_empty() && !listed.is_empty() {
+                // Routes still listed (they linger ~64 s) yet Raft does not hear the leader.
+                split = true;
+                ev.push(format!(
+                    "{}: {} sees no leader while {} follow {}; its routes to {} are still listed (routes linger ~60 s after packets stop)",
+                    n.name,
+                    raft_desc(n),
+                    with_leader.iter().map(|w| w.name.as_str()).collect::<Vec<_>>().join(", "),
+                    f.leader_agreement.candidate.clone().unwrap_or_default(),
+                    listed.iter().map(|s| s.as_str()).collect::<Vec<_>>().join(", ")
+                ));
+            } else if !peers_up.is_empty() && listed.is_empty() {
+                split = true;
+                ev.push(format!(
+                    "{}: running ({}) but has no route to the running peers {}",
+                    n.name,
+                    raft_desc(n),
+                    peers_up.iter().map(|s| s.as_str()).collect::<Vec<_>>().join(", ")
+                ));
+            }
+        }
+        // Peers that cannot see a running node in their routes either.
+        for n in &with_leader {
+            let missing: Vec<&String> =
+                f.up.iter().filter(|u| *u != &n.name && !n.route_peers.contains(u)).collect();
+            if !missing.is_empty() && split {
+                ev.push(format!(
+                    "{}: no route to running {} (routez)",
+                    n.name,
+                    missing.iter().map(|s| s.as_str()).collect::<Vec<_>>().join(", ")
+                ));
+            }
+        }
+        if !f.leader_agreement.stale_leaders.is_empty() {
+            split = true;
+            for s in &f.leader_agreement.stale_leaders {
+                if let Some(n) = node(f, s) {
+                    ev.push(format!(
+                        "{s}: still claims LEADER ({}) while the majority follows {}: an isolated ex-leader",
+                        raft_desc(n),
+                        f.leader_agreement.candidate.clone().unwrap_or_default()
+                    ));
+                }
+            }
+        }
+    }
+    if split {
+        score = if score > 0 { score + 10 } else { 65 };
+        for n in &leaderless {
+            if let Some(h) = healthz_ev(n) {
+                ev.push(h);
+            }
+        }
+    }
+    if score == 0 {
+        return None;
+    }
+    let minority: Vec<String> = if f.has_leader {
+        f.up.iter().filter(|u| !f.leader_agreement.agree.contains(u)).cloned().collect()
+    } else {
+        f.up.clone()
+    };
+    let summary = if f.has_leader {
+        format!(
+            "{} {} cut off from the majority (leader {}); running processes cannot reach each other",
+            minority.join(", "),
+            if minority.len() == 1 { "is" } else { "are" },
+            f.leader.clone().unwrap_or_default()
+        )
+    } else {
+        "running servers cannot reach each other; no side holds a quorum".to_string()
+    };
+    Some(sig(NETWORK_PARTITION, score.min(97) as u8, summary, ev))
+}
+
+// ---- cluster-config ---------------------------------------------------------------------
+
+fn config(f: &ClusterFacts) -> Option<Signal> {
+    let mut ev = Vec::new();
+    let mut score: u32 = 0;
+    for m in &f.route_mismatch {
+        ev.push(format!(
+            "{}: configured routes [{}] ({}) do not match the inventory's cluster addresses [{}]{}",
+            m.node,
+            m.configured.join(", "),
+            m.source.clone().unwrap_or_default(),
+            m.expected.join(", "),
+            if m.unknown.is_empty() { String::new() } else { format!("; pointing nowhere: {}", m.unknown.join(", ")) }
+        ));
+    }
+    for n in &f.node_list {
+        if !n.unsolicited_route_peers.is_empty() && n.unsolicited_route_peers.len() == n.route_peers.len() {
+            ev.push(format!(
+                "{}: every route was dialled by the peers (did_solicit:false, is_configured:false) to {}: its own routes do not work",
+                n.name,
+                n.unsolicited_route_peers.join(", ")
+            ));
+        }
+        if let Some(sn) = &n.server_name {
+            if sn != &n.name {
+                score = score.max(70);
+                ev.push(format!(
+                    "{}: server_name is {sn:?}, the inventory says {:?}; a renamed server is a new Raft peer",
+                    n.name, n.name
+                ));
+            }
+        }
+    }
+    let names: std::collections::BTreeSet<&String> = f.node_list.iter().filter_map(|n| n.cluster_name.as_ref()).collect();
+    if names.len() > 1 {
+        score = score.max(70);
+        ev.push(format!(
+            "cluster names differ between nodes: {}",
+            names.iter().map(|s| s.as_str()).collect::<Vec<_>>().join(", ")
+        ));
+    }
+    let mismatched = f.route_mismatch.len();
+    let up = f.up.len();
+    let no_routes_everywhere =
+        up >= 2 && f.up.iter().filter_map(|u| node(f, u)).all(|n| n.route_peers.is_empty() && n.num_routes.unwrap_or(0) == 0);
+    if mismatched > 0 {
+        if mismatched >= f.quorum && !f.has_leader {
+            score = score.max(88);
+        } else if !f.has_leader {
+            score = score.max(70);
+        } else {
+            // One node wrong: the cluster still forms because the others dial it.
+            score = score.max(50);
+        }
+    }
+    if no_routes_everywhere && !f.has_leader {
+        ev.push(format!("num_routes is 0 on every running server ({})", f.up.join(", ")));
+        score = if score > 0 { score + 5 } else { 60 };
+        for n in f.up.iter().filter_map(|u| node(f, u)) {
+            if n.raft.state.as_deref() == Some("FOLLOWER") && n.raft.ever_had_leader == Some(false) {
+                ev.push(format!(
+                    "{}: FOLLOWER, ever_had_leader false, term {} static: Raft waits for routes (raftz)",
+                    n.name,
+                    n.raft.term.map_or("?".into(), |t| t.to_string())
+                ));
+            }
+            if let Some(t) = &n.healthz.text {
+                if t.contains("still recovering meta layer") {
+                    ev.push(format!("{}: /healthz {} \"{t}\"", n.name, n.healthz.status.unwrap_or(0)));
+                }
+            }
+        }
+    }
+    if score == 0 && ev.is_empty() {
+        return None;
+    }
+    if score == 0 {
+        score = 35;
+    }
+    let summary = if mismatched > 0 && !f.has_leader {
+        format!(
+            "{mismatched} of {} servers have routes that do not point at the cluster; without routes Raft never starts",
+            f.size
+        )
+    } else if mismatched > 0 {
+        format!(
+            "{} {} wrong routes (the cluster formed only because the others dial {})",
+            f.route_mismatch.iter().map(|m| m.node.as_str()).collect::<Vec<_>>().join(", "),
+            if mismatched == 1 { "has" } else { "have" },
+            if mismatched == 1 { "it" } else { "them" }
+        )
+    } else if no_routes_everywhere {
+        "no server has a route to any other; check the cluster block (routes, ports, auth, TLS)".to_string()
+    } else {
+        "the cluster configuration is inconsistent".to_string()
+    };
+    Some(sig(CLUSTER_CONFIG, score.min(95) as u8, summary, ev))
+}
+
+// ---- resource-exhaustion ----------------------------------------------------------------
+
+fn resources(f: &ClusterFacts) -> Option<Signal> {
+    let mut ev = Vec::new();
+    let mut score: u32 = 0;
+    for z in &f.frozen {
+        if let Some(n) = node(f, z) {
+            let how = match n.process_state.as_deref() {
+                Some(s @ ("T" | "t")) => format!("/proc/{}/stat state {s} (stopped)", n.pid.unwrap_or(0)),
+                _ => format!("port held but the monitor does not answer ({})", n.monitor),
+            };
+            ev.push(format!("{z}: nats-server process exists but is frozen: {how}"));
+            score = score.max(85);
+        }
+    }
+    for p in &f.resource_pressure {
+        ev.push(format!("{}: {} pressure: {}", p.node, p.kind, p.detail));
+        let s = match p.kind.as_str() {
+            "disk" => 80,
+            "memory" => 70,
+            _ => 50,
+        };
+        let s = if f.up.contains(&p.node) { s - 10 } else { s };
+        score = score.max(s);
+    }
+    if score == 0 {
+        return None;
+    }
+    let mut who: Vec<String> = f.frozen.clone();
+    for p in &f.resource_pressure {
+        if !who.contains(&p.node) {
+            who.push(p.node.clone());
+        }
+    }
+    let summary = if !f.frozen.is_empty() {
+        format!("nats-server is frozen on {} (process present, not answering)", f.frozen.join(", "))
+    } else {
+        format!("resource pressure on {}", who.join(", "))
+    };
+    Some(sig(RESOURCE_EXHAUSTION, score as u8, summary, ev))
+}
+
+// ---- dns-resolution ---------------------------------------------------------------------
+
+fn dns(f: &ClusterFacts) -> Option<Signal> {
+    if f.dns_failures.is_empty() && !f.cut_links.iter().any(|l| l.result == "unresolved") {
+        return None;
+    }
+    let mut ev = Vec::new();
+    for d in &f.dns_failures {
+        if d.peer.is_empty() {
+            ev.push(format!("{}: getent hosts {} failed (a configured route host)", d.node, d.host));
+        } else {
+            ev.push(format!("{}: getent hosts {} failed (peer {})", d.node, d.host, d.peer));
+        }
+    }
+    for l in f.cut_links.iter().filter(|l| l.result == "unresolved") {
+        ev.push(format!("{} → {}: cannot resolve the peer's host name (tcp probe)", l.from, l.to));
+    }
+    // Do the routes use host names at all?
+    let routes_by_name = f.node_list.iter().any(|n| {
+        n.configured_routes.iter().any(|u| {
+            super::facts::route_host_port(u).map(|(h, _)| h.parse::<std::net::IpAddr>().is_err()).unwrap_or(false)
+        })
+    });
+    let score = if routes_by_name && !f.has_leader {
+        85
+    } else if routes_by_name {
+        60
+    } else if !f.has_leader {
+        55
+    } else {
+        35
+    };
+    if routes_by_name {
+        ev.push("the configured routes use host names".into());
+    }
+    let nodes: std::collections::BTreeSet<&String> = f.dns_failures.iter().map(|d| &d.node).collect();
+    let summary = format!(
+        "peer host names do not resolve on {}",
+        nodes.iter().map(|s| s.as_str()).collect::<Vec<_>>().join(", ")
+    );
+    Some(sig(DNS_RESOLUTION, score, summary, ev))
+}
+
+// ---- stale-raft-state -------------------------------------------------------------------
+
+fn stale(f: &ClusterFacts) -> Option<Signal> {
+    let mut ev = Vec::new();
+    for d in &f.peer_set_drift {
+        ev.push(format!(
+            "{}: the meta group has cluster_size {} but the inventory has {} servers (jsz/raftz)",
+            d.node, d.cluster_size, d.expected
+        ));
+    }
+    let drift = !f.peer_set_drift.is_empty();
+
+    // All servers stopped: start them; stale state is only a secondary suspicion.
+    if f.up.is_empty() && f.down.len() == f.size && f.size > 0 {
+        let mut ev = ev;
+        if let Some(m) = &f.most_up_to_date {
+            ev.push(format!("most up-to-date log on disk: {m}"));
+        }
+        for r in &f.up_to_date_ranking {
+            ev.push(format!(
+                "{}: term {} log term {} index {}{} ({})",
+                r.node,
+                r.term.map_or("?".into(), |t| t.to_string()),
+                r.log_term.map_or("?".into(), |t| t.to_string()),
+                r.index.map_or("?".into(), |t| t.to_string()),
+                "",
+                r.source.clone().unwrap_or_default()
+            ));
+        }
+        return Some(sig(
+            STALE_RAFT_STATE,
+            30,
+            "every server is stopped; if they cannot elect a leader after a start, the Raft state may be stale".into(),
+            ev,
+        ));
+    }
+
+    let all_up = f.up.len() == f.size && f.size > 0;
+    let connected = all_up
+        && f.cut_links.is_empty()
+        && f.up.iter().filter_map(|u| node(f, u)).all(|n| f.up.iter().all(|p| p == &n.name || n.route_peers.contains(p)));
+
+    if f.has_leader {
+        if drift {
+            return Some(sig(
+                STALE_RAFT_STATE,
+                45,
+                "the meta group's peer set differs from the inventory (peer-remove the stale peers with the leader)".into(),
+                ev,
+            ));
+        }
+        return None;
+    }
+    if !connected {
+        if drift {
+            return Some(sig(
+                STALE_RAFT_STATE,
+                40,
+                "the meta group's peer set differs from the inventory".into(),
+                ev,
+            ));
+        }
+        return None;
+    }
+    // All processes up and connected, yet no leader.
+    ev.push(format!("all {} servers run and have routes to each other, yet no meta leader", f.size));
+    let mut score = 60;
+    if let Some(s) = f.term_spread.filter(|s| *s > 0) {
+        score += 10;
+        ev.push(format!(
+            "terms differ by {s} ({})",
+            f.terms.iter().map(|(n, t)| format!("{n}={t}")).collect::<Vec<_>>().join(", ")
+        ));
+    }
+    if let Some(s) = f.index_spread.filter(|s| *s > 0) {
+        score += 5;
+        ev.push(format!("last log indexes differ by {s}"));
+    }
+    if drift {
+        score += 15;
+    }
+    for n in f.up.iter().filter_map(|u| node(f, u)) {
+        if n.raft.ever_had_leader == Some(false) {
+            score += 5;
+            ev.push(format!("{}: ever_had_leader false with routes up ({})", n.name, raft_desc(n)));
+        }
+        if let Some(h) = healthz_ev(n) {
+            ev.push(h);
+        }
+    }
+    Some(sig(
+        STALE_RAFT_STATE,
+        score.min(90),
+        "servers are up and connected but cannot elect a meta leader: diverged or stale Raft state".into(),
+        ev,
+    ))
+}
