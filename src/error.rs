@@ -43,3 +43,15 @@ impl Error {
 }
 
 pub type Result<T, E = Error> = std::result::Result<T, E>;
+
+impl From<crate::journal::JournalError> for Error {
+    fn from(e: crate::journal::JournalError) -> Self {
+        use crate::exit_codes::*;
+        match e.exit_code() {
+            JOURNAL_INTEGRITY => Error::JournalIntegrity(e.to_string()),
+            LOCKED => Error::Locked(e.to_string()),
+            USAGE => Error::Usage(e.to_string()),
+            _ => Error::Other(e.to_string()),
+        }
+    }
+}

@@ -28,19 +28,10 @@ fn run(cli: Cli) -> Result<i32, Error> {
             clap_complete::generate(*shell, &mut cmd, "nats-rescue", &mut std::io::stdout());
             Ok(0)
         }
-        other => Err(Error::Usage(format!("`{}` is not yet available in this build", command_name(other)))),
-    }
-}
-
-fn command_name(c: &Command) -> &'static str {
-    match c {
-        Command::Status => "status",
-        Command::Diagnose => "diagnose",
-        Command::Run(_) => "run",
-        Command::Resume(_) => "resume",
-        Command::Journal(_) => "journal",
-        Command::Runbooks(_) => "runbooks",
-        Command::Lab(_) => "lab",
-        Command::Completions { .. } => "completions",
+        Command::Status => nats_rescue::app::status::status(g),
+        Command::Diagnose => nats_rescue::app::status::diagnose(g, &lib),
+        Command::Run(a) => nats_rescue::app::run::run(g, &lib, a),
+        Command::Resume(a) => nats_rescue::app::run::resume(g, &lib, a),
+        Command::Journal(c) => nats_rescue::app::journal::dispatch(g, c),
     }
 }

@@ -157,11 +157,14 @@ proptest! {
     #![proptest_config(ProptestConfig { cases: 64, ..ProptestConfig::default() })]
 
     /// (a) Cut at ANY byte: the prefix verifies, with a torn tail exactly when the cut is
-    /// mid-line; with an edited record, every cut past it names that line.
+    /// mid-line; with an edited record, every cut past it names that line. Every cut around
+    /// every line boundary is checked, plus random cuts inside lines (all interior offsets are
+    /// alike to the verifier; checking every one of them is quadratic and slow in debug).
     #[test]
     fn cut_at_any_byte_verifies_or_names_the_line(
         events in proptest::collection::vec(event(), 1..6),
         damage in proptest::option::of(any::<prop::sample::Index>()),
+        random_cuts in proptest::collection::vec(any::<prop::sample::Index>(), 24),
     ) {
         let tmp = tempfile::tempdir().expect("tmp");
         let mut bytes = write_journal(tmp.path(), events);
@@ -170,7 +173,13 @@ proptest! {
         if let Some(line) = damaged {
             edit_ts(&mut bytes, &spans, line);
         }
-        for cut in 0..=bytes.len() {
+        let mut cuts: Vec<usize> = random_cuts.iter().map(|i| i.index(bytes.len() + 1)).collect();
+        cuts.extend([0, 1, bytes.len()]);
+        for &(start, end) in &spans {
+            cuts.extend([start + 1, end - 2, end - 1, end]);
+        }
+        cuts.retain(|c| *c <= bytes.len());
+        for cut in cuts {
             let prefix = &bytes[..cut];
             let complete = prefix.iter().filter(|b| **b == b'\n').count();
             let mid_line = cut > 0 && bytes[cut - 1] != b'\n';

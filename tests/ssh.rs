@@ -104,7 +104,7 @@ fn a_command_past_its_timeout_is_stopped_on_the_node() {
     assert_eq!(out.exit_code, None);
     assert!(!out.success());
     assert_eq!(out.stdout.text, "started\n", "output before the timeout is kept");
-    assert!(took >= Duration::from_secs(1) && took < Duration::from_secs(6), "took {took:?}");
+    assert!(took >= Duration::from_secs(1) && took < Duration::from_secs(5), "took {took:?}");
 
     // The remote side is gone too (sshd runs on this machine, so pgrep here sees it).
     let until = Instant::now() + Duration::from_secs(4);
@@ -435,28 +435,4 @@ fn run_parallel_fans_out_and_an_unreachable_node_stalls_nobody() {
         assert!(out.duration < Duration::from_millis(1900), "{name} waited for the stuck node: {:?}", out.duration);
     }
     assert!(wall < Duration::from_secs(4), "wall {wall:?}");
-}
-
-#[test]
-fn zz_scratch_timing() {
-    let sshd = Sshd::start();
-    let node = sshd.node("n1");
-    let t = SshTransport::new(false);
-    for _ in 0..3 {
-        let s = Instant::now();
-        t.check(&node).expect("check");
-        eprintln!("check (connect or reuse): {:?}", s.elapsed());
-        t.disconnect_all();
-    }
-    t.check(&node).expect("check");
-    for _ in 0..3 {
-        let s = Instant::now();
-        let o = t.exec(&node, &RemoteCommand::new("true", Duration::from_secs(5))).expect("x");
-        eprintln!("warm exec true: {:?} {:?}", s.elapsed(), o.duration);
-    }
-    for _ in 0..3 {
-        let s = Instant::now();
-        let o = t.exec(&node, &RemoteCommand::new("sleep 0.2; hostname", Duration::from_secs(5))).expect("x");
-        eprintln!("warm exec sleep: {:?} {:?}", s.elapsed(), o.duration);
-    }
 }

@@ -28,3 +28,12 @@ pub fn load_inventory(g: &GlobalOpts) -> Result<Inventory> {
     }
     Ok(inv)
 }
+
+pub mod journal;
+pub mod run;
+pub mod status;
+
+/// `--journal-dir`, `$NATS_RESCUE_JOURNAL_DIR`, or `$XDG_STATE_HOME/nats-rescue/incidents`.
+pub fn journal_dir(g: &GlobalOpts) -> PathBuf {
+    g.journal_dir.clone().unwrap_or_else(crate::journal::default_dir)
+}

@@ -93,32 +93,54 @@ pub fn now_ts() -> String {
 
 /// Hex SHA-256 of `prev` + "\n" + canonical JSON of `unhashed` (which must not hold `hash`).
 pub(crate) fn hash_value(prev: &str, unhashed: &Map<String, Value>) -> String {
+    let mut canon = String::with_capacity(512);
+    write_canonical_map(&mut canon, unhashed);
     let mut hasher = Sha256::new();
     hasher.update(prev.as_bytes());
     hasher.update(b"\n");
-    hasher.update(canonical_json(&Value::Object(unhashed.clone())).as_bytes());
+    hasher.update(canon.as_bytes());
     hex::encode(hasher.finalize())
 }
 
 /// Keys sorted recursively, no whitespace. serde_json's `preserve_order` is on in this crate,
 /// so maps keep insertion order: sort explicitly.
 pub fn canonical_json(value: &Value) -> String {
-    fn sorted(value: &Value) -> Value {
-        match value {
-            Value::Object(map) => {
-                let mut keys: Vec<&String> = map.keys().collect();
-                keys.sort();
-                let mut out = Map::new();
-                for k in keys {
-                    out.insert(k.clone(), sorted(&map[k]));
+    let mut out = String::new();
+    write_canonical(&mut out, value);
+    out
+}
+
+fn write_canonical(out: &mut String, value: &Value) {
+    match value {
+        Value::Object(map) => write_canonical_map(out, map),
+        Value::Array(items) => {
+            out.push('[');
+            for (i, item) in items.iter().enumerate() {
+                if i > 0 {
+                    out.push(',');
                 }
-                Value::Object(out)
+                write_canonical(out, item);
             }
-            Value::Array(items) => Value::Array(items.iter().map(sorted).collect()),
-            other => other.clone(),
+            out.push(']');
         }
+        // Scalars: serde_json's own compact encoding (cannot fail for a `Value`).
+        scalar => out.push_str(&serde_json::to_string(scalar).unwrap_or_default()),
     }
-    serde_json::to_string(&sorted(value)).unwrap_or_default()
+}
+
+fn write_canonical_map(out: &mut String, map: &Map<String, Value>) {
+    let mut entries: Vec<(&String, &Value)> = map.iter().collect();
+    entries.sort_by(|a, b| a.0.cmp(b.0));
+    out.push('{');
+    for (i, (k, v)) in entries.into_iter().enumerate() {
+        if i > 0 {
+            out.push(',');
+        }
+        out.push_str(&serde_json::to_string(k).unwrap_or_default());
+        out.push(':');
+        write_canonical(out, v);
+    }
+    out.push('}');
 }
 
 /// Checks one parsed line: hash, exact encoding, shape. Sequence and chain are the caller's.

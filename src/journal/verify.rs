@@ -149,7 +149,7 @@ pub fn verify_bytes_with_records(
 ) -> Result<(Vec<Record>, VerifyReport), JournalError> {
     let lines = split_lines(bytes);
     // An unterminated line never counts, even if it parses: its write did not finish.
-    let parsed: Vec<Option<Value>> = lines
+    let mut parsed: Vec<Option<Value>> = lines
         .iter()
         .map(|l| {
             if l.terminated {
@@ -168,7 +168,7 @@ pub fn verify_bytes_with_records(
 
     for (idx, line) in lines.iter().enumerate() {
         let line_no = idx + 1;
-        let Some(value) = parsed[idx].clone() else {
+        let Some(value) = parsed[idx].take() else {
             match &mut torn {
                 Some(t) => t.bytes = line.end - t.offset,
                 None => {
@@ -185,10 +185,11 @@ pub fn verify_bytes_with_records(
 
         if let Some(t) = torn.take() {
             // Only a repair record naming exactly this torn region may follow it.
-            let names_it = matches!(
-                serde_json::from_value::<Record>(value.clone()).map(|r| r.event),
-                Ok(Event::TornTailRepaired { line, bytes }) if line == t.line && bytes == t.bytes
-            );
+            let names_it = value.get("event").and_then(Value::as_str) == Some("torn_tail_repaired")
+                && matches!(
+                    serde_json::from_value::<Record>(value.clone()).map(|r| r.event),
+                    Ok(Event::TornTailRepaired { line, bytes }) if line == t.line && bytes == t.bytes
+                );
             if !names_it {
                 return Err(JournalError::integrity(
                     t.line,

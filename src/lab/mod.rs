@@ -423,6 +423,10 @@ fn print_status(st: &LabState) {
         };
         println!("{:<4} {:<12} {:<14} {:<22} {:<14} {:<10}", n.name, n.netns, n.addr, server, sshd, leader);
     }
+    match seed::stream_messages_now(st, seed::STREAM) {
+        Ok(n) => println!("stream {}: {n} messages", seed::STREAM),
+        Err(e) => println!("stream {}: {e}", seed::STREAM),
+    }
     if st.faults.is_empty() {
         println!("faults: none");
     } else {

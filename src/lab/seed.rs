@@ -148,3 +148,9 @@ pub fn stream_messages(lab_dir: &Path, stream: &str) -> Result<u64> {
         messages_of(&stream_info(&mut c, stream)?)
     })
 }
+
+/// One attempt at the message count (for `lab status`: no waiting).
+pub fn stream_messages_now(st: &LabState, stream: &str) -> Result<u64> {
+    let mut c = connect_any(st, false, &[])?;
+    messages_of(&c.js_request(&format!("$JS.API.STREAM.INFO.{stream}"), &json!({}), Duration::from_secs(2))?)
+}

@@ -151,6 +151,8 @@ pub struct DiskRaftFacts {
     pub peers: Vec<String>,
     pub wal_files: Option<u64>,
     pub wal_bytes: Option<u64>,
+    /// Last record of the newest WAL block (= last log index), when readable.
+    pub wal_last_index: Option<u64>,
 }
 
 #[derive(Debug, Clone, Default, Serialize, PartialEq)]
@@ -572,6 +574,7 @@ impl NodeFacts {
             peers: r.peers_idx.as_ref().map(|p| p.1.clone()).unwrap_or_default(),
             wal_files: r.wal.map(|w| w.0),
             wal_bytes: r.wal.map(|w| w.1),
+            wal_last_index: r.wal_last_index,
         };
         self.disk_term = self.disk_raft.term;
 
@@ -582,10 +585,10 @@ impl NodeFacts {
         self.firewall_rules = r.firewall.clone();
 
         // Raft from disk when the server cannot tell us.
-        let disk_index = match (self.disk_raft.snapshot_index, self.disk_raft.commit_index) {
-            (Some(a), Some(b)) => Some(a.max(b)),
-            (a, b) => a.or(b),
-        };
+        let disk_index = [self.disk_raft.snapshot_index, self.disk_raft.commit_index, self.disk_raft.wal_last_index]
+            .into_iter()
+            .flatten()
+            .max();
         match self.raft.source.as_deref() {
             Some("raftz") => {}
             Some("jsz") => {

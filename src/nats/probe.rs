@@ -89,6 +89,11 @@ if [ -d "$META" ]; then
   [ -r "$META/peers.idx" ] && echo "PEERSHEX $(od -An -tx1 -v -N 4096 "$META/peers.idx" | tr -s ' \n' '  ')"
   for s in "$META"/snapshots/snap.*; do [ -e "$s" ] && echo "SNAP ${s##*/}"; done
   for b in "$META"/msgs/*.blk; do [ -f "$b" ] && wc -c < "$b"; done | awk '{s+=$1; n++} END {print "WAL", n+0, s+0}'
+  # the newest WAL block, when small, to read its last record's sequence (= last log index)
+  last=$(for b in "$META"/msgs/*.blk; do [ -f "$b" ] && echo "${b##*/}"; done | sort -n | tail -n 1)
+  if [ -n "$last" ] && [ "$(wc -c < "$META/msgs/$last")" -le 8192 ]; then
+    echo "WALLAST $(od -An -tx1 -v "$META/msgs/$last" | tr -s ' \n' '  ')"
+  fi
 else
   echo "METADIR no"
 fi
@@ -196,6 +201,8 @@ pub struct ShellReport {
     pub snapshots: Vec<(u64, u64)>,
     /// WAL block files and bytes.
     pub wal: Option<(u64, u64)>,
+    /// Sequence of the last record in the newest WAL block (= last Raft log index).
+    pub wal_last_index: Option<u64>,
     pub config_readable: Option<bool>,
     /// Route URLs found in the config's `routes` block.
     pub config_routes: Vec<String>,
@@ -217,6 +224,31 @@ fn le_u64(b: &[u8]) -> Option<u64> {
 fn le_u32(b: &[u8]) -> Option<u32> {
     let a: [u8; 4] = b.get(..4)?.try_into().ok()?;
     Some(u32::from_le_bytes(a))
+}
+
+/// The sequence of the last record of a filestore block (record: u32 length with the header
+/// bit, u64 seq with the erase bit, i64 ts, u16 subject length, …, 8-byte hash). None when the
+/// bytes do not walk cleanly (compressed or encrypted stores).
+pub fn last_record_seq(b: &[u8]) -> Option<u64> {
+    const HDR: usize = 4 + 8 + 8 + 2;
+    let mut i = 0usize;
+    let mut last = None;
+    while i + HDR <= b.len() {
+        let rl = (le_u32(&b[i..])? & 0x7FFF_FFFF) as usize;
+        if rl < HDR + 8 || i + rl > b.len() {
+            return None;
+        }
+        let seq = le_u64(&b[i + 4..])? & !(1u64 << 63);
+        if seq > 0 {
+            last = Some(last.map_or(seq, |l: u64| l.max(seq)));
+        }
+        i += rl;
+    }
+    if i == b.len() {
+        last
+    } else {
+        None
+    }
 }
 
 /// Route URLs in text such as `routes = [ nats://a:6222, "nats://u:p@b:6222" ]`.
@@ -355,6 +387,7 @@ impl ShellReport {
                         r.wal = Some((n, b));
                     }
                 }
+                "WALLAST" => r.wal_last_index = last_record_seq(&hex_bytes(rest)),
                 "CONFIG" => r.config_readable = Some(f.first() == Some(&"yes")),
                 "CFG" => {
                     cfg_text.push_str(rest);
@@ -390,17 +423,14 @@ fn fetch(t: &dyn Transport, node: &Node, path: &str, timeout: Duration) -> HttpR
         .map_err(|e| crate::transport::error_chain(&e))
 }
 
-/// Monitoring endpoints of one node. Stops early when the monitor does not answer at all,
+/// Monitoring endpoints of one node. Stops after `/varz` when the monitor does not answer,
 /// so a frozen server costs one timeout, not five. `/healthz` is fetched once (every failed
 /// call writes a WRN line in the server log).
 pub fn fetch_http(t: &dyn Transport, node: &Node, timeout: Duration) -> HttpBodies {
     let mut b = HttpBodies { varz: Some(fetch(t, node, "/varz", timeout)), ..Default::default() };
     if let Some(Err(_)) = &b.varz {
-        // One more chance on a cheap endpoint before giving up (the error is kept).
-        b.healthz = Some(fetch(t, node, "/healthz", timeout));
-        if let Some(Err(_)) = &b.healthz {
-            return b;
-        }
+        // Refused, timed out or unreachable: the other endpoints would fail the same way.
+        return b;
     }
     let version = match &b.varz {
         Some(Ok((200, body))) => monitor::parse::<monitor::Varz>("/varz", body).ok().and_then(|v| v.version),
@@ -526,7 +556,21 @@ FW -A INPUT -p tcp -m tcp --dport 6222 -j DROP\nFW -A INPUT -p tcp --dport 16222
         assert_eq!(r.config_routes, vec!["nats://127.0.0.1:16223", "nats://u:p@nats-3:6222"]);
         assert_eq!(r.firewall, vec!["-A INPUT -p tcp -m tcp --dport 6222 -j DROP"]);
         assert_eq!(r.df.as_ref().unwrap().used_kb, 97000);
+        assert_eq!(r.wal_last_index, None);
         assert_eq!(r.mem_available_kb, Some(200000));
+    }
+
+    #[test]
+    fn last_wal_record() {
+        // 2.9.10 _meta_/msgs/1.blk from a fresh cluster: records 1..3 (95 + 98 + 98 bytes)
+        let mut b = vec![0u8; 291];
+        for (off, rl, seq) in [(0usize, 95u32, 1u64), (95, 98, 2), (193, 98, 3)] {
+            b[off..off + 4].copy_from_slice(&rl.to_le_bytes());
+            b[off + 4..off + 12].copy_from_slice(&seq.to_le_bytes());
+        }
+        assert_eq!(last_record_seq(&b), Some(3));
+        assert_eq!(last_record_seq(&b[..200]), None);
+        assert_eq!(last_record_seq(&[]), None);
     }
 
     #[test]

@@ -190,7 +190,7 @@ pub fn render_status(f: &ClusterFacts, color: bool) -> String {
         let raft = if n.raft.source.is_none() {
             "-".to_string()
         } else {
-            let mut s = n.raft.state.clone().unwrap_or_else(|| "-".into());
+            let mut s = n.raft.state.clone().unwrap_or_else(|| "?".into());
             s.push_str(&format!(
                 " t{} i{}{}",
                 n.raft.term.map_or("?".into(), |t| t.to_string()),

@@ -753,3 +753,18 @@ fn gather_probes_in_parallel_over_the_transport() {
         assert_eq!(f.node_list.len(), 1);
     }
 }
+
+/// Live check against a real cluster: `NRS_LIVE_INVENTORY=inv.yaml cargo test --lib
+/// nats::tests::live_gather -- --ignored --nocapture` (runs the probe with LocalTransport).
+#[test]
+#[ignore]
+fn live_gather() {
+    let Ok(path) = std::env::var("NRS_LIVE_INVENTORY") else { return };
+    let inv = Inventory::load(Path::new(&path)).unwrap();
+    let t = crate::transport::local::LocalTransport;
+    let start = std::time::Instant::now();
+    let f = super::probe::gather(&t, &inv, None);
+    println!("gathered in {:?}", start.elapsed());
+    println!("{}", table::render_status(&f, false));
+    println!("{}", serde_json::to_string_pretty(&f).unwrap());
+}

@@ -33,7 +33,7 @@ impl SshTransport {
         let mut session = ssh2::Session::new().map_err(|e| TransportError::Other(format!("libssh2: {e}")))?;
         set_timeout_until(&session, deadline);
         let supported = session.supported_algs(ssh2::MethodType::HostKey).unwrap_or_default();
-        if let Some(pref) = known_hosts::host_key_method_pref(&known, &supported).filter(|_| false) {
+        if let Some(pref) = known_hosts::host_key_method_pref(&known, &supported) {
             session
                 .method_pref(ssh2::MethodType::HostKey, &pref)
                 .map_err(|e| TransportError::Other(format!("cannot set host key preference {pref}: {e}")))?;

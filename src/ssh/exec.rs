@@ -9,7 +9,7 @@ use std::time::{Duration, Instant};
 /// Grace the remote `timeout` gives a command between TERM and KILL.
 pub(crate) const KILL_AFTER: Duration = Duration::from_secs(2);
 /// How long past `cmd.timeout` we wait for the remote side before giving up on it.
-pub(crate) const CLIENT_GRACE: Duration = Duration::from_secs(5);
+pub(crate) const CLIENT_GRACE: Duration = Duration::from_secs(1);
 
 /// The command line sent to the node: `[sudo -n] timeout --kill-after=2s <t> sh -c '<script>'`.
 ///

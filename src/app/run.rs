@@ -1,0 +1,241 @@
+//! `run` and `resume`: open (or reopen) the incident journal, execute the runbook, close.
+
+use super::{journal_dir, load_inventory, runbooks::load};
+use crate::cli::{ApprovalArgs, GlobalOpts, ResumeArgs, RunArgs};
+use crate::engine::prompter::{Approvals, TerminalPrompter};
+use crate::engine::reporter::Reporter;
+use crate::engine::{interrupt, Engine, InDoubt, Outcome, Prior, RunConfig, Sink};
+use crate::error::{Error, Result};
+use crate::inventory::Inventory;
+use crate::journal::{self, Event, JournalWriter, Redactor};
+use crate::runbook::{Library, Plan, Source};
+use crate::ssh::SshTransport;
+use std::collections::BTreeMap;
+use std::sync::Arc;
+
+/// The journal as the engine's sink; also journals host keys accepted on first contact.
+struct JournalSink<'a> {
+    writer: &'a mut JournalWriter,
+    ssh: Arc<SshTransport>,
+}
+
+impl Sink for JournalSink<'_> {
+    fn append(&mut self, ev: Event) -> std::result::Result<(), String> {
+        for k in self.ssh.take_accepted_host_keys() {
+            self.writer
+                .append(Event::HostKeyAccepted { node: k.node, host: k.host, fingerprint: k.fingerprint })
+                .map_err(|e| e.to_string())?;
+        }
+        self.writer.append(ev).map(|_| ()).map_err(|e| e.to_string())
+    }
+}
+
+fn parse_vars(plan: &Plan, vars: &[String]) -> Result<BTreeMap<String, String>> {
+    let mut out = BTreeMap::new();
+    for kv in vars {
+        let Some((k, v)) = kv.split_once('=') else {
+            return Err(Error::Usage(format!("--var {kv:?}: expected KEY=VALUE")));
+        };
+        if !plan.vars.contains_key(k) {
+            let known: Vec<&str> = plan.vars.keys().map(String::as_str).collect();
+            return Err(Error::Usage(format!(
+                "--var {k}: runbook `{}` has no variable `{k}` (it has: {})",
+                plan.id,
+                if known.is_empty() { "none".into() } else { known.join(", ") }
+            )));
+        }
+        out.insert(k.to_string(), v.to_string());
+    }
+    Ok(out)
+}
+
+fn redactor_for(plan: &Plan, vars: &BTreeMap<String, String>) -> Redactor {
+    let mut r = Redactor::new();
+    for (k, v) in vars {
+        if plan.vars.get(k).is_some_and(|d| d.secret) || r.is_secret_key(k) {
+            r.add_secret(v.clone());
+        }
+    }
+    r
+}
+
+/// Real transport and fact gathering.
+fn transport(g: &GlobalOpts) -> (Arc<SshTransport>, Arc<crate::engine::Gather>) {
+    let ssh = Arc::new(SshTransport::new(g.accept_new_host_keys));
+    let t2 = ssh.clone();
+    let gather: Arc<crate::engine::Gather> = Arc::new(move |inv: &Inventory| {
+        let f = crate::nats::gather(&*t2, inv, None);
+        serde_json::to_value(&f).unwrap_or_default()
+    });
+    (ssh, gather)
+}
+
+fn approvals(a: &ApprovalArgs) -> Approvals {
+    Approvals { yes: a.yes, confirm_destructive: a.confirm_destructive.clone() }
+}
+
+pub fn run(g: &GlobalOpts, lib: &Library, args: &RunArgs) -> Result<i32> {
+    let inv = load_inventory(g)?;
+    let plan = load(lib, &args.runbook)?;
+    let vars = parse_vars(&plan, &args.vars)?;
+    for n in &args.nodes {
+        if inv.node(n).is_none() {
+            return Err(Error::Usage(format!("--node {n}: no such node in {}", inv.source.display())));
+        }
+    }
+    let dir = journal_dir(g);
+    let incident = journal::new_incident_id(&plan.id);
+    let redactor = redactor_for(&plan, &vars);
+    let opened = Event::IncidentOpened {
+        operator: journal::current_operator(),
+        tool_version: env!("CARGO_PKG_VERSION").into(),
+        runbook: plan.id.clone(),
+        runbook_sha256: plan.sha256.clone(),
+        runbook_source: plan.source.describe(),
+        inventory: inv.source.canonicalize().unwrap_or(inv.source.clone()).display().to_string(),
+        inventory_sha256: inv.sha256.clone(),
+        cluster: inv.cluster.clone(),
+        rehearsal: args.dry_run,
+        vars: redactor.redact_vars(&vars),
+        node_limit: args.nodes.clone(),
+    };
+    let mut writer = JournalWriter::create_with_redactor(&dir, &incident, opened, redactor)?;
+    let mut cfg = RunConfig::new(incident.clone());
+    cfg.rehearsal = args.dry_run;
+    cfg.vars = vars;
+    cfg.node_limit = args.nodes.clone();
+    execute(g, &plan, &inv, &mut writer, cfg, Prior::default(), &args.approval)
+}
+
+fn execute(
+    g: &GlobalOpts,
+    plan: &Plan,
+    inv: &Inventory,
+    writer: &mut JournalWriter,
+    cfg: RunConfig,
+    prior: Prior,
+    approval: &ApprovalArgs,
+) -> Result<i32> {
+    interrupt::install();
+    let reporter = Reporter::new(g.quiet || g.json, g.verbose, g.no_color);
+    let incident = cfg.incident.clone();
+    let rehearsal = cfg.rehearsal;
+    reporter.header(&format!(
+        "{}incident {incident}: {} — {}",
+        if rehearsal { "REHEARSAL (--dry-run, nothing mutating is sent) " } else { "" },
+        plan.id,
+        plan.title
+    ));
+    reporter.note(&format!("journal: {}", writer.path().display()));
+    let (ssh, gather) = transport(g);
+    let mut prompter = TerminalPrompter::new(approvals(approval));
+    let transport: Arc<dyn crate::transport::Transport> = ssh.clone();
+    let (outcome, findings, recs) = {
+        let mut sink = JournalSink { writer, ssh: ssh.clone() };
+        let mut engine = Engine::new(plan, inv, transport, gather, &mut prompter, &mut sink, &reporter, cfg).with_prior(prior);
+        let o = engine.run();
+        (o, engine.findings.clone(), engine.recommendations.clone())
+    };
+    for k in ssh.take_accepted_host_keys() {
+        writer.append(Event::HostKeyAccepted { node: k.node, host: k.host, fingerprint: k.fingerprint })?;
+    }
+    writer.append(Event::IncidentClosed { outcome: outcome.word().into(), detail: outcome.detail() })?;
+    let code = outcome.exit_code();
+    let line = match &outcome {
+        Outcome::Recovered => "RECOVERED: the runbook's verify steps passed".to_string(),
+        Outcome::Completed => "completed".to_string(),
+        Outcome::Rehearsed => "rehearsal complete: nothing mutating was sent".to_string(),
+        Outcome::VerifyFailed(d) => format!("NOT RECOVERED: {d}"),
+        Outcome::Failed(d) => format!("STOPPED ON FAILURE: {d}"),
+        Outcome::Stopped(d) => format!("stopped: {d}; continue with `nats-rescue resume {incident}`"),
+        Outcome::NeedDecision(d) => format!("a decision is needed: {d}; continue with `nats-rescue resume {incident}`"),
+    };
+    if !g.quiet {
+        eprintln!("\n{line}");
+        eprintln!("journal: {} (head {})", writer.path().display(), &writer.head_hash()[..16]);
+        eprintln!("report:  nats-rescue journal export {incident} --format markdown");
+    }
+    if g.json {
+        let v = serde_json::json!({
+            "incident": incident, "runbook": plan.id, "rehearsal": rehearsal, "outcome": outcome.word(),
+            "detail": outcome.detail(), "exit_code": code, "findings": findings, "recommendations": recs,
+            "journal": writer.path(), "head_hash": writer.head_hash(),
+        });
+        println!("{}", serde_json::to_string_pretty(&v).unwrap_or_default());
+    }
+    Ok(code)
+}
+
+pub fn resume(g: &GlobalOpts, lib: &Library, args: &ResumeArgs) -> Result<i32> {
+    let dir = journal_dir(g);
+    let incident = match &args.incident {
+        Some(i) => {
+            let p = journal::resolve(&dir, i)?;
+            p.file_stem().and_then(|s| s.to_str()).unwrap_or(i).to_string()
+        }
+        None => journal::latest_unfinished(&dir)
+            .ok_or_else(|| Error::Usage(format!("no unfinished incident in {}", dir.display())))?,
+    };
+    let (mut writer, replay) = JournalWriter::open_existing(&dir, &incident)?;
+    if let Some(t) = &replay.repaired_torn_tail {
+        eprintln!("nats-rescue: the journal's last line was torn (crash mid-write: line {}, {} bytes); repaired by appending a record, history untouched", t.line, t.bytes);
+    }
+    if replay.is_finished() {
+        eprintln!("incident {incident} is closed ({}); nothing to resume", replay.status());
+        return Ok(0);
+    }
+    let opened = replay
+        .opened
+        .clone()
+        .ok_or_else(|| Error::JournalIntegrity(format!("incident {incident} has no incident_opened record")))?;
+    let plan = if opened.runbook_source == "builtin" {
+        load(lib, &opened.runbook)?
+    } else {
+        load(lib, &opened.runbook_source)?
+    };
+    if plan.sha256 != opened.runbook_sha256 {
+        return Err(Error::Usage(format!(
+            "runbook `{}` changed since the incident started (sha256 {} then, {} now); refusing to resume with different instructions",
+            plan.id,
+            &opened.runbook_sha256[..12.min(opened.runbook_sha256.len())],
+            &plan.sha256[..12]
+        )));
+    }
+    let mut gg = g.clone();
+    if gg.inventory.is_none() {
+        gg.inventory = Some(opened.inventory.clone().into());
+    }
+    let inv = load_inventory(&gg)?;
+    if inv.sha256 != opened.inventory_sha256 {
+        eprintln!("nats-rescue: warning: the inventory changed since the incident started");
+    }
+    let prior = Prior {
+        finished: replay.finished_actions.iter().filter(|(_, r)| r.succeeded()).map(|(a, _)| a.clone()).collect(),
+        in_doubt: replay
+            .in_doubt
+            .iter()
+            .map(|d| InDoubt {
+                action: d.action.clone(),
+                step: d.step.clone(),
+                node: d.node.clone(),
+                command: d.command.clone(),
+                mutating: d.mutating,
+                idempotent: d.idempotent,
+                check: d.check.clone(),
+            })
+            .collect(),
+        confirmations: replay.confirmations.clone(),
+        backups: replay.backups.iter().map(|b| (b.step.clone(), b.node.clone())).collect(),
+    };
+    writer.append(Event::Resumed {
+        operator: journal::current_operator(),
+        in_doubt: prior.in_doubt.iter().filter(|d| d.mutating).map(|d| format!("{} ({})", d.action, d.command)).collect(),
+        repaired_torn_tail: replay.repaired_torn_tail.is_some(),
+    })?;
+    let mut cfg = RunConfig::new(incident);
+    cfg.rehearsal = opened.rehearsal;
+    cfg.vars = opened.vars.clone();
+    cfg.node_limit = opened.node_limit.clone();
+    let _ = Source::Builtin;
+    execute(g, &plan, &inv, &mut writer, cfg, prior, &args.approval)
+}
