@@ -47,7 +47,8 @@ else
 fi
 nr() { "$BIN" "$@"; }
 
-if ! "$BIN" lab status --dir /nonexistent/nats-rescue-demo-probe 2>&1 | grep -q "no lab in"; then
+probe=$("$BIN" lab status --dir /nonexistent/nats-rescue-demo-probe 2>&1 || true)
+if ! grep -q "no lab in" <<<"$probe"; then
   echo "demo: $BIN does not run \`lab\` commands yet (is main wired to nats_rescue::lab::dispatch?)" >&2
   exit 2
 fi

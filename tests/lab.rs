@@ -31,9 +31,12 @@ fn lab_refuses_without_root() {
     require_root(); // the test itself needs root to drop to another user
     let dir = tempfile::tempdir().expect("tempdir");
     let d = dir.path().join("lab").to_string_lossy().into_owned();
-    let o = nats_rescue_command(&["setpriv", "--reuid=65534", "--regid=65534", "--clear-groups"], &["lab", "up", "--dir", &d])
-        .output()
-        .expect("setpriv");
+    let o = nats_rescue_command(
+        &["setpriv", "--reuid=65534", "--regid=65534", "--clear-groups"],
+        &["lab", "up", "--dir", &d],
+    )
+    .output()
+    .expect("setpriv");
     let t = text(&o);
     assert_eq!(o.status.code(), Some(2), "{t}");
     assert!(t.contains("needs root"), "{t}");
@@ -48,6 +51,11 @@ fn lab_commands_without_a_lab_are_usage_errors() {
     let o = nats_rescue_cmd(&["lab", "status", "--dir", &d]);
     assert_eq!(o.status.code(), Some(2), "{}", text(&o));
     assert!(text(&o).contains("no lab in"), "{}", text(&o));
+    // missing tools are named with the way to install them; nothing is made
+    let o = nats_rescue_cmd(&["lab", "up", "--dir", &d, "--nats-server", "/nonexistent/nats-server"]);
+    assert_eq!(o.status.code(), Some(2), "{}", text(&o));
+    assert!(text(&o).contains("scripts/setup.sh"), "{}", text(&o));
+    assert!(!Path::new(&d).exists(), "nothing may be made when a tool is missing");
     // down is idempotent: nothing recorded, nothing to do
     let o = nats_rescue_cmd(&["lab", "down", "--dir", &d]);
     assert!(o.status.success(), "{}", text(&o));
@@ -97,7 +105,18 @@ fn fault_tour(server_bin: &Path, label: &str) {
     // A second lab on the same names or addresses is refused.
     let other = tempfile::tempdir().expect("tempdir");
     let od = other.path().join("lab").to_string_lossy().into_owned();
-    let o = nats_rescue_cmd(&["lab", "up", "--dir", &od, "--name", &lab.name, "--subnet", &lab.subnet, "--nats-server", &server_bin.to_string_lossy()]);
+    let o = nats_rescue_cmd(&[
+        "lab",
+        "up",
+        "--dir",
+        &od,
+        "--name",
+        &lab.name,
+        "--subnet",
+        &lab.subnet,
+        "--nats-server",
+        &server_bin.to_string_lossy(),
+    ]);
     assert_eq!(o.status.code(), Some(2), "{}", text(&o));
     assert!(text(&o).contains("refusing"), "{}", text(&o));
 
@@ -114,9 +133,10 @@ fn fault_tour(server_bin: &Path, label: &str) {
     let o = lab.in_ns(others[1], &format!("timeout 3 bash -c '</dev/tcp/{peer}/6222'"));
     assert!(o.status.success(), "the majority must still reach each other: {}", text(&o));
     assert_eq!(lab.state().iptables.len(), 4, "the exact rules are recorded");
-    let (nl, took) = lab.wait_for("the majority agrees on a leader other than the isolated node", Duration::from_secs(40), || {
-        lab.agreed_leader(&others).filter(|l| *l != leader)
-    });
+    let (nl, took) =
+        lab.wait_for("the majority agrees on a leader other than the isolated node", Duration::from_secs(40), || {
+            lab.agreed_leader(&others).filter(|l| *l != leader)
+        });
     step(label, t0, &format!("partition of {leader}: majority elected {nl} in {:.1}s", took.as_secs_f64()));
     heal(&lab, label, t0);
     let rules = lab.in_ns(&leader, "iptables -S");
@@ -130,7 +150,10 @@ fn fault_tour(server_bin: &Path, label: &str) {
     let n = st.node(&leader).expect("node");
     let pid = server::read_pid(&n.server_pidfile).expect("pid");
     assert_eq!(server::proc_state(pid), Some('T'), "the frozen server is stopped (T)");
-    assert!(monitor::http_get(&n.addr, 8222, "/varz", Duration::from_secs(2)).is_err(), "a frozen server must not answer");
+    assert!(
+        monitor::http_get(&n.addr, 8222, "/varz", Duration::from_secs(2)).is_err(),
+        "a frozen server must not answer"
+    );
     assert_eq!(ctl_status(&lab, &leader), 0, "a frozen server still counts as running");
     step(label, t0, &format!("frozen {leader} (pid {pid}): state T, monitor silent"));
     heal(&lab, label, t0);

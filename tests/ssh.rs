@@ -17,7 +17,12 @@ fn sha256(bytes: &[u8]) -> String {
 
 /// `yes <word>` cut at `n` bytes: what the remote side prints, recomputed here.
 fn yes_bytes(word: &str, n: usize) -> Vec<u8> {
-    format!("{word}\n").into_bytes().into_iter().cycle().take(n).collect()
+    format!("{word}\n")
+        .into_bytes()
+        .into_iter()
+        .cycle()
+        .take(n)
+        .collect()
 }
 
 #[test]
@@ -26,7 +31,9 @@ fn exit_codes_and_separate_streams() {
     let node = sshd.node("n1");
     let t = SshTransport::new(false);
 
-    let ok = t.exec(&node, &cmd("echo to-stdout; echo to-stderr >&2")).expect("exec");
+    let ok = t
+        .exec(&node, &cmd("echo to-stdout; echo to-stderr >&2"))
+        .expect("exec");
     assert_eq!(ok.exit_code, Some(0));
     assert!(ok.success());
     assert!(!ok.timed_out);
@@ -35,7 +42,9 @@ fn exit_codes_and_separate_streams() {
     assert_eq!(ok.stdout.sha256, sha256(b"to-stdout\n"));
     assert_eq!(ok.stdout.total_bytes, 10);
 
-    let three = t.exec(&node, &cmd("echo failing >&2; exit 3")).expect("exec");
+    let three = t
+        .exec(&node, &cmd("echo failing >&2; exit 3"))
+        .expect("exec");
     assert_eq!(three.exit_code, Some(3));
     assert!(!three.success());
     assert_eq!(three.stdout.text, "");
@@ -45,7 +54,9 @@ fn exit_codes_and_separate_streams() {
     assert_eq!(max.exit_code, Some(255));
 
     // Quoting survives the trip: the script is one `sh -c` argument on the node.
-    let q = t.exec(&node, &cmd(r#"printf '%s|' "a b" 'c'"'"'d' "$((1+2))""#)).expect("exec");
+    let q = t
+        .exec(&node, &cmd(r#"printf '%s|' "a b" 'c'"'"'d' "$((1+2))""#))
+        .expect("exec");
     assert_eq!(q.stdout.text, "a b|c'd|3|");
 
     // A command that exits 124 by itself, early, is an exit code, not a timeout.
@@ -68,16 +79,28 @@ fn eight_megabytes_on_both_streams_without_deadlock() {
     const HALF: usize = 4 * 1024 * 1024;
 
     // stderr first and big: a reader that drains stdout to the end first would hang here.
-    let big_err_first = format!("yes err | head -c {} >&2; yes out | head -c {}", 6 * 1024 * 1024, 2 * 1024 * 1024);
+    let big_err_first = format!(
+        "yes err | head -c {} >&2; yes out | head -c {}",
+        6 * 1024 * 1024,
+        2 * 1024 * 1024
+    );
     let out = t.exec(&node, &cmd(&big_err_first)).expect("exec");
     assert_eq!(out.exit_code, Some(0));
     assert_eq!(out.stderr.total_bytes, 6 * 1024 * 1024);
     assert_eq!(out.stdout.total_bytes, 2 * 1024 * 1024);
-    assert_eq!(out.stderr.sha256, sha256(&yes_bytes("err", 6 * 1024 * 1024)));
-    assert_eq!(out.stdout.sha256, sha256(&yes_bytes("out", 2 * 1024 * 1024)));
+    assert_eq!(
+        out.stderr.sha256,
+        sha256(&yes_bytes("err", 6 * 1024 * 1024))
+    );
+    assert_eq!(
+        out.stdout.sha256,
+        sha256(&yes_bytes("out", 2 * 1024 * 1024))
+    );
 
     // Both at once, interleaved.
-    let both = format!("(yes stdout-line | head -c {HALF}) & (yes stderr-line | head -c {HALF} >&2); wait");
+    let both = format!(
+        "(yes stdout-line | head -c {HALF}) & (yes stderr-line | head -c {HALF} >&2); wait"
+    );
     let out = t.exec(&node, &cmd(&both)).expect("exec");
     assert_eq!(out.exit_code, Some(0));
     for (c, word) in [(&out.stdout, "stdout-line"), (&out.stderr, "stderr-line")] {
@@ -97,28 +120,111 @@ fn a_command_past_its_timeout_is_stopped_on_the_node() {
     let marker = format!("marker-{}-{}", std::process::id(), sshd.port);
     let started = Instant::now();
     let out = t
-        .exec(&node, &RemoteCommand::new(format!("echo started; sleep 300; echo {marker}"), Duration::from_secs(1)))
+        .exec(
+            &node,
+            &RemoteCommand::new(
+                format!("echo started; sleep 300; echo {marker}"),
+                Duration::from_secs(1),
+            ),
+        )
         .expect("exec");
     let took = started.elapsed();
     assert!(out.timed_out, "{out:?}");
     assert_eq!(out.exit_code, None);
     assert!(!out.success());
-    assert_eq!(out.stdout.text, "started\n", "output before the timeout is kept");
-    assert!(took >= Duration::from_secs(1) && took < Duration::from_secs(5), "took {took:?}");
+    assert_eq!(
+        out.stdout.text, "started\n",
+        "output before the timeout is kept"
+    );
+    assert!(
+        took >= Duration::from_secs(1) && took < Duration::from_secs(5),
+        "took {took:?}"
+    );
 
     // The remote side is gone too (sshd runs on this machine, so pgrep here sees it).
     let until = Instant::now() + Duration::from_secs(4);
     loop {
-        let found = std::process::Command::new("pgrep").arg("-f").arg(&marker).output().expect("pgrep");
+        let found = std::process::Command::new("pgrep")
+            .arg("-f")
+            .arg(&marker)
+            .output()
+            .expect("pgrep");
         if !found.status.success() {
             break;
         }
-        assert!(Instant::now() < until, "remote process survived: {}", String::from_utf8_lossy(&found.stdout));
+        assert!(
+            Instant::now() < until,
+            "remote process survived: {}",
+            String::from_utf8_lossy(&found.stdout)
+        );
         std::thread::sleep(Duration::from_millis(100));
     }
 
     // The session is still good for the next command.
-    assert_eq!(t.exec(&node, &cmd("echo next")).expect("exec").stdout.text, "next\n");
+    assert_eq!(
+        t.exec(&node, &cmd("echo next")).expect("exec").stdout.text,
+        "next\n"
+    );
+}
+
+#[test]
+fn a_frozen_connection_is_abandoned_at_the_client_deadline() {
+    let sshd = Sshd::start();
+    let node = sshd.node("n1");
+    let t = SshTransport::new(false);
+    let dir = tempfile::tempdir().expect("tempdir");
+    let pid_file = dir.path().join("sshd-session.pid");
+    // The script reports its connection's sshd process (sh -> timeout -> sshd), then waits.
+    let script = format!(
+        "ps -o ppid= -p $PPID | tr -d ' ' > {}; sleep 30",
+        pid_file.display()
+    );
+    // Freeze that sshd process as soon as it is known: the node goes silent mid-command,
+    // as with a network that drops everything, and only our own deadline can end the call.
+    let freezer = std::thread::spawn({
+        let pid_file = pid_file.clone();
+        move || {
+            let until = Instant::now() + Duration::from_secs(10);
+            while Instant::now() < until {
+                if let Ok(pid) = std::fs::read_to_string(&pid_file) {
+                    if let Ok(pid) = pid.trim().parse::<u32>() {
+                        std::process::Command::new("kill")
+                            .args(["-STOP", &pid.to_string()])
+                            .status()
+                            .expect("kill -STOP");
+                        return Some(pid);
+                    }
+                }
+                std::thread::sleep(Duration::from_millis(20));
+            }
+            None
+        }
+    });
+    let started = Instant::now();
+    let out = t
+        .exec(&node, &RemoteCommand::new(script, Duration::from_secs(1)))
+        .expect("exec returns an output");
+    let took = started.elapsed();
+    let frozen = freezer
+        .join()
+        .expect("freezer")
+        .expect("the sshd session pid was reported");
+    // Clean up the frozen process (started by our sshd) by its pid.
+    let _ = std::process::Command::new("kill")
+        .args(["-KILL", &frozen.to_string()])
+        .status();
+    assert!(out.timed_out && out.exit_code.is_none(), "{out:?}");
+    // timeout 1s + kill-after 2s + 1s of grace, and no more.
+    assert!(
+        took >= Duration::from_secs(3) && took < Duration::from_secs(6),
+        "took {took:?}"
+    );
+    // The abandoned session is not reused: the next call connects afresh.
+    assert_eq!(
+        t.exec(&node, &cmd("echo fresh")).expect("exec").stdout.text,
+        "fresh\n"
+    );
+    assert_eq!(sshd.logins(), 2, "{}", sshd.log());
 }
 
 #[test]
@@ -128,8 +234,15 @@ fn changed_host_key_is_refused_with_both_fingerprints() {
     let impostor = dir.path().join("other_host_key");
     sshd::keygen(&impostor, "ed25519", "");
     let kh = dir.path().join("known_hosts");
-    std::fs::write(&kh, format!("[{LISTEN}]:{} {}\n", sshd.port, sshd::pub_key(&impostor.with_extension("pub"))))
-        .expect("known_hosts");
+    std::fs::write(
+        &kh,
+        format!(
+            "[{LISTEN}]:{} {}\n",
+            sshd.port,
+            sshd::pub_key(&impostor.with_extension("pub"))
+        ),
+    )
+    .expect("known_hosts");
     let known_fp = sshd::ssh_keygen_fingerprint(&impostor.with_extension("pub"));
     let offered_fp = sshd.host_fingerprint("ed25519");
 
@@ -138,7 +251,9 @@ fn changed_host_key_is_refused_with_both_fingerprints() {
     for accept_new in [false, true] {
         spec.accept_new = accept_new;
         let t = SshTransport::new(accept_new);
-        let err = t.exec(&spec.build(), &cmd("echo must-not-run")).expect_err("changed key must be refused");
+        let err = t
+            .exec(&spec.build(), &cmd("echo must-not-run"))
+            .expect_err("changed key must be refused");
         match &err {
             TransportError::HostKeyChanged { known, offered, .. } => {
                 assert!(known.contains(&known_fp), "{known}");
@@ -147,12 +262,19 @@ fn changed_host_key_is_refused_with_both_fingerprints() {
             other => panic!("expected HostKeyChanged, got {other:?}"),
         }
         let msg = err.to_string();
-        assert!(msg.contains(&known_fp) && msg.contains(&offered_fp), "{msg}");
+        assert!(
+            msg.contains(&known_fp) && msg.contains(&offered_fp),
+            "{msg}"
+        );
         assert!(t.take_accepted_host_keys().is_empty());
     }
     // Refused before authentication: the client key was never offered.
     assert_eq!(sshd.logins(), 0, "{}", sshd.log());
-    assert_eq!(std::fs::read_to_string(&kh).expect("kh").lines().count(), 1, "known_hosts untouched");
+    assert_eq!(
+        std::fs::read_to_string(&kh).expect("kh").lines().count(),
+        1,
+        "known_hosts untouched"
+    );
 }
 
 #[test]
@@ -162,19 +284,35 @@ fn unknown_host_is_refused() {
     let mut spec = NodeSpec::new("n1", &sshd);
     // Another server's key on another port does not vouch for this one.
     spec.known_hosts = dir.path().join("known_hosts");
-    std::fs::write(&spec.known_hosts, format!("[{LISTEN}]:1 {}\n", sshd::pub_key(&sshd.host_pub("ed25519"))))
-        .expect("known_hosts");
-    let err = SshTransport::new(false).exec(&spec.build(), &cmd("true")).expect_err("unknown host");
+    std::fs::write(
+        &spec.known_hosts,
+        format!(
+            "[{LISTEN}]:1 {}\n",
+            sshd::pub_key(&sshd.host_pub("ed25519"))
+        ),
+    )
+    .expect("known_hosts");
+    let err = SshTransport::new(false)
+        .exec(&spec.build(), &cmd("true"))
+        .expect_err("unknown host");
     match &err {
         TransportError::HostKeyUnknown { offered, .. } => {
-            assert!(offered.contains(&sshd.host_fingerprint("ed25519")), "{offered}")
+            assert!(
+                offered.contains(&sshd.host_fingerprint("ed25519")),
+                "{offered}"
+            )
         }
         other => panic!("expected HostKeyUnknown, got {other:?}"),
     }
     // A missing known_hosts file means every host is unknown.
     spec.known_hosts = dir.path().join("does-not-exist");
-    let err = SshTransport::new(false).exec(&spec.build(), &cmd("true")).expect_err("unknown host");
-    assert!(matches!(err, TransportError::HostKeyUnknown { .. }), "{err:?}");
+    let err = SshTransport::new(false)
+        .exec(&spec.build(), &cmd("true"))
+        .expect_err("unknown host");
+    assert!(
+        matches!(err, TransportError::HostKeyUnknown { .. }),
+        "{err:?}"
+    );
     assert!(!spec.known_hosts.exists());
     assert_eq!(sshd.logins(), 0);
 }
@@ -190,7 +328,13 @@ fn accept_new_appends_to_known_hosts_and_reports_it() {
     // Per-node setting.
     spec.accept_new = true;
     let t = SshTransport::new(false);
-    assert_eq!(t.exec(&spec.build(), &cmd("echo hi")).expect("exec").stdout.text, "hi\n");
+    assert_eq!(
+        t.exec(&spec.build(), &cmd("echo hi"))
+            .expect("exec")
+            .stdout
+            .text,
+        "hi\n"
+    );
     let accepted = t.take_accepted_host_keys();
     assert_eq!(accepted.len(), 1, "{accepted:?}");
     assert_eq!(accepted[0].node, "n1");
@@ -206,7 +350,11 @@ fn accept_new_appends_to_known_hosts_and_reports_it() {
         .arg(&kh)
         .output()
         .expect("ssh-keygen -F");
-    assert!(found.status.success(), "ssh-keygen -F: {}", String::from_utf8_lossy(&found.stdout));
+    assert!(
+        found.status.success(),
+        "ssh-keygen -F: {}",
+        String::from_utf8_lossy(&found.stdout)
+    );
     // …and a strict transport now trusts it, without accepting anything new.
     spec.accept_new = false;
     let strict = SshTransport::new(false);
@@ -228,17 +376,34 @@ fn known_hosts_with_only_ecdsa_or_hashed_entries() {
     // libssh2 would negotiate ed25519 and call the ecdsa entry a mismatch.
     let mut spec = NodeSpec::new("n1", &sshd);
     spec.known_hosts = sshd.known_hosts(&["ecdsa"]);
-    assert_eq!(t.exec(&spec.build(), &cmd("echo ok")).expect("ecdsa-only known_hosts").stdout.text, "ok\n");
+    assert_eq!(
+        t.exec(&spec.build(), &cmd("echo ok"))
+            .expect("ecdsa-only known_hosts")
+            .stdout
+            .text,
+        "ok\n"
+    );
 
     // Hashed entries (HashKnownHosts yes), as ssh-keygen -H writes them.
     let hashed = sshd.known_hosts(&["ed25519"]);
-    let ok = std::process::Command::new("ssh-keygen").arg("-H").arg("-f").arg(&hashed).output().expect("ssh-keygen -H");
+    let ok = std::process::Command::new("ssh-keygen")
+        .arg("-H")
+        .arg("-f")
+        .arg(&hashed)
+        .output()
+        .expect("ssh-keygen -H");
     assert!(ok.status.success());
     let text = std::fs::read_to_string(&hashed).expect("read");
     assert!(text.starts_with("|1|") && !text.contains(LISTEN), "{text}");
     let mut spec = NodeSpec::new("n2", &sshd);
     spec.known_hosts = hashed;
-    assert_eq!(t.exec(&spec.build(), &cmd("echo ok")).expect("hashed known_hosts").stdout.text, "ok\n");
+    assert_eq!(
+        t.exec(&spec.build(), &cmd("echo ok"))
+            .expect("hashed known_hosts")
+            .stdout
+            .text,
+        "ok\n"
+    );
 }
 
 #[test]
@@ -252,11 +417,19 @@ fn ssh_agent_authentication() {
     let mut spec = NodeSpec::new("n1", &sshd);
     spec.identity_file = None;
     let t = SshTransport::new(false).with_agent_socket(&agent.socket);
-    assert_eq!(t.exec(&spec.build(), &cmd("echo via-agent")).expect("agent auth").stdout.text, "via-agent\n");
+    assert_eq!(
+        t.exec(&spec.build(), &cmd("echo via-agent"))
+            .expect("agent auth")
+            .stdout
+            .text,
+        "via-agent\n"
+    );
 
     let empty = Agent::start(&[&stranger]);
     let t = SshTransport::new(false).with_agent_socket(&empty.socket);
-    let err = t.exec(&spec.build(), &cmd("true")).expect_err("no usable key");
+    let err = t
+        .exec(&spec.build(), &cmd("true"))
+        .expect_err("no usable key");
     assert!(matches!(err, TransportError::Auth { .. }), "{err:?}");
 }
 
@@ -277,10 +450,20 @@ fn encrypted_identity_file_and_passphrases() {
         a.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
         Some("correct horse".into())
     });
-    assert_eq!(t.exec(&node, &cmd("echo unlocked")).expect("right passphrase").stdout.text, "unlocked\n");
+    assert_eq!(
+        t.exec(&node, &cmd("echo unlocked"))
+            .expect("right passphrase")
+            .stdout
+            .text,
+        "unlocked\n"
+    );
     t.disconnect_all();
     t.exec(&node, &cmd("true")).expect("second connection");
-    assert_eq!(asked.load(std::sync::atomic::Ordering::SeqCst), 1, "asked once per key");
+    assert_eq!(
+        asked.load(std::sync::atomic::Ordering::SeqCst),
+        1,
+        "asked once per key"
+    );
 
     let t = SshTransport::new(false).with_passphrase_callback(|_| Some("wrong".into()));
     let err = t.exec(&node, &cmd("true")).expect_err("wrong passphrase");
@@ -290,8 +473,13 @@ fn encrypted_identity_file_and_passphrases() {
     assert!(!msg.contains("Unsupported private key format"), "{msg}");
 
     if std::env::var_os(nats_rescue::ssh::PASSPHRASE_ENV).is_none() {
-        let err = SshTransport::new(false).exec(&node, &cmd("true")).expect_err("no passphrase");
-        assert!(err.to_string().contains(nats_rescue::ssh::PASSPHRASE_ENV), "{err}");
+        let err = SshTransport::new(false)
+            .exec(&node, &cmd("true"))
+            .expect_err("no passphrase");
+        assert!(
+            err.to_string().contains(nats_rescue::ssh::PASSPHRASE_ENV),
+            "{err}"
+        );
     }
 }
 
@@ -304,7 +492,9 @@ fn unreachable_nodes_cost_at_most_the_connect_timeout() {
     let mut spec = NodeSpec::new("closed", &sshd);
     spec.port = sshd::free_port(LISTEN);
     let started = Instant::now();
-    let err = t.exec(&spec.build(), &cmd("true")).expect_err("closed port");
+    let err = t
+        .exec(&spec.build(), &cmd("true"))
+        .expect_err("closed port");
     assert!(matches!(err, TransportError::Connect { .. }), "{err:?}");
     assert!(started.elapsed() < Duration::from_secs(2));
 
@@ -314,10 +504,18 @@ fn unreachable_nodes_cost_at_most_the_connect_timeout() {
     spec.port = silent.port;
     spec.connect_timeout = "1s";
     let started = Instant::now();
-    let err = t.exec(&spec.build(), &cmd("true")).expect_err("silent port");
+    let err = t
+        .exec(&spec.build(), &cmd("true"))
+        .expect_err("silent port");
     let took = started.elapsed();
-    assert!(matches!(err, TransportError::ConnectTimeout { .. }), "{err:?}");
-    assert!(took >= Duration::from_millis(900) && took < Duration::from_secs(3), "took {took:?}");
+    assert!(
+        matches!(err, TransportError::ConnectTimeout { .. }),
+        "{err:?}"
+    );
+    assert!(
+        took >= Duration::from_millis(900) && took < Duration::from_secs(3),
+        "took {took:?}"
+    );
 }
 
 #[test]
@@ -349,24 +547,42 @@ fn monitoring_through_the_ssh_session() {
     let t = SshTransport::new(false);
 
     let direct = monitor_node(&sshd, "direct", http.port);
-    let err = t.http_get(&direct, "/varz", Duration::from_secs(3)).expect_err("not reachable directly");
+    let err = t
+        .http_get(&direct, "/varz", Duration::from_secs(3))
+        .expect_err("not reachable directly");
     assert!(matches!(err, TransportError::Connect { .. }), "{err:?}");
 
     let node = monitor_node(&sshd, "ssh", http.port);
-    let r = t.http_get(&node, "/varz", Duration::from_secs(5)).expect("through ssh");
+    let r = t
+        .http_get(&node, "/varz", Duration::from_secs(5))
+        .expect("through ssh");
     assert_eq!((r.status, r.via), (200, "ssh"));
     assert_eq!(r.body, VARZ);
-    let r = t.http_get(&node, "/chunked", Duration::from_secs(5)).expect("chunked");
+    let r = t
+        .http_get(&node, "/chunked", Duration::from_secs(5))
+        .expect("chunked");
     assert_eq!((r.status, r.body.as_str()), (200, VARZ));
-    let r = t.http_get(&node, "/nope", Duration::from_secs(5)).expect("404 is an answer");
+    let r = t
+        .http_get(&node, "/nope", Duration::from_secs(5))
+        .expect("404 is an answer");
     assert_eq!(r.status, 404);
 
     // Nothing on the remote port: an error, and the session stays usable.
     let dead = monitor_node(&sshd, "ssh", sshd::free_port("127.0.0.1"));
-    let err = t.http_get(&dead, "/varz", Duration::from_secs(3)).expect_err("nothing listens");
+    let err = t
+        .http_get(&dead, "/varz", Duration::from_secs(3))
+        .expect_err("nothing listens");
     assert!(matches!(err, TransportError::Connect { .. }), "{err:?}");
-    assert_eq!(t.exec(&node, &cmd("echo still")).expect("exec").stdout.text, "still\n");
-    assert_eq!(sshd.logins(), 1, "tunnels reuse the node's session: {}", sshd.log());
+    assert_eq!(
+        t.exec(&node, &cmd("echo still")).expect("exec").stdout.text,
+        "still\n"
+    );
+    assert_eq!(
+        sshd.logins(),
+        1,
+        "tunnels reuse the node's session: {}",
+        sshd.log()
+    );
 }
 
 #[test]
@@ -375,18 +591,34 @@ fn auto_monitoring_prefers_direct_and_falls_back_to_ssh() {
     let t = SshTransport::new(false);
 
     let local_only = HttpServer::start("127.0.0.1");
-    let r = t.http_get(&monitor_node(&sshd, "auto", local_only.port), "/varz", Duration::from_secs(5)).expect("auto");
+    let r = t
+        .http_get(
+            &monitor_node(&sshd, "auto", local_only.port),
+            "/varz",
+            Duration::from_secs(5),
+        )
+        .expect("auto");
     assert_eq!((r.status, r.via, r.body.as_str()), (200, "ssh", VARZ));
 
     let reachable = HttpServer::start(LISTEN);
-    let r = t.http_get(&monitor_node(&sshd, "auto", reachable.port), "/varz", Duration::from_secs(5)).expect("auto");
+    let r = t
+        .http_get(
+            &monitor_node(&sshd, "auto", reachable.port),
+            "/varz",
+            Duration::from_secs(5),
+        )
+        .expect("auto");
     assert_eq!((r.status, r.via, r.body.as_str()), (200, "direct", VARZ));
 }
 
 #[test]
 fn run_parallel_fans_out_and_an_unreachable_node_stalls_nobody() {
     let servers: Vec<Sshd> = (0..3).map(|_| Sshd::start()).collect();
-    let nodes: Vec<Node> = servers.iter().enumerate().map(|(i, s)| s.node(&format!("n{}", i + 1))).collect();
+    let nodes: Vec<Node> = servers
+        .iter()
+        .enumerate()
+        .map(|(i, s)| s.node(&format!("n{}", i + 1)))
+        .collect();
     let t = SshTransport::new(false);
     let sleepy = |_: &Node| RemoteCommand::new("sleep 0.2; hostname", Duration::from_secs(10));
 
@@ -409,14 +641,24 @@ fn run_parallel_fans_out_and_an_unreachable_node_stalls_nobody() {
     eprintln!("run_parallel: 20 x `sleep 0.2; hostname` on 3 sshd: wall {wall:?}, slowest single {slowest_single:?}");
     assert_eq!(results.len(), 20);
     for (i, (name, r)) in results.iter().enumerate() {
-        assert_eq!(name, &nodes[i % 3].name, "results keep the order of the input");
+        assert_eq!(
+            name,
+            &nodes[i % 3].name,
+            "results keep the order of the input"
+        );
         let out = r.as_ref().expect("command ran");
-        assert!(out.success() && !out.stdout.text.trim().is_empty(), "{out:?}");
+        assert!(
+            out.success() && !out.stdout.text.trim().is_empty(),
+            "{out:?}"
+        );
     }
     // One after the other would take at least 20 x the fastest single command. (A single
     // command costs more than its 0.2 s sleep: the remote login shell starts each time.)
     let serial = fastest_single * 20;
-    assert!(wall < serial / 2, "wall {wall:?} vs serial estimate {serial:?}");
+    assert!(
+        wall < serial / 2,
+        "wall {wall:?} vs serial estimate {serial:?}"
+    );
 
     // One node that never answers costs its own timeout, not everyone's.
     let silent = SilentPort::open();
@@ -428,11 +670,19 @@ fn run_parallel_fans_out_and_an_unreachable_node_stalls_nobody() {
     let started = Instant::now();
     let results = t.run_parallel(&mixed, sleepy, 4);
     let wall = started.elapsed();
-    assert!(matches!(results[0].1, Err(TransportError::ConnectTimeout { .. })), "{:?}", results[0].1);
+    assert!(
+        matches!(results[0].1, Err(TransportError::ConnectTimeout { .. })),
+        "{:?}",
+        results[0].1
+    );
     for (name, r) in &results[1..] {
         let out = r.as_ref().expect("reachable nodes answer");
         assert!(out.success(), "{name}: {out:?}");
-        assert!(out.duration < Duration::from_millis(1900), "{name} waited for the stuck node: {:?}", out.duration);
+        assert!(
+            out.duration < Duration::from_millis(1900),
+            "{name} waited for the stuck node: {:?}",
+            out.duration
+        );
     }
     assert!(wall < Duration::from_secs(4), "wall {wall:?}");
 }

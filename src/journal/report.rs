@@ -742,6 +742,11 @@ fn longest_backtick_run(s: &str) -> usize {
     best
 }
 
+/// Inline code inside a table cell.
+fn tcode(s: &str) -> String {
+    cell(&code(s))
+}
+
 /// A fenced block that survives fences in the content.
 fn fence(out: &mut String, lang: &str, content: &str) {
     let ticks = "`".repeat(longest_backtick_run(content).max(2) + 1);
@@ -845,7 +850,7 @@ pub fn show(records: &[Record]) -> String {
     out.push('\n');
 
     let t0 = records.first().and_then(Record::time);
-    let rows: Vec<(String, String, String, String, String, String)> = records
+    let rows: Vec<[String; 6]> = records
         .iter()
         .map(|r| {
             let offset = match (t0, r.time()) {
@@ -853,27 +858,24 @@ pub fn show(records: &[Record]) -> String {
                 _ => r.ts.clone(),
             };
             let (step, node, text) = describe(&r.event, rehearsal);
-            (
+            [
                 offset,
                 format!("#{}", r.seq),
                 r.event.name().to_string(),
                 step,
                 node,
                 text,
-            )
+            ]
         })
         .collect();
-    let wid = |f: fn(&(String, String, String, String, String, String)) -> &String| {
-        rows.iter().map(|r| f(r).chars().count()).max().unwrap_or(0)
-    };
-    let (w0, w1, w2, w3, w4) = (
-        wid(|r| &r.0),
-        wid(|r| &r.1),
-        wid(|r| &r.2),
-        wid(|r| &r.3),
-        wid(|r| &r.4),
-    );
-    for (offset, seq, event, step, node, text) in &rows {
+    let mut widths = [0usize; 5];
+    for row in &rows {
+        for (w, c) in widths.iter_mut().zip(row.iter()) {
+            *w = (*w).max(c.chars().count());
+        }
+    }
+    let [w0, w1, w2, w3, w4] = widths;
+    for [offset, seq, event, step, node, text] in &rows {
         let line =
             format!("{offset:>w0$}  {seq:<w1$}  {event:<w2$}  {step:<w3$}  {node:<w4$}  {text}");
         w!(out, "{}", line.trim_end());
@@ -1126,14 +1128,14 @@ pub fn export_markdown(records: &[Record], verify: &VerifyReport) -> String {
     w!(
         out,
         "| Runbook | {} ({}) |",
-        code(&s.runbook),
+        tcode(&s.runbook),
         cell(&s.runbook_source)
     );
     w!(out, "| Runbook SHA-256 | `{}` |", s.runbook_sha256);
     w!(
         out,
         "| Inventory | {} (SHA-256 `{}`) |",
-        code(&s.inventory),
+        tcode(&s.inventory),
         s.inventory_sha256
     );
     w!(out, "| Operator | {} |", cell(&s.operator));
@@ -1181,7 +1183,7 @@ pub fn export_markdown(records: &[Record], verify: &VerifyReport) -> String {
         let vars: Vec<String> = s
             .vars
             .iter()
-            .map(|(k, v)| code(&format!("{k}={v}")))
+            .map(|(k, v)| tcode(&format!("{k}={v}")))
             .collect();
         w!(out, "| Variables | {} |", cell(&vars.join(", ")));
     }
@@ -1235,9 +1237,9 @@ pub fn export_markdown(records: &[Record], verify: &VerifyReport) -> String {
                 out,
                 "| {} | {} | {} | {answer} | {} | {} |",
                 c.ts,
-                code(&c.step),
+                tcode(&c.step),
                 cell(&c.question),
-                code(&c.how),
+                tcode(&c.how),
                 cell(&c.operator)
             );
         }
@@ -1252,7 +1254,7 @@ pub fn export_markdown(records: &[Record], verify: &VerifyReport) -> String {
             w!(
                 out,
                 "| {} | {} | {} | {} | {} |",
-                code(&st.step),
+                tcode(&st.step),
                 cell(&st.kind),
                 st.started.clone().unwrap_or_default(),
                 if st.outcome.is_empty() {
@@ -1300,7 +1302,12 @@ pub fn export_markdown(records: &[Record], verify: &VerifyReport) -> String {
             w!(out, "#### Step {} — {status}{flags}\n", code(&a.step));
             w!(
                 out,
-                "Sent {}{}:\n",
+                "{} {}{}:\n",
+                if a.rehearsed {
+                    "Rehearsed (not sent)"
+                } else {
+                    "Sent"
+                },
                 a.ts,
                 if d.rehearsal && !a.rehearsed {
                     " [REHEARSAL, read-only]"
@@ -1352,11 +1359,11 @@ pub fn export_markdown(records: &[Record], verify: &VerifyReport) -> String {
                 out,
                 "| {} | {} | {} | {} | `{}` | {} | {} |",
                 cell(&b.node),
-                code(&b.step),
-                code(&b.path),
+                tcode(&b.step),
+                tcode(&b.path),
                 fmt_bytes(b.size),
                 b.sha256,
-                code(&b.source),
+                tcode(&b.source),
                 b.ts
             );
         }

@@ -11,6 +11,10 @@
 //!   ([`VerifyReport::exit_code`]): SPEC §1 counts torn records as an integrity failure, and
 //!   `resume` repairs the tail by appending;
 //! - torn lines followed by anything else are an integrity failure of kind `torn`.
+//!
+//! A whole record that lost only its newline is torn too (its `append` never returned), until
+//! resume appends the newline: from then on it counts like any other record, and the
+//! `torn_tail_repaired` record after it says what happened.
 
 use super::error::{IntegrityKind, JournalError};
 use super::event::Event;

@@ -8,7 +8,7 @@ use super::lock::IncidentLock;
 use super::record::{now_ts, Record};
 use super::redact::Redactor;
 use super::replay::{replay, Replay};
-use super::verify::{verify_bytes_with_records, TornInfo};
+use super::verify::verify_bytes_with_records;
 use std::fs::{DirBuilder, File, OpenOptions};
 use std::io::Write;
 use std::os::unix::fs::{DirBuilderExt, OpenOptionsExt};
@@ -129,7 +129,12 @@ impl JournalWriter {
         let mut writer = JournalWriter {
             file,
             path,
-            incident: incident_id.to_string(),
+            // The records' own id, should the file have been renamed: the chain must stay
+            // one incident.
+            incident: report
+                .incident
+                .clone()
+                .unwrap_or_else(|| incident_id.to_string()),
             next_seq: report.last_seq + 1,
             head: report.head_hash.clone(),
             redactor: Redactor::new(),
@@ -138,7 +143,19 @@ impl JournalWriter {
         };
         let mut repaired = None;
         if let Some(torn) = report.torn_tail {
-            writer.repair(torn, bytes.last() == Some(&b'\n'))?;
+            let mut bytes = bytes;
+            if bytes.last() != Some(&b'\n') {
+                writer.terminate_torn_bytes()?;
+                bytes.push(b'\n');
+            }
+            // Once terminated, a torn line that was a whole record short of its newline is a
+            // record like any other (a crash can only cut a line, and no shorter prefix of a
+            // JSON object parses); anything else stays torn and is named by the repair record.
+            let (now_valid, after) = verify_bytes_with_records(&bytes)?;
+            records = now_valid;
+            writer.next_seq = after.last_seq + 1;
+            writer.head = after.head_hash.clone();
+            let torn = after.torn_tail.unwrap_or(torn);
             repaired = Some(torn);
             records.push(writer.append(Event::TornTailRepaired {
                 line: torn.line,
@@ -150,11 +167,8 @@ impl JournalWriter {
         Ok((writer, state))
     }
 
-    /// Ends the torn bytes with a newline, unless they already end with one.
-    fn repair(&mut self, _torn: TornInfo, terminated: bool) -> Result<(), JournalError> {
-        if terminated {
-            return Ok(());
-        }
+    /// Ends torn bytes with a newline so that the next record starts on a line of its own.
+    fn terminate_torn_bytes(&mut self) -> Result<(), JournalError> {
         self.file
             .write_all(b"\n")
             .and_then(|_| self.file.sync_data())

@@ -53,7 +53,10 @@ pub fn inject(st: &mut LabState, fault: Fault, nodes: &[String]) -> Result<()> {
                         rules.push(IptablesRule {
                             netns: ns.clone(),
                             chain: chain.into(),
-                            spec: ["-p", "tcp", dir, &CLUSTER_PORT.to_string(), "-j", "DROP"].iter().map(|s| s.to_string()).collect(),
+                            spec: ["-p", "tcp", dir, &CLUSTER_PORT.to_string(), "-j", "DROP"]
+                                .iter()
+                                .map(|s| s.to_string())
+                                .collect(),
                         });
                     }
                 }
@@ -75,14 +78,16 @@ pub fn inject(st: &mut LabState, fault: Fault, nodes: &[String]) -> Result<()> {
             let mut originals = Vec::new();
             for n in &targets {
                 let conf = st.node(n)?.config.clone();
-                let text = std::fs::read_to_string(&conf).map_err(|e| super::io_err(format!("cannot read {}", conf.display()), e))?;
+                let text = std::fs::read_to_string(&conf)
+                    .map_err(|e| super::io_err(format!("cannot read {}", conf.display()), e))?;
                 originals.push((n.clone(), text));
             }
             st.faults.push(FaultRecord::BadRoutes { originals: originals.clone() });
             st.save()?;
             for (n, text) in &originals {
                 let conf = st.node(n)?.config.clone();
-                std::fs::write(&conf, bad_routes(text)).map_err(|e| super::io_err(format!("cannot write {}", conf.display()), e))?;
+                std::fs::write(&conf, bad_routes(text))
+                    .map_err(|e| super::io_err(format!("cannot write {}", conf.display()), e))?;
             }
             restart(st, &targets)?;
             println!("bad-routes: routes of {} now point at port {BAD_ROUTE_PORT}; servers restarted. With every node wrong: num_routes 0, no leader.", targets.join(", "));
@@ -92,7 +97,8 @@ pub fn inject(st: &mut LabState, fault: Fault, nodes: &[String]) -> Result<()> {
             let mut originals = Vec::new();
             for n in &targets {
                 let hosts = hosts_file(st, n)?;
-                let text = std::fs::read_to_string(&hosts).map_err(|e| super::io_err(format!("cannot read {}", hosts.display()), e))?;
+                let text = std::fs::read_to_string(&hosts)
+                    .map_err(|e| super::io_err(format!("cannot read {}", hosts.display()), e))?;
                 originals.push((n.clone(), text));
             }
             st.faults.push(FaultRecord::Dns { originals });
@@ -126,7 +132,11 @@ pub fn inject(st: &mut LabState, fault: Fault, nodes: &[String]) -> Result<()> {
             println!(
                 "frozen: SIGSTOPped {}: the process exists (state T) but its monitoring port does not answer. {}",
                 list.join(", "),
-                if majority { "A majority is frozen: no leader." } else { "The others keep or elect a leader; freeze a majority for a leaderless cluster." }
+                if majority {
+                    "A majority is frozen: no leader."
+                } else {
+                    "The others keep or elect a leader; freeze a majority for a leaderless cluster."
+                }
             );
         }
         Fault::Diverged => diverge(st, nodes)?,
@@ -136,14 +146,19 @@ pub fn inject(st: &mut LabState, fault: Fault, nodes: &[String]) -> Result<()> {
 
 /// The meta leader any node reports (the agreed one first).
 pub fn current_leader(st: &LabState) -> Option<String> {
-    monitor::agreed_leader(st, &st.node_names()).or_else(|| {
-        monitor::leaders(st, &st.node_names(), Duration::from_millis(800)).into_iter().find_map(|(_, l)| l)
-    })
+    monitor::agreed_leader(st, &st.node_names())
+        .or_else(|| monitor::leaders(st, &st.node_names(), Duration::from_millis(800)).into_iter().find_map(|(_, l)| l))
 }
 
 fn bad_routes(conf: &str) -> String {
     conf.lines()
-        .map(|l| if l.contains("nats-route://") { l.replace(&format!(":{CLUSTER_PORT}\""), &format!(":{BAD_ROUTE_PORT}\"")) } else { l.to_string() })
+        .map(|l| {
+            if l.contains("nats-route://") {
+                l.replace(&format!(":{CLUSTER_PORT}\""), &format!(":{BAD_ROUTE_PORT}\""))
+            } else {
+                l.to_string()
+            }
+        })
         .collect::<Vec<_>>()
         .join("\n")
         + "\n"
@@ -151,7 +166,8 @@ fn bad_routes(conf: &str) -> String {
 
 fn hosts_file(st: &LabState, node: &str) -> Result<std::path::PathBuf> {
     let n = st.node(node)?;
-    let etc = n.netns_etc.clone().ok_or_else(|| Error::Other(format!("{node} has no /etc/netns directory recorded")))?;
+    let etc =
+        n.netns_etc.clone().ok_or_else(|| Error::Other(format!("{node} has no /etc/netns directory recorded")))?;
     Ok(etc.join("hosts"))
 }
 
@@ -239,7 +255,16 @@ pub fn remove_all_rules(st: &mut LabState, problems: &mut Vec<String>) {
     for r in std::mem::take(&mut st.iptables) {
         if existing.contains(&r.netns) {
             // Absent already is fine: only a rule that is still there and cannot go is a problem.
-            let mut check = vec!["netns".to_string(), "exec".into(), r.netns.clone(), "iptables".into(), "-w".into(), "5".into(), "-C".into(), r.chain.clone()];
+            let mut check = vec![
+                "netns".to_string(),
+                "exec".into(),
+                r.netns.clone(),
+                "iptables".into(),
+                "-w".into(),
+                "5".into(),
+                "-C".into(),
+                r.chain.clone(),
+            ];
             check.extend(r.spec.iter().cloned());
             let args: Vec<&str> = check.iter().map(String::as_str).collect();
             let present = run_out("ip", &args, Duration::from_secs(10)).map(|o| o.ok).unwrap_or(false);
@@ -266,7 +291,8 @@ pub fn heal(st: &mut LabState) -> Result<()> {
             FaultRecord::QuorumLoss { .. } | FaultRecord::Diverged { .. } => {}
             FaultRecord::Partition { rules, .. } => {
                 for r in rules {
-                    let mut check = vec!["netns", "exec", r.netns.as_str(), "iptables", "-w", "5", "-C", r.chain.as_str()];
+                    let mut check =
+                        vec!["netns", "exec", r.netns.as_str(), "iptables", "-w", "5", "-C", r.chain.as_str()];
                     check.extend(r.spec.iter().map(String::as_str));
                     if run_out("ip", &check, Duration::from_secs(10)).map(|o| o.ok).unwrap_or(false) {
                         iptables(r, "-D")?;
@@ -278,14 +304,16 @@ pub fn heal(st: &mut LabState) -> Result<()> {
             FaultRecord::BadRoutes { originals } => {
                 for (n, text) in originals {
                     let conf = st.node(n)?.config.clone();
-                    std::fs::write(&conf, text).map_err(|e| super::io_err(format!("cannot restore {}", conf.display()), e))?;
+                    std::fs::write(&conf, text)
+                        .map_err(|e| super::io_err(format!("cannot restore {}", conf.display()), e))?;
                     restart_nodes.push(n.clone());
                 }
                 say("restored the original configs");
             }
             FaultRecord::Dns { originals } => {
                 for (n, text) in originals {
-                    std::fs::write(hosts_file(st, n)?, text).map_err(|e| super::io_err("cannot restore the hosts file", e))?;
+                    std::fs::write(hosts_file(st, n)?, text)
+                        .map_err(|e| super::io_err("cannot restore the hosts file", e))?;
                     restart_nodes.push(n.clone());
                 }
                 say("restored the namespaces' hosts files");
@@ -317,6 +345,10 @@ pub fn heal(st: &mut LabState) -> Result<()> {
         }
     }
     let (leader, took) = monitor::wait_leader(st, &st.node_names(), t0, super::LEADER_TIMEOUT)?;
-    println!("healed: meta leader {leader} agreed by all {} nodes, {:.2}s after `lab heal` began", st.nodes.len(), took.as_secs_f64());
+    println!(
+        "healed: meta leader {leader} agreed by all {} nodes, {:.2}s after `lab heal` began",
+        st.nodes.len(),
+        took.as_secs_f64()
+    );
     Ok(())
 }

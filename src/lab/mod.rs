@@ -147,12 +147,7 @@ pub(crate) fn run_out(prog: &str, args: &[&str], timeout: Duration) -> Result<Ou
     if status.is_none() {
         stderr.push_str(&format!("\n(timed out after {}s)", timeout.as_secs()));
     }
-    Ok(Out {
-        ok: status.map(|s| s.success()).unwrap_or(false),
-        code: status.and_then(|s| s.code()),
-        stdout,
-        stderr,
-    })
+    Ok(Out { ok: status.map(|s| s.success()).unwrap_or(false), code: status.and_then(|s| s.code()), stdout, stderr })
 }
 
 /// Runs a program that must succeed; the error names the command and its stderr.
@@ -199,7 +194,9 @@ fn check_tools(nats_server: &Path) -> Result<()> {
     if !is_executable(Path::new(sshd::SSHD)) {
         missing.push(format!("{} (apt-get install openssh-server)", sshd::SSHD));
     }
-    for (tool, pkg) in [("ip", "iproute2"), ("iptables", "iptables"), ("ssh-keygen", "openssh-client"), ("setsid", "util-linux")] {
+    for (tool, pkg) in
+        [("ip", "iproute2"), ("iptables", "iptables"), ("ssh-keygen", "openssh-client"), ("setsid", "util-linux")]
+    {
         if which(tool).is_none() {
             missing.push(format!("`{tool}` (apt-get install {pkg})"));
         }
@@ -261,7 +258,8 @@ fn up(args: &LabUpArgs) -> Result<i32> {
     let nats_server = absolute(&args.nats_server.clone().unwrap_or_else(default_nats_server));
     check_tools(&nats_server)?;
     let dir = dir_or_default(&args.dir);
-    if let Some(old) = LabState::load_opt(&dir)? {
+    let previous = LabState::load_opt(&dir)?;
+    if let Some(old) = &previous {
         if !old.down {
             return Err(Error::Usage(format!(
                 "a lab is already recorded in {} (name {}); run `nats-rescue lab down --dir {}` first",
@@ -275,10 +273,18 @@ fn up(args: &LabUpArgs) -> Result<i32> {
     net::check_free(&args.name, &subnet, args.nodes)?;
     let version = server::version(&nats_server)?;
 
+    if let Some(old) = &previous {
+        // A lab that was taken down with its directory kept: start from empty data dirs, or the
+        // new cluster would recover the old one's JetStream state.
+        remove_lab_files(&dir)?;
+        if old.created_dir {
+            let _ = std::fs::remove_file(LabState::path(&dir));
+        }
+    }
     let created_dir = match std::fs::read_dir(&dir) {
         Err(_) => true,
         Ok(mut it) => it.all(|e| e.map(|e| e.file_name() == state::STATE_FILE).unwrap_or(false)),
-    };
+    } || previous.as_ref().map(|o| o.created_dir).unwrap_or(false);
     std::fs::create_dir_all(&dir).map_err(|e| io_err(format!("cannot create {}", dir.display()), e))?;
     let mut st = LabState {
         name: args.name.clone(),
@@ -344,7 +350,13 @@ fn up(args: &LabUpArgs) -> Result<i32> {
         }
     };
     let inv = st.inventory_path();
-    println!("lab `{}` is up: {} nodes, nats-server {}, meta leader {leader} after {:.2}s", st.name, st.nodes.len(), st.nats_version, took.as_secs_f64());
+    println!(
+        "lab `{}` is up: {} nodes, nats-server {}, meta leader {leader} after {:.2}s",
+        st.name,
+        st.nodes.len(),
+        st.nats_version,
+        took.as_secs_f64()
+    );
     println!("inventory: {}", inv.display());
     println!("next: nats-rescue -i {} status", shell_quote(&inv.to_string_lossy()));
     Ok(0)
@@ -387,7 +399,7 @@ fn teardown(st: &mut LabState) -> Result<()> {
     net::destroy(st, &mut problems);
     st.faults.clear();
     st.down = true;
-    let keep = std::env::var_os(KEEP_ENV).is_some();
+    let keep = keep_requested();
     if st.created_dir && !keep && problems.is_empty() {
         if let Err(e) = std::fs::remove_dir_all(&st.dir) {
             problems.push(format!("cannot remove {}: {e}", st.dir.display()));
@@ -404,7 +416,14 @@ fn teardown(st: &mut LabState) -> Result<()> {
 }
 
 fn print_status(st: &LabState) {
-    println!("lab `{}` in {} — nats-server {} ({}), subnet 10.{}.0/24", st.name, st.dir.display(), st.nats_version, st.nats_server.display(), st.subnet);
+    println!(
+        "lab `{}` in {} — nats-server {} ({}), subnet 10.{}.0/24",
+        st.name,
+        st.dir.display(),
+        st.nats_version,
+        st.nats_server.display(),
+        st.subnet
+    );
     println!("inventory: {}", st.inventory_path().display());
     println!("{:<4} {:<12} {:<14} {:<22} {:<14} {:<10}", "NODE", "NETNS", "ADDRESS", "NATS-SERVER", "SSHD", "LEADER");
     for n in &st.nodes {
@@ -431,7 +450,14 @@ fn print_status(st: &LabState) {
         println!("faults: none");
     } else {
         for f in &st.faults {
-            println!("fault: {} on {}", f.kind(), f.nodes().join(", "));
+            let note = match f {
+                // Someone (a runbook, say) may have repaired it already; `lab heal` is still safe.
+                state::FaultRecord::QuorumLoss { nodes } if nodes.iter().all(|n| server::is_running(st, n)) => {
+                    " (those servers run again; `lab heal` forgets it)"
+                }
+                _ => "",
+            };
+            println!("fault: {} on {}{note}", f.kind(), f.nodes().join(", "));
         }
     }
     for r in &st.iptables {
@@ -445,7 +471,8 @@ pub(crate) fn random_hex(bytes: usize) -> String {
     match std::fs::File::open("/dev/urandom").and_then(|mut f| f.read_exact(&mut buf)) {
         Ok(()) => hex::encode(buf),
         Err(_) => {
-            let t = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_nanos()).unwrap_or(0);
+            let t =
+                std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_nanos()).unwrap_or(0);
             format!("{:x}{:x}", t, std::process::id())
         }
     }
@@ -453,4 +480,21 @@ pub(crate) fn random_hex(bytes: usize) -> String {
 
 pub(crate) fn shell_quote(s: &str) -> String {
     shlex::try_quote(s).map(|c| c.into_owned()).unwrap_or_else(|_| s.to_string())
+}
+
+/// `NATS_RESCUE_LAB_KEEP` set to anything but empty or `0`.
+fn keep_requested() -> bool {
+    std::env::var_os(KEEP_ENV).map(|v| !v.is_empty() && v != "0").unwrap_or(false)
+}
+
+/// The files and node directories a previous lab left in `dir` (nothing else there).
+fn remove_lab_files(dir: &Path) -> Result<()> {
+    for f in ["id_ed25519", "id_ed25519.pub", "known_hosts", "inventory.yaml"] {
+        let _ = std::fs::remove_file(dir.join(f));
+    }
+    let nodes = dir.join("nodes");
+    if nodes.exists() {
+        std::fs::remove_dir_all(&nodes).map_err(|e| io_err(format!("cannot remove the old {}", nodes.display()), e))?;
+    }
+    Ok(())
 }

@@ -11,9 +11,8 @@ use std::time::{Duration, Instant};
 
 /// `GET http://addr:port/path` → (status code, body). Errors when nothing answers in `timeout`.
 pub fn http_get(addr: &str, port: u16, path: &str, timeout: Duration) -> Result<(u16, String)> {
-    let sa: SocketAddr = format!("{addr}:{port}")
-        .parse()
-        .map_err(|e| Error::Other(format!("bad address {addr}:{port}: {e}")))?;
+    let sa: SocketAddr =
+        format!("{addr}:{port}").parse().map_err(|e| Error::Other(format!("bad address {addr}:{port}: {e}")))?;
     let deadline = Instant::now() + timeout;
     let mut s = TcpStream::connect_timeout(&sa, timeout).map_err(|e| Error::Other(format!("{sa}: {e}")))?;
     let _ = s.set_write_timeout(Some(timeout));
@@ -34,7 +33,8 @@ pub fn http_get(addr: &str, port: u16, path: &str, timeout: Duration) -> Result<
         }
     }
     let text = String::from_utf8_lossy(&buf);
-    let (head, body) = text.split_once("\r\n\r\n").ok_or_else(|| Error::Other(format!("{sa}{path}: not an HTTP answer")))?;
+    let (head, body) =
+        text.split_once("\r\n\r\n").ok_or_else(|| Error::Other(format!("{sa}{path}: not an HTTP answer")))?;
     let code = head
         .split_whitespace()
         .nth(1)

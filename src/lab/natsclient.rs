@@ -21,7 +21,11 @@ pub struct Msg {
 impl Msg {
     pub fn json(&self) -> Result<Value> {
         serde_json::from_slice(&self.payload).map_err(|e| {
-            Error::Other(format!("reply on {} is not JSON ({e}): {}", self.subject, String::from_utf8_lossy(&self.payload)))
+            Error::Other(format!(
+                "reply on {} is not JSON ({e}): {}",
+                self.subject,
+                String::from_utf8_lossy(&self.payload)
+            ))
         })
     }
 }
@@ -41,7 +45,8 @@ const INBOX_SID: u64 = 1;
 impl Client {
     /// Connects to `addr:port` and authenticates; fails within `timeout`.
     pub fn connect(addr: &str, port: u16, user: Option<(&str, &str)>, timeout: Duration) -> Result<Client> {
-        let sa: SocketAddr = format!("{addr}:{port}").parse().map_err(|e| Error::Other(format!("bad address {addr}:{port}: {e}")))?;
+        let sa: SocketAddr =
+            format!("{addr}:{port}").parse().map_err(|e| Error::Other(format!("bad address {addr}:{port}: {e}")))?;
         let sock = TcpStream::connect_timeout(&sa, timeout).map_err(|e| Error::Other(format!("nats {sa}: {e}")))?;
         let _ = sock.set_nodelay(true);
         let _ = sock.set_write_timeout(Some(timeout));

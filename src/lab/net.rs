@@ -50,7 +50,10 @@ pub fn check_free(prefix: &str, subnet: &str, nodes: usize) -> Result<()> {
         for l in o.stdout.lines() {
             if let Some(a) = l.split_whitespace().skip_while(|w| *w != "inet").nth(1) {
                 if a.starts_with(&net) {
-                    clashes.push(format!("address {a} is already assigned ({})", l.split_whitespace().nth(1).unwrap_or("?")));
+                    clashes.push(format!(
+                        "address {a} is already assigned ({})",
+                        l.split_whitespace().nth(1).unwrap_or("?")
+                    ));
                 }
             }
         }
@@ -133,7 +136,10 @@ pub fn destroy(st: &mut LabState, problems: &mut Vec<String>) {
         }
         if let Some(etc) = &n.netns_etc {
             // Only the directory this lab created for its own namespace.
-            if etc.starts_with("/etc/netns") && etc.file_name().map(|f| f.to_string_lossy() == n.netns).unwrap_or(false) && etc.exists() {
+            if etc.starts_with("/etc/netns")
+                && etc.file_name().map(|f| f.to_string_lossy() == n.netns).unwrap_or(false)
+                && etc.exists()
+            {
                 if let Err(e) = std::fs::remove_dir_all(etc) {
                     problems.push(format!("cannot remove {}: {e}", etc.display()));
                 }

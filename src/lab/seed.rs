@@ -2,9 +2,9 @@
 //! known messages, so a rehearsal can prove that a recovery kept the data.
 
 use super::natsclient::Client;
+use super::say;
 use super::server::CLIENT_PORT;
 use super::state::LabState;
-use super::say;
 use crate::error::{Error, Result};
 use serde_json::{json, Value};
 use std::path::Path;
@@ -20,7 +20,11 @@ pub fn payload(i: u64) -> String {
 
 /// Connects to the first node that answers, as the APP user (`sys = false`) or the system user.
 pub fn connect_any(st: &LabState, sys: bool, skip: &[String]) -> Result<Client> {
-    let creds = if sys { (st.sys_user.as_str(), st.sys_password.as_str()) } else { (st.app_user.as_str(), st.app_password.as_str()) };
+    let creds = if sys {
+        (st.sys_user.as_str(), st.sys_password.as_str())
+    } else {
+        (st.app_user.as_str(), st.app_password.as_str())
+    };
     let mut errs = Vec::new();
     for n in st.nodes.iter().filter(|n| !skip.contains(&n.name)) {
         match Client::connect(&n.addr, CLIENT_PORT, Some(creds), Duration::from_secs(2)) {
@@ -119,7 +123,10 @@ pub fn seed(st: &LabState, count: u64) -> Result<()> {
             }
             if !retry_later.is_empty() {
                 if Instant::now() > give_up {
-                    return Err(Error::Other(format!("publish orders.{}: no responders (no stream leader?)", retry_later[0])));
+                    return Err(Error::Other(format!(
+                        "publish orders.{}: no responders (no stream leader?)",
+                        retry_later[0]
+                    )));
                 }
                 std::thread::sleep(Duration::from_millis(250));
             }
@@ -132,10 +139,7 @@ pub fn seed(st: &LabState, count: u64) -> Result<()> {
     if after != before + count {
         return Err(Error::Problems(format!("stream {STREAM} holds {after} messages, expected {}", before + count)));
     }
-    println!(
-        "seeded {count} message(s) into {STREAM} in {:.2}s; the stream holds {after}",
-        t0.elapsed().as_secs_f64()
-    );
+    println!("seeded {count} message(s) into {STREAM} in {:.2}s; the stream holds {after}", t0.elapsed().as_secs_f64());
     Ok(())
 }
 

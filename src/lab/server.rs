@@ -22,7 +22,13 @@ pub fn version(bin: &Path) -> Result<String> {
     text.split_whitespace()
         .find(|w| w.starts_with('v') && w[1..].starts_with(|c: char| c.is_ascii_digit()))
         .map(String::from)
-        .ok_or_else(|| Error::Usage(format!("{} does not look like nats-server (`--version` said: {})", bin.display(), text.trim())))
+        .ok_or_else(|| {
+            Error::Usage(format!(
+                "{} does not look like nats-server (`--version` said: {})",
+                bin.display(),
+                text.trim()
+            ))
+        })
 }
 
 /// The server config for node `i`, routes on port `route_port` by host name.
@@ -128,7 +134,8 @@ pub fn write_node_files(st: &LabState, i: usize) -> Result<()> {
     use std::os::unix::fs::PermissionsExt;
     let n = &st.nodes[i];
     std::fs::create_dir_all(&n.store_dir).map_err(|e| io_err(format!("cannot create {}", n.store_dir.display()), e))?;
-    std::fs::write(&n.config, config_text(st, i, CLUSTER_PORT)).map_err(|e| io_err(format!("cannot write {}", n.config.display()), e))?;
+    std::fs::write(&n.config, config_text(st, i, CLUSTER_PORT))
+        .map_err(|e| io_err(format!("cannot write {}", n.config.display()), e))?;
     std::fs::write(&n.ctl, ctl_text(st, i)).map_err(|e| io_err(format!("cannot write {}", n.ctl.display()), e))?;
     std::fs::set_permissions(&n.ctl, std::fs::Permissions::from_mode(0o755)).map_err(|e| io_err("chmod ctl", e))?;
     Ok(())
@@ -299,7 +306,10 @@ pub fn inventory_text(st: &LabState) -> String {
 
 /// A YAML scalar: plain when safe, double-quoted (JSON rules are valid YAML) otherwise.
 fn yaml_str(s: &str) -> String {
-    let plain = !s.is_empty() && s.chars().all(|c| c.is_ascii_alphanumeric() || "/._- ".contains(c)) && !s.starts_with(['-', ' ']) && !s.ends_with(' ');
+    let plain = !s.is_empty()
+        && s.chars().all(|c| c.is_ascii_alphanumeric() || "/._- ".contains(c))
+        && !s.starts_with(['-', ' '])
+        && !s.ends_with(' ');
     if plain {
         s.to_string()
     } else {

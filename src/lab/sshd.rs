@@ -34,7 +34,8 @@ fn keygen(path: &Path, comment: &str) -> Result<()> {
 pub fn write_keys(st: &LabState) -> Result<()> {
     keygen(&operator_key(st), &format!("nats-rescue-lab-{}-operator", st.name))?;
     for n in &st.nodes {
-        std::fs::create_dir_all(&n.node_dir).map_err(|e| io_err(format!("cannot create {}", n.node_dir.display()), e))?;
+        std::fs::create_dir_all(&n.node_dir)
+            .map_err(|e| io_err(format!("cannot create {}", n.node_dir.display()), e))?;
         keygen(&host_key(&n.node_dir), &format!("nats-rescue-lab-{}-{}", st.name, n.name))?;
     }
     Ok(())
@@ -45,7 +46,8 @@ pub fn write_known_hosts(st: &LabState) -> Result<()> {
     let mut text = String::new();
     for n in &st.nodes {
         let pubp = host_key(&n.node_dir).with_extension("pub");
-        let pub_key = std::fs::read_to_string(&pubp).map_err(|e| io_err(format!("cannot read {}", pubp.display()), e))?;
+        let pub_key =
+            std::fs::read_to_string(&pubp).map_err(|e| io_err(format!("cannot read {}", pubp.display()), e))?;
         let mut parts = pub_key.split_whitespace();
         let (Some(kind), Some(key)) = (parts.next(), parts.next()) else {
             return Err(Error::Other(format!("{} is not an OpenSSH public key", pubp.display())));
@@ -87,10 +89,12 @@ fn config_text(st: &LabState, i: usize) -> String {
 
 /// Starts one sshd inside each namespace and records its PID.
 pub fn start_all(st: &mut LabState) -> Result<()> {
-    std::fs::create_dir_all("/run/sshd").map_err(|e| io_err("cannot create /run/sshd (sshd's privilege separation dir)", e))?;
+    std::fs::create_dir_all("/run/sshd")
+        .map_err(|e| io_err("cannot create /run/sshd (sshd's privilege separation dir)", e))?;
     for i in 0..st.nodes.len() {
         let n = st.nodes[i].clone();
-        std::fs::write(&n.sshd_config, config_text(st, i)).map_err(|e| io_err(format!("cannot write {}", n.sshd_config.display()), e))?;
+        std::fs::write(&n.sshd_config, config_text(st, i))
+            .map_err(|e| io_err(format!("cannot write {}", n.sshd_config.display()), e))?;
         let _ = std::fs::remove_file(&n.sshd_pidfile);
         let log = n.node_dir.join("sshd.log");
         run_in_ns(&n.netns, &[SSHD, "-f", &n.sshd_config.to_string_lossy(), "-E", &log.to_string_lossy()])?;

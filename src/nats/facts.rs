@@ -748,6 +748,11 @@ pub struct ClusterFacts {
     pub unreachable: Vec<String>,
     /// Process exists but is stopped (state T) or does not answer.
     pub frozen: Vec<String>,
+    /// Frozen nodes whose process is not stopped by a signal (state T): starved or hung,
+    /// so resuming will not help and a restart is needed.
+    pub unresponsive: Vec<String>,
+    /// Inventory nodes that were not probed (left out by `nodes_limit`): no verdict on them.
+    pub not_probed: Vec<String>,
     /// Up nodes that see no meta leader.
     pub leaderless: Vec<String>,
     pub has_leader: bool,
@@ -847,8 +852,13 @@ impl ClusterFacts {
 
         for name in &order {
             let Some(n) = by_name.get(name) else { continue };
-            if n.process == "frozen" {
+            if n.ssh == "not probed" && n.monitor == "not probed" {
+                f.not_probed.push(name.clone());
+            } else if n.process == "frozen" {
                 f.frozen.push(name.clone());
+                if !matches!(n.process_state.as_deref(), Some("T") | Some("t")) {
+                    f.unresponsive.push(name.clone());
+                }
             } else if n.monitor == "ok" {
                 f.up.push(name.clone());
             } else if n.process == "absent"
@@ -864,10 +874,10 @@ impl ClusterFacts {
                 f.unreachable.push(name.clone());
             }
         }
-        // Inventory nodes without any facts at all.
+        // Inventory nodes left out of the gather (`nodes_limit`).
         for n in &inv.nodes {
             if !by_name.contains_key(&n.name) {
-                f.unreachable.push(n.name.clone());
+                f.not_probed.push(n.name.clone());
             }
         }
 
@@ -901,8 +911,12 @@ impl ClusterFacts {
             .iter()
             .max_by(|a, b| a.1.len().cmp(&b.1.len()).then_with(|| term_of(a.0, a.1).cmp(&term_of(b.0, b.1))))
             .map(|(l, s)| (l.clone(), s.clone()));
-        let mut agreement =
-            LeaderAgreement { needed: quorum, responding: responding.len(), claims: claims.clone(), ..Default::default() };
+        let mut agreement = LeaderAgreement {
+            needed: quorum,
+            responding: responding.len(),
+            claims: claims.clone(),
+            ..Default::default()
+        };
         if let Some((l, s)) = best {
             agreement.count = s.len();
             agreement.agree = s;
@@ -919,10 +933,8 @@ impl ClusterFacts {
         f.leader_agreement = agreement;
         f.leaderless = responding.iter().filter(|n| n.meta_leader.is_none()).map(|n| n.name.clone()).collect();
 
-        let all_health_ok = inv
-            .nodes
-            .iter()
-            .all(|n| by_name.get(&n.name).map(|f| f.healthz.status == Some(200)).unwrap_or(false));
+        let all_health_ok =
+            inv.nodes.iter().all(|n| by_name.get(&n.name).map(|f| f.healthz.status == Some(200)).unwrap_or(false));
         f.healthy = f.has_leader && all_health_ok && f.up.len() == size;
 
         // ---- terms and logs ----
@@ -978,10 +990,8 @@ impl ClusterFacts {
             let Some(n) = by_name.get(name) else { continue };
             for (peer, res) in &n.peer_tcp {
                 if res != "ok" {
-                    let address = inv
-                        .node(peer)
-                        .map(|p| format!("{}:{}", p.host, p.nats.cluster_port))
-                        .unwrap_or_default();
+                    let address =
+                        inv.node(peer).map(|p| format!("{}:{}", p.host, p.nats.cluster_port)).unwrap_or_default();
                     f.cut_links.push(CutLink { from: name.clone(), to: peer.clone(), address, result: res.clone() });
                 }
             }
@@ -1104,8 +1114,12 @@ fn route_mismatch(inv: &Inventory, n: &NodeFacts) -> Option<RouteMismatch> {
             matched_peers.insert(x.name.clone());
         }
     }
-    let missing: Vec<String> =
-        inv.nodes.iter().filter(|x| x.name != n.name && !matched_peers.contains(&x.name)).map(|x| x.name.clone()).collect();
+    let missing: Vec<String> = inv
+        .nodes
+        .iter()
+        .filter(|x| x.name != n.name && !matched_peers.contains(&x.name))
+        .map(|x| x.name.clone())
+        .collect();
     let reaches_peer = matched_peers.iter().any(|p| p != &n.name);
     // Routes need not list every peer (the cluster gossips), so `missing` alone is fine as long
     // as something valid is configured. Routes pointing nowhere are always suspicious.

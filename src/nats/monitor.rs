@@ -480,7 +480,10 @@ mod tests {
     #[test]
     fn healthz_texts() {
         assert_eq!(Healthz::from_response(200, r#"{"status":"ok"}"#).text, "ok");
-        let h = Healthz::from_response(503, r#"{"status":"unavailable","error":"JetStream is still recovering meta layer"}"#);
+        let h = Healthz::from_response(
+            503,
+            r#"{"status":"unavailable","error":"JetStream is still recovering meta layer"}"#,
+        );
         assert_eq!(h.text, "JetStream is still recovering meta layer");
         assert!(!h.ok());
         let h = Healthz::from_response(503, r#"{"status":"error","errors":[{"type":"JETSTREAM","error":"x"}]}"#);

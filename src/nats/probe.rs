@@ -135,11 +135,8 @@ pub fn render_probe_script(inv: &Inventory, node: &Node) -> Result<String, Strin
     out.push_str(&format!("CONFIG_FILE={}\n", q(&node.nats.config_file)?));
     out.push_str("set --");
     for p in inv.nodes.iter().filter(|p| p.name != node.name) {
-        let kind = if p.host.trim_start_matches('[').trim_end_matches(']').parse::<IpAddr>().is_ok() {
-            "ip"
-        } else {
-            "name"
-        };
+        let kind =
+            if p.host.trim_start_matches('[').trim_end_matches(']').parse::<IpAddr>().is_ok() { "ip" } else { "name" };
         out.push_str(&format!(" {} {} {} {kind}", q(&p.name)?, q(&p.host)?, p.nats.cluster_port));
     }
     out.push('\n');
@@ -268,7 +265,8 @@ pub fn extract_route_urls(text: &str) -> Vec<String> {
             acc.push_str(part);
             acc
         });
-        for tok in line.split(|c: char| c.is_whitespace() || c == ',' || c == '[' || c == ']' || c == '"' || c == '\'') {
+        for tok in line.split(|c: char| c.is_whitespace() || c == ',' || c == '[' || c == ']' || c == '"' || c == '\'')
+        {
             if let Some(pos) = tok.find("://") {
                 let scheme = &tok[..pos];
                 if !scheme.is_empty() && scheme.chars().all(|c| c.is_ascii_alphanumeric() || "+.-".contains(c)) {
@@ -418,9 +416,7 @@ impl ShellReport {
 }
 
 fn fetch(t: &dyn Transport, node: &Node, path: &str, timeout: Duration) -> HttpResult {
-    t.http_get(node, path, timeout)
-        .map(|r| (r.status, r.body))
-        .map_err(|e| crate::transport::error_chain(&e))
+    t.http_get(node, path, timeout).map(|r| (r.status, r.body)).map_err(|e| crate::transport::error_chain(&e))
 }
 
 /// Monitoring endpoints of one node. Stops after `/varz` when the monitor does not answer,
@@ -448,7 +444,12 @@ pub fn fetch_http(t: &dyn Transport, node: &Node, timeout: Duration) -> HttpBodi
 }
 
 /// Runs the probe script on one node.
-pub fn run_shell_probe(t: &dyn Transport, inv: &Inventory, node: &Node, timeout: Duration) -> Result<ShellReport, String> {
+pub fn run_shell_probe(
+    t: &dyn Transport,
+    inv: &Inventory,
+    node: &Node,
+    timeout: Duration,
+) -> Result<ShellReport, String> {
     let script = render_probe_script(inv, node)?;
     // The TCP checks take up to 3 s (in parallel); leave room for the rest.
     let mut cmd = RemoteCommand::new(script, timeout.max(Duration::from_secs(5)) + Duration::from_secs(5));

@@ -86,16 +86,22 @@ fn down_reason(n: &NodeFacts) -> String {
 
 /// Signals, most likely first.
 pub fn signals(f: &ClusterFacts) -> Vec<Signal> {
-    if f.healthy && f.cut_links.is_empty() && f.route_mismatch.is_empty() && f.resource_pressure.is_empty() {
-        // Healthy: leader agreed, healthz 200 and up everywhere. Drift and DNS can still matter.
-        let mut out = Vec::new();
-        if let Some(s) = dns(f) {
-            out.push(s);
+    if f.healthy {
+        // Leader agreed by a majority, every server up with /healthz 200: nothing to explain.
+        // (Drift, DNS or resource facts stay available in `facts` for runbooks.) The one
+        // exception is a node whose own routes point nowhere (bad-routes A): the cluster only
+        // formed because the others dial it, so it is reported, with low confidence.
+        if f.route_mismatch.is_empty() {
+            return Vec::new();
         }
-        if let Some(s) = stale(f) {
-            out.push(s);
-        }
-        return sort(out);
+        return config(f)
+            .map(|mut s| {
+                s.score = s.score.min(40);
+                s.confidence = confidence(s.score).into();
+                s.summary = format!("latent: {}", s.summary);
+                vec![s]
+            })
+            .unwrap_or_default();
     }
     let mut out = Vec::new();
     out.extend(insufficient(f));
@@ -218,13 +224,13 @@ fn partition(f: &ClusterFacts) -> Option<Signal> {
     let timeouts: Vec<_> =
         f.cut_links.iter().filter(|l| l.result == "timeout" && running_per_ssh_or_monitor(f, &l.to)).collect();
     for l in &timeouts {
-        ev.push(format!("{} → {} ({}): timeout (packets dropped) while the process is running", l.from, l.to, l.address));
+        ev.push(format!(
+            "{} → {} ({}): timeout (packets dropped) while the process is running",
+            l.from, l.to, l.address
+        ));
     }
-    let unreach: Vec<_> = f
-        .cut_links
-        .iter()
-        .filter(|l| l.result == "unreachable" && running_per_ssh_or_monitor(f, &l.to))
-        .collect();
+    let unreach: Vec<_> =
+        f.cut_links.iter().filter(|l| l.result == "unreachable" && running_per_ssh_or_monitor(f, &l.to)).collect();
     for l in &unreach {
         ev.push(format!("{} → {} ({}): no route to host while the process is running", l.from, l.to, l.address));
     }
@@ -235,7 +241,11 @@ fn partition(f: &ClusterFacts) -> Option<Signal> {
     }
     let mut fw = false;
     for n in f.node_list.iter() {
-        for r in n.firewall_rules.iter().filter(|r| r.contains("DROP") || r.contains("REJECT") || r.contains("drop") || r.contains("reject")) {
+        for r in n
+            .firewall_rules
+            .iter()
+            .filter(|r| r.contains("DROP") || r.contains("REJECT") || r.contains("drop") || r.contains("reject"))
+        {
             fw = true;
             ev.push(format!("{}: firewall rule on the cluster port: {r}", n.name));
         }
@@ -280,8 +290,7 @@ fn partition(f: &ClusterFacts) -> Option<Signal> {
         }
         // Peers that cannot see a running node in their routes either.
         for n in &with_leader {
-            let missing: Vec<&String> =
-                f.up.iter().filter(|u| *u != &n.name && !n.route_peers.contains(u)).collect();
+            let missing: Vec<&String> = f.up.iter().filter(|u| *u != &n.name && !n.route_peers.contains(u)).collect();
             if !missing.is_empty() && split {
                 ev.push(format!(
                     "{}: no route to running {} (routez)",
@@ -365,7 +374,8 @@ fn config(f: &ClusterFacts) -> Option<Signal> {
             }
         }
     }
-    let names: std::collections::BTreeSet<&String> = f.node_list.iter().filter_map(|n| n.cluster_name.as_ref()).collect();
+    let names: std::collections::BTreeSet<&String> =
+        f.node_list.iter().filter_map(|n| n.cluster_name.as_ref()).collect();
     if names.len() > 1 {
         score = score.max(70);
         ev.push(format!(
@@ -375,8 +385,8 @@ fn config(f: &ClusterFacts) -> Option<Signal> {
     }
     let mismatched = f.route_mismatch.len();
     let up = f.up.len();
-    let no_routes_everywhere =
-        up >= 2 && f.up.iter().filter_map(|u| node(f, u)).all(|n| n.route_peers.is_empty() && n.num_routes.unwrap_or(0) == 0);
+    let no_routes_everywhere = up >= 2
+        && f.up.iter().filter_map(|u| node(f, u)).all(|n| n.route_peers.is_empty() && n.num_routes.unwrap_or(0) == 0);
     if mismatched > 0 {
         if mismatched >= f.quorum && !f.has_leader {
             score = score.max(88);
@@ -556,14 +566,18 @@ fn stale(f: &ClusterFacts) -> Option<Signal> {
     let all_up = f.up.len() == f.size && f.size > 0;
     let connected = all_up
         && f.cut_links.is_empty()
-        && f.up.iter().filter_map(|u| node(f, u)).all(|n| f.up.iter().all(|p| p == &n.name || n.route_peers.contains(p)));
+        && f.up
+            .iter()
+            .filter_map(|u| node(f, u))
+            .all(|n| f.up.iter().all(|p| p == &n.name || n.route_peers.contains(p)));
 
     if f.has_leader {
         if drift {
             return Some(sig(
                 STALE_RAFT_STATE,
                 45,
-                "the meta group's peer set differs from the inventory (peer-remove the stale peers with the leader)".into(),
+                "the meta group's peer set differs from the inventory (peer-remove the stale peers with the leader)"
+                    .into(),
                 ev,
             ));
         }
@@ -571,12 +585,7 @@ fn stale(f: &ClusterFacts) -> Option<Signal> {
     }
     if !connected {
         if drift {
-            return Some(sig(
-                STALE_RAFT_STATE,
-                40,
-                "the meta group's peer set differs from the inventory".into(),
-                ev,
-            ));
+            return Some(sig(STALE_RAFT_STATE, 40, "the meta group's peer set differs from the inventory".into(), ev));
         }
         return None;
     }

@@ -71,6 +71,7 @@ pub fn status_json(f: &ClusterFacts) -> Value {
         "down": f.down,
         "unreachable": f.unreachable,
         "frozen": f.frozen,
+        "not_probed": f.not_probed,
     })
 }
 
@@ -107,6 +108,7 @@ pub fn verdict(f: &ClusterFacts) -> String {
     } else {
         format!("NO META LEADER: {} of {} servers up, quorum needs {}", f.up.len(), f.size, f.quorum)
     };
+    let head = if f.not_probed.is_empty() { head } else { format!("{head} (not probed: {})", f.not_probed.join(", ")) };
     match f.signals.first() {
         Some(s) => format!("{head}; likely {} ({}): {}", s.cause, s.confidence, s.summary),
         None => head,
@@ -190,7 +192,7 @@ pub fn render_status(f: &ClusterFacts, color: bool) -> String {
         let raft = if n.raft.source.is_none() {
             "-".to_string()
         } else {
-            let mut s = n.raft.state.clone().unwrap_or_else(|| "?".into());
+            let mut s = n.raft.state.clone().unwrap_or_else(|| if n.is_up() { "?".into() } else { "-".into() });
             s.push_str(&format!(
                 " t{} i{}{}",
                 n.raft.term.map_or("?".into(), |t| t.to_string()),

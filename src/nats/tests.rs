@@ -81,7 +81,12 @@ fn alive_shell(f: &mut NodeFacts, tcp: &[(&str, &str)], firewall: &[&str]) {
         proc_state: Some("S".into()),
         tcp: tcp
             .iter()
-            .map(|(p, res)| TcpResult { peer: p.to_string(), host: "127.0.0.1".into(), port: 0, result: res.to_string() })
+            .map(|(p, res)| TcpResult {
+                peer: p.to_string(),
+                host: "127.0.0.1".into(),
+                port: 0,
+                result: res.to_string(),
+            })
             .collect(),
         firewall: firewall.iter().map(|s| s.to_string()).collect(),
         complete: true,
@@ -199,7 +204,9 @@ fn quorum_lost_survivor_gives_insufficient_nodes_first() {
         let sig = &f.signal[INSUFFICIENT_NODES];
         assert_eq!(sig.confidence, "high");
         assert!(
-            sig.evidence.iter().any(|e| e.contains(&format!("{}: nats-server is not running (service status exit 3", deadn[0]))),
+            sig.evidence
+                .iter()
+                .any(|e| e.contains(&format!("{}: nats-server is not running (service status exit 3", deadn[0]))),
             "{rel}: {:?}",
             sig.evidence
         );
@@ -317,7 +324,11 @@ fn partition_at_15s_and_75s_gives_network_partition_first() {
             let s = &f.signal[NETWORK_PARTITION];
             if ssh {
                 assert_eq!(s.confidence, "high");
-                assert!(s.evidence.iter().any(|e| e.contains("n1 → n2 (127.0.0.1:16223): timeout")), "{:?}", s.evidence);
+                assert!(
+                    s.evidence.iter().any(|e| e.contains("n1 → n2 (127.0.0.1:16223): timeout")),
+                    "{:?}",
+                    s.evidence
+                );
                 assert!(s.evidence.iter().any(|e| e.contains("n2: firewall rule")), "{:?}", s.evidence);
                 assert_eq!(f.cut_links.len(), 4);
             }
@@ -412,10 +423,18 @@ fn dns_failures_for_peers_by_name() {
     let mut nodes = Vec::new();
     for me in ["n1", "n2", "n3"] {
         let b = HttpBodies {
-            varz: Some(Ok((200, format!(r#"{{"server_name":"{me}","cluster":{{"name":"c","urls":["nats-1:6222","nats-2:6222","nats-3:6222"]}}}}"#)))),
+            varz: Some(Ok((
+                200,
+                format!(
+                    r#"{{"server_name":"{me}","cluster":{{"name":"c","urls":["nats-1:6222","nats-2:6222","nats-3:6222"]}}}}"#
+                ),
+            ))),
             jsz: Some(Ok((200, r#"{"meta_cluster":{"name":"c","cluster_size":3}}"#.into()))),
             routez: Some(Ok((200, r#"{"num_routes":0,"routes":[]}"#.into()))),
-            healthz: Some(Ok((503, r#"{"status":"unavailable","error":"JetStream is still recovering meta layer"}"#.into()))),
+            healthz: Some(Ok((
+                503,
+                r#"{"status":"unavailable","error":"JetStream is still recovering meta layer"}"#.into(),
+            ))),
             ..Default::default()
         };
         let mut n = NodeFacts::from_http(me, &b);
@@ -508,11 +527,25 @@ fn up_and_connected_without_leader_is_stale_raft_state() {
             .map(|p| format!(r#"{{"remote_name":"{p}","did_solicit":true,"is_configured":true}}"#))
             .collect();
         let b = HttpBodies {
-            varz: Some(Ok((200, format!(r#"{{"server_name":"{me}","version":"2.15.1","cluster":{{"name":"c1","urls":["127.0.0.1:16222","127.0.0.1:16223","127.0.0.1:16224"]}}}}"#)))),
+            varz: Some(Ok((
+                200,
+                format!(
+                    r#"{{"server_name":"{me}","version":"2.15.1","cluster":{{"name":"c1","urls":["127.0.0.1:16222","127.0.0.1:16223","127.0.0.1:16224"]}}}}"#
+                ),
+            ))),
             jsz: Some(Ok((200, r#"{"meta_cluster":{"name":"c1","cluster_size":5,"quorum_needed":3}}"#.into()))),
-            raftz: Some(Ok((200, format!(r#"{{"SYS":{{"_meta_":{{"state":"CANDIDATE","term":{},"pindex":40,"ever_had_leader":false,"size":5}}}}}}"#, 1000 + i)))),
+            raftz: Some(Ok((
+                200,
+                format!(
+                    r#"{{"SYS":{{"_meta_":{{"state":"CANDIDATE","term":{},"pindex":40,"ever_had_leader":false,"size":5}}}}}}"#,
+                    1000 + i
+                ),
+            ))),
             routez: Some(Ok((200, format!(r#"{{"num_routes":8,"routes":[{}]}}"#, peers.join(","))))),
-            healthz: Some(Ok((503, r#"{"status":"unavailable","error":"JetStream has not established contact with a meta leader"}"#.into()))),
+            healthz: Some(Ok((
+                503,
+                r#"{"status":"unavailable","error":"JetStream has not established contact with a meta leader"}"#.into(),
+            ))),
         };
         let mut n = NodeFacts::from_http(me, &b);
         let tcp: Vec<(&str, &str)> = ["n1", "n2", "n3"].into_iter().filter(|p| p != me).map(|p| (p, "ok")).collect();
@@ -528,8 +561,7 @@ fn up_and_connected_without_leader_is_stale_raft_state() {
 #[test]
 fn recovered_clusters_are_healthy() {
     for v in ["2.15.1", "2.9.10"] {
-        let nodes: Vec<NodeFacts> =
-            (1..=3).map(|i| http(&format!("n{i}"), &format!("v{v}/recovered/n{i}"))).collect();
+        let nodes: Vec<NodeFacts> = (1..=3).map(|i| http(&format!("n{i}"), &format!("v{v}/recovered/n{i}"))).collect();
         let f = ClusterFacts::build(&inv(v), nodes);
         assert!(f.has_leader, "{v}");
         assert!(f.signals.is_empty(), "{v}: {:?}", f.signals);
@@ -548,10 +580,7 @@ fn rescue_flag_is_parsed() {
 fn raftz_leader_peer_id_is_mapped_to_a_name() {
     let b = HttpBodies {
         varz: Some(Ok((200, r#"{"server_name":"n3"}"#.into()))),
-        raftz: Some(Ok((
-            200,
-            std::fs::read_to_string(fixture("v2.15.1/partition/at15s_n3/raftz.json")).unwrap(),
-        ))),
+        raftz: Some(Ok((200, std::fs::read_to_string(fixture("v2.15.1/partition/at15s_n3/raftz.json")).unwrap()))),
         ..Default::default()
     };
     let n = NodeFacts::from_http("n3", &b);
@@ -570,7 +599,10 @@ fn unreachable_node_is_evidence_not_a_crash() {
     let inv = inv("2.15.1");
     let mut n: Vec<NodeFacts> = (1..=2).map(|i| http(&format!("n{i}"), &format!("v2.15.1/healthy/n{i}"))).collect();
     let to = "connection to 127.0.0.1:18224 timed out after 5s".to_string();
-    let mut n3 = NodeFacts::from_http("n3", &HttpBodies { varz: Some(Err(to.clone())), healthz: Some(Err(to)), ..Default::default() });
+    let mut n3 = NodeFacts::from_http(
+        "n3",
+        &HttpBodies { varz: Some(Err(to.clone())), healthz: Some(Err(to)), ..Default::default() },
+    );
     n3.apply_shell(Err("connection to 127.0.0.1:22 timed out after 5s"));
     n.push(n3);
     let f = ClusterFacts::build(&inv, n);
@@ -619,9 +651,30 @@ fn table_fits_100_columns_and_json_shapes() {
     // facts serialize for templates with the documented names
     let v = serde_json::to_value(&f).unwrap();
     for k in [
-        "cluster", "size", "quorum", "nodes", "node_list", "up", "down", "unreachable", "frozen", "has_leader",
-        "leader", "leader_agreement", "healthy", "max_term", "term_spread", "most_up_to_date", "peer_set_drift",
-        "cut_links", "dns_failures", "route_mismatch", "resource_pressure", "streams", "signals", "signal",
+        "cluster",
+        "size",
+        "quorum",
+        "nodes",
+        "node_list",
+        "up",
+        "down",
+        "unreachable",
+        "frozen",
+        "has_leader",
+        "leader",
+        "leader_agreement",
+        "healthy",
+        "max_term",
+        "term_spread",
+        "most_up_to_date",
+        "peer_set_drift",
+        "cut_links",
+        "dns_failures",
+        "route_mismatch",
+        "resource_pressure",
+        "streams",
+        "signals",
+        "signal",
     ] {
         assert!(v.get(k).is_some(), "facts.{k} missing");
     }
@@ -629,7 +682,6 @@ fn table_fits_100_columns_and_json_shapes() {
     assert_eq!(v["nodes"]["n2"]["service"], "inactive");
     assert_eq!(v["nodes"]["n2"]["process"], "absent");
 }
-
 
 /// Serves capture folders over the `Transport` trait; exec returns a canned probe output.
 struct FakeTransport {
@@ -716,23 +768,20 @@ fn gather_probes_in_parallel_over_the_transport() {
                 );
             } else {
                 dirs.insert(n.to_string(), None);
-                shell.insert(n.to_string(), "NRS_BEGIN 1\nSERVICE 3\nLISTEN 16222 no\nLISTEN 18222 no\nNRS_END\n".into());
+                shell.insert(
+                    n.to_string(),
+                    "NRS_BEGIN 1\nSERVICE 3\nLISTEN 16222 no\nLISTEN 18222 no\nNRS_END\n".into(),
+                );
             }
         }
-        let t = FakeTransport {
-            dirs,
-            shell,
-            delay: std::time::Duration::from_millis(150),
-            log: Default::default(),
-        };
+        let t = FakeTransport { dirs, shell, delay: std::time::Duration::from_millis(150), log: Default::default() };
         let start = std::time::Instant::now();
         let f = super::probe::gather(&t, &inv, None);
         let took = start.elapsed();
         // survivor: 5 (2.9.10: 4) sequential requests ≈ 0.75 s; serial over nodes would be far more.
         assert!(took < std::time::Duration::from_millis(1400), "{v}: took {took:?}");
         let log = t.log.lock().unwrap().clone();
-        let survivor_paths: Vec<&str> =
-            log.iter().filter(|(n, _)| n == survivor).map(|(_, p)| p.as_str()).collect();
+        let survivor_paths: Vec<&str> = log.iter().filter(|(n, _)| n == survivor).map(|(_, p)| p.as_str()).collect();
         assert_eq!(survivor_paths.iter().filter(|p| p.starts_with("/healthz")).count(), 1, "{survivor_paths:?}");
         assert_eq!(survivor_paths.iter().any(|p| p.starts_with("/raftz")), v != "2.9.10", "{survivor_paths:?}");
         assert_eq!(f.down.len(), 2, "{v}: {:?}", f.node_list);
@@ -751,20 +800,19 @@ fn gather_probes_in_parallel_over_the_transport() {
         let only = vec![survivor.to_string()];
         let f = super::probe::gather(&t, &inv, Some(&only));
         assert_eq!(f.node_list.len(), 1);
+        assert_eq!(f.not_probed.len(), 2);
+        assert!(f.unreachable.is_empty() && f.down.is_empty());
     }
 }
 
-/// Live check against a real cluster: `NRS_LIVE_INVENTORY=inv.yaml cargo test --lib
-/// nats::tests::live_gather -- --ignored --nocapture` (runs the probe with LocalTransport).
 #[test]
-#[ignore]
-fn live_gather() {
-    let Ok(path) = std::env::var("NRS_LIVE_INVENTORY") else { return };
-    let inv = Inventory::load(Path::new(&path)).unwrap();
-    let t = crate::transport::local::LocalTransport;
-    let start = std::time::Instant::now();
-    let f = super::probe::gather(&t, &inv, None);
-    println!("gathered in {:?}", start.elapsed());
-    println!("{}", table::render_status(&f, false));
-    println!("{}", serde_json::to_string_pretty(&f).unwrap());
+fn healthy_cluster_with_one_wrong_route_list_is_a_low_latent_signal() {
+    let mut nodes: Vec<NodeFacts> = (1..=3).map(|i| http(&format!("n{i}"), &format!("v2.15.1/healthy/n{i}"))).collect();
+    // n3 configured like bad-routes A (its varz.cluster.urls there)
+    nodes[2].configured_routes = vec!["127.0.0.1:16232".into(), "127.0.0.1:16233".into(), "127.0.0.1:16234".into()];
+    let f = ClusterFacts::build(&inv("2.15.1"), nodes);
+    assert!(f.healthy);
+    assert_eq!(causes(&f), vec![CLUSTER_CONFIG]);
+    assert_eq!(f.signals[0].confidence, "low");
+    assert!(f.signals[0].summary.starts_with("latent: n3 has wrong routes"), "{}", f.signals[0].summary);
 }

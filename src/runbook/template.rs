@@ -44,6 +44,7 @@ fn env() -> &'static Environment<'static> {
                 Value::from_safe_string(v.to_string())
             }
         });
+        env.add_filter("streams_lost", streams_lost);
         env.add_filter("quote", |v: Value| -> String { quote(&v.to_string()) });
         env.add_filter("duration", |v: Value| -> String {
             let ms = v.as_i64().unwrap_or(0).max(0) as u64;
@@ -213,6 +214,16 @@ mod tests {
     }
 
     #[test]
+    fn streams_lost_compares_counts() {
+        let before = Value::from_serialize(serde_json::json!([{"account": "APP", "name": "ORDERS", "max_messages": 100}]));
+        let same = Value::from_serialize(serde_json::json!([{"account": "APP", "name": "ORDERS", "max_messages": 100}]));
+        let fewer = Value::from_serialize(serde_json::json!([{"account": "APP", "name": "ORDERS", "max_messages": 7}]));
+        assert!(streams_lost(same, before.clone()).is_empty());
+        assert_eq!(streams_lost(fewer, before.clone()), vec!["APP > ORDERS: 100 messages before, 7 now"]);
+        assert_eq!(streams_lost(Value::from_serialize(serde_json::json!([])), before).len(), 1);
+    }
+
+    #[test]
     fn undeclared_variables_are_reported() {
         let vars = check_expression("steps.gather.nodes and vars.x").unwrap();
         assert!(vars.contains("steps.gather.nodes"), "{vars:?}");
@@ -223,4 +234,29 @@ mod tests {
 /// A file-name-safe rendering of an id (letters, digits, `-`, `_`, `.`; others become `_`).
 pub fn quote_path_component(s: &str) -> String {
     s.chars().map(|c| if c.is_ascii_alphanumeric() || "-_.".contains(c) { c } else { '_' }).collect()
+}
+
+/// `now | streams_lost(before)`: streams (from `facts.streams`) that had messages before and
+/// now have fewer or are missing, as readable lines. Empty when every stream kept its data.
+fn streams_lost(now: Value, before: Value) -> Vec<String> {
+    let key = |s: &Value| {
+        (
+            s.get_attr("account").ok().map(|v| v.to_string()).unwrap_or_default(),
+            s.get_attr("name").ok().map(|v| v.to_string()).unwrap_or_default(),
+        )
+    };
+    let count = |s: &Value| s.get_attr("max_messages").ok().and_then(|v| v.as_i64());
+    let mut lost = Vec::new();
+    let Ok(before) = before.try_iter() else { return lost };
+    for b in before {
+        let Some(had) = count(&b) else { continue };
+        let k = key(&b);
+        let has = now.try_iter().ok().and_then(|mut it| it.find(|s| key(s) == k)).and_then(|s| count(&s));
+        match has {
+            Some(n) if n >= had => {}
+            Some(n) => lost.push(format!("{} > {}: {had} messages before, {n} now", k.0, k.1)),
+            None => lost.push(format!("{} > {}: {had} messages before, not visible now", k.0, k.1)),
+        }
+    }
+    lost
 }

@@ -27,7 +27,9 @@ pub enum KeyProtection {
 
 /// Looks inside OpenSSH (`openssh-key-v1`) and PEM private keys for their cipher.
 pub fn key_protection(text: &str) -> KeyProtection {
-    if text.contains("-----BEGIN ENCRYPTED PRIVATE KEY-----") || text.contains("Proc-Type: 4,ENCRYPTED") {
+    if text.contains("-----BEGIN ENCRYPTED PRIVATE KEY-----")
+        || text.contains("Proc-Type: 4,ENCRYPTED")
+    {
         return KeyProtection::Encrypted;
     }
     const BEGIN: &str = "-----BEGIN OPENSSH PRIVATE KEY-----";
@@ -36,11 +38,22 @@ pub fn key_protection(text: &str) -> KeyProtection {
         if e <= b {
             return KeyProtection::Unknown;
         }
-        let body: String = text[b + BEGIN.len()..e].chars().filter(|c| !c.is_whitespace()).collect();
-        let Ok(raw) = STANDARD.decode(body) else { return KeyProtection::Unknown };
+        let body: String = text[b + BEGIN.len()..e]
+            .chars()
+            .filter(|c| !c.is_whitespace())
+            .collect();
+        let Ok(raw) = STANDARD.decode(body) else {
+            return KeyProtection::Unknown;
+        };
         const MAGIC: &[u8] = b"openssh-key-v1\0";
-        let Some(rest) = raw.strip_prefix(MAGIC) else { return KeyProtection::Unknown };
-        let Some(len) = rest.get(..4).and_then(|l| l.try_into().ok()).map(u32::from_be_bytes) else {
+        let Some(rest) = raw.strip_prefix(MAGIC) else {
+            return KeyProtection::Unknown;
+        };
+        let Some(len) = rest
+            .get(..4)
+            .and_then(|l| l.try_into().ok())
+            .map(u32::from_be_bytes)
+        else {
             return KeyProtection::Unknown;
         };
         return match rest.get(4..4 + len as usize) {
@@ -91,15 +104,24 @@ impl Passphrases {
 
     /// Drops a passphrase that turned out to be wrong, so the next attempt asks again.
     pub(crate) fn forget(&self, key: &Path) {
-        self.cache.lock().unwrap_or_else(|p| p.into_inner()).remove(key);
+        self.cache
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .remove(key);
     }
 }
 
 /// How to authenticate to one node, prepared before the connection's clock starts (a
 /// passphrase prompt takes human time).
 pub(crate) enum Credentials {
-    KeyFile { path: PathBuf, passphrase: Option<(String, PassphraseSource)>, protection: KeyProtection },
-    Agent { socket: PathBuf },
+    KeyFile {
+        path: PathBuf,
+        passphrase: Option<(String, PassphraseSource)>,
+        protection: KeyProtection,
+    },
+    Agent {
+        socket: PathBuf,
+    },
 }
 
 /// Prepares credentials; the `Err` is the reason of an authentication error.
@@ -110,20 +132,34 @@ pub(crate) fn prepare(
 ) -> Result<Credentials, String> {
     match identity_file {
         Some(path) => {
-            let text = std::fs::read(path).map_err(|e| format!("cannot read identity_file {}: {e}", path.display()))?;
+            let text = std::fs::read(path)
+                .map_err(|e| format!("cannot read identity_file {}: {e}", path.display()))?;
             let protection = key_protection(&String::from_utf8_lossy(&text));
-            let passphrase = if protection == KeyProtection::Plain { None } else { passphrases.get(path) };
+            let passphrase = if protection == KeyProtection::Plain {
+                None
+            } else {
+                passphrases.get(path)
+            };
             if protection == KeyProtection::Encrypted && passphrase.is_none() {
                 return Err(format!(
                     "identity_file {} is encrypted and no passphrase was given (set {PASSPHRASE_ENV} or load the key into ssh-agent and drop identity_file)",
                     path.display()
                 ));
             }
-            Ok(Credentials::KeyFile { path: path.to_path_buf(), passphrase, protection })
+            Ok(Credentials::KeyFile {
+                path: path.to_path_buf(),
+                passphrase,
+                protection,
+            })
         }
-        None => match agent_socket.map(Path::to_path_buf).or_else(|| std::env::var_os("SSH_AUTH_SOCK").map(PathBuf::from)) {
+        None => match agent_socket
+            .map(Path::to_path_buf)
+            .or_else(|| std::env::var_os("SSH_AUTH_SOCK").map(PathBuf::from))
+        {
             Some(socket) => Ok(Credentials::Agent { socket }),
-            None => Err("no identity_file configured and no ssh-agent (SSH_AUTH_SOCK is not set)".into()),
+            None => Err(
+                "no identity_file configured and no ssh-agent (SSH_AUTH_SOCK is not set)".into(),
+            ),
         },
     }
 }
@@ -136,20 +172,41 @@ pub(crate) fn authenticate(
     passphrases: &Passphrases,
 ) -> Result<(), String> {
     match creds {
-        Credentials::KeyFile { path, passphrase, protection } => {
+        Credentials::KeyFile {
+            path,
+            passphrase,
+            protection,
+        } => {
             let pass = passphrase.as_ref().map(|(p, _)| p.as_str());
-            let Err(e) = session.userauth_pubkey_file(user, None, path, pass) else { return Ok(()) };
-            Err(explain_key_failure(&e, path, passphrase.as_ref().map(|(_, s)| *s), *protection, passphrases))
+            let Err(e) = session.userauth_pubkey_file(user, None, path, pass) else {
+                return Ok(());
+            };
+            Err(explain_key_failure(
+                &e,
+                path,
+                passphrase.as_ref().map(|(_, s)| *s),
+                *protection,
+                passphrases,
+            ))
         }
         Credentials::Agent { socket } => {
-            let err = |what: &str, e: ssh2::Error| format!("ssh-agent at {}: {what}: {}", socket.display(), e.message());
+            let err = |what: &str, e: ssh2::Error| {
+                format!("ssh-agent at {}: {what}: {}", socket.display(), e.message())
+            };
             let mut agent = session.agent().map_err(|e| err("cannot initialise", e))?;
-            agent.set_identity_path(socket).map_err(|e| err("bad socket path", e))?;
+            agent
+                .set_identity_path(socket)
+                .map_err(|e| err("bad socket path", e))?;
             agent.connect().map_err(|e| err("cannot connect", e))?;
-            agent.list_identities().map_err(|e| err("cannot list keys", e))?;
+            agent
+                .list_identities()
+                .map_err(|e| err("cannot list keys", e))?;
             let ids = agent.identities().map_err(|e| err("cannot list keys", e))?;
             if ids.is_empty() {
-                return Err(format!("ssh-agent at {} holds no keys (ssh-add one)", socket.display()));
+                return Err(format!(
+                    "ssh-agent at {} holds no keys (ssh-add one)",
+                    socket.display()
+                ));
             }
             // Try every key, as ssh does; libssh2's helper stops at the first.
             for id in &ids {
@@ -159,7 +216,11 @@ pub(crate) fn authenticate(
                 }
             }
             let _ = agent.disconnect();
-            Err(format!("the server accepted none of the {} key(s) in ssh-agent at {}", ids.len(), socket.display()))
+            Err(format!(
+                "the server accepted none of the {} key(s) in ssh-agent at {}",
+                ids.len(),
+                socket.display()
+            ))
         }
     }
 }
@@ -179,17 +240,28 @@ fn explain_key_failure(
     };
     // These two come from the server's answer; everything else failed before a key was sent.
     if code == AUTHENTICATION_FAILED || code == PUBLICKEY_UNVERIFIED {
-        return format!("the server refused key {} ({})", path.display(), e.message());
+        return format!(
+            "the server refused key {} ({})",
+            path.display(),
+            e.message()
+        );
     }
     match (protection, source) {
         (KeyProtection::Encrypted, Some(PassphraseSource::Env)) => {
-            format!("wrong passphrase for identity_file {} (taken from {PASSPHRASE_ENV})", path.display())
+            format!(
+                "wrong passphrase for identity_file {} (taken from {PASSPHRASE_ENV})",
+                path.display()
+            )
         }
         (KeyProtection::Encrypted, _) => {
             passphrases.forget(path);
             format!("wrong passphrase for identity_file {}", path.display())
         }
-        _ => format!("cannot use identity_file {}: {} (is it a private key in OpenSSH or PEM format?)", path.display(), e.message()),
+        _ => format!(
+            "cannot use identity_file {}: {} (is it a private key in OpenSSH or PEM format?)",
+            path.display(),
+            e.message()
+        ),
     }
 }
 
@@ -200,7 +272,10 @@ mod tests {
     #[test]
     fn detects_encrypted_openssh_keys() {
         let dir = tempfile::tempdir().expect("tempdir");
-        for (pass, want) in [("", KeyProtection::Plain), ("s3cret", KeyProtection::Encrypted)] {
+        for (pass, want) in [
+            ("", KeyProtection::Plain),
+            ("s3cret", KeyProtection::Encrypted),
+        ] {
             let key = dir.path().join(format!("k{}", pass.len()));
             let ok = std::process::Command::new("ssh-keygen")
                 .args(["-q", "-t", "ed25519", "-N", pass, "-f"])
@@ -212,7 +287,10 @@ mod tests {
             let text = std::fs::read_to_string(&key).expect("key");
             assert_eq!(key_protection(&text), want, "passphrase {pass:?}");
         }
-        assert_eq!(key_protection("-----BEGIN RSA PRIVATE KEY-----\nProc-Type: 4,ENCRYPTED\n"), KeyProtection::Encrypted);
+        assert_eq!(
+            key_protection("-----BEGIN RSA PRIVATE KEY-----\nProc-Type: 4,ENCRYPTED\n"),
+            KeyProtection::Encrypted
+        );
         assert_eq!(key_protection("hello"), KeyProtection::Unknown);
     }
 }

@@ -15,35 +15,60 @@ impl SshTransport {
     pub(crate) fn connect(&self, node: &Node) -> Result<ssh2::Session, TransportError> {
         let ssh = &node.ssh;
         let addr = format!("{}:{}", node.host, ssh.port);
-        let auth_err = |reason: String| TransportError::Auth { user: ssh.user.clone(), host: node.host.clone(), reason };
+        let auth_err = |reason: String| TransportError::Auth {
+            user: ssh.user.clone(),
+            host: node.host.clone(),
+            reason,
+        };
         // Before the clock starts: a passphrase prompt takes human time.
-        let creds = auth::prepare(ssh.identity_file.as_deref(), self.agent_socket.as_deref(), &self.passphrases)
-            .map_err(auth_err)?;
-        let known_hosts = KnownHostsFile::load(&ssh.known_hosts).map_err(|e| TransportError::Other(e.to_string()))?;
-        let known = known_hosts.keys_for(&node.host, ssh.port).map_err(|e| TransportError::Other(e.to_string()))?;
+        let creds = auth::prepare(
+            ssh.identity_file.as_deref(),
+            self.agent_socket.as_deref(),
+            &self.passphrases,
+        )
+        .map_err(auth_err)?;
+        let known_hosts = KnownHostsFile::load(&ssh.known_hosts)
+            .map_err(|e| TransportError::Other(e.to_string()))?;
+        let known = known_hosts
+            .keys_for(&node.host, ssh.port)
+            .map_err(|e| TransportError::Other(e.to_string()))?;
 
         let deadline = Instant::now() + ssh.connect_timeout;
-        let timed_out = || TransportError::ConnectTimeout { addr: addr.clone(), after: ssh.connect_timeout };
+        let timed_out = || TransportError::ConnectTimeout {
+            addr: addr.clone(),
+            after: ssh.connect_timeout,
+        };
         let _slot = self.connect_slot(&addr, deadline).ok_or_else(timed_out)?;
         let tcp = tcp_connect(&node.host, ssh.port, deadline).map_err(|e| match e {
             TcpFailure::TimedOut => timed_out(),
-            TcpFailure::Failed(reason) => TransportError::Connect { addr: addr.clone(), reason },
+            TcpFailure::Failed(reason) => TransportError::Connect {
+                addr: addr.clone(),
+                reason,
+            },
         })?;
 
-        let mut session = ssh2::Session::new().map_err(|e| TransportError::Other(format!("libssh2: {e}")))?;
+        let mut session =
+            ssh2::Session::new().map_err(|e| TransportError::Other(format!("libssh2: {e}")))?;
         set_timeout_until(&session, deadline);
-        let supported = session.supported_algs(ssh2::MethodType::HostKey).unwrap_or_default();
+        let supported = session
+            .supported_algs(ssh2::MethodType::HostKey)
+            .unwrap_or_default();
         if let Some(pref) = known_hosts::host_key_method_pref(&known, &supported) {
             session
                 .method_pref(ssh2::MethodType::HostKey, &pref)
-                .map_err(|e| TransportError::Other(format!("cannot set host key preference {pref}: {e}")))?;
+                .map_err(|e| {
+                    TransportError::Other(format!("cannot set host key preference {pref}: {e}"))
+                })?;
         }
         session.set_tcp_stream(tcp);
         session.handshake().map_err(|e| {
             if Instant::now() >= deadline || is_timeout(&e) {
                 timed_out()
             } else {
-                TransportError::Connect { addr: addr.clone(), reason: format!("SSH handshake failed: {}", e.message()) }
+                TransportError::Connect {
+                    addr: addr.clone(),
+                    reason: format!("SSH handshake failed: {}", e.message()),
+                }
             }
         })?;
 
@@ -66,14 +91,19 @@ impl SshTransport {
     }
 
     /// Refuses unknown (unless accepting new keys), changed and revoked host keys.
-    fn check_host_key(&self, node: &Node, session: &ssh2::Session, known_hosts: &KnownHostsFile) -> Result<(), TransportError> {
+    fn check_host_key(
+        &self,
+        node: &Node,
+        session: &ssh2::Session,
+        known_hosts: &KnownHostsFile,
+    ) -> Result<(), TransportError> {
         let ssh = &node.ssh;
         let entry = known_hosts::host_entry_name(&node.host, ssh.port);
         let shown = format!("{} ({entry})", node.name);
         let kh_path = ssh.known_hosts.display().to_string();
-        let (blob, _) = session
-            .host_key()
-            .ok_or_else(|| TransportError::Other(format!("{shown}: the server presented no host key")))?;
+        let (blob, _) = session.host_key().ok_or_else(|| {
+            TransportError::Other(format!("{shown}: the server presented no host key"))
+        })?;
         let offered = HostKey::from_blob(blob);
         let verdict = known_hosts
             .verify(&node.host, ssh.port, &offered.blob)
@@ -83,7 +113,11 @@ impl SshTransport {
             Verdict::Changed { known } => Err(TransportError::HostKeyChanged {
                 host: shown,
                 known_hosts: kh_path,
-                known: known.iter().map(|k| format!("{} {}", k.key_type, k.fingerprint())).collect::<Vec<_>>().join(", "),
+                known: known
+                    .iter()
+                    .map(|k| format!("{} {}", k.key_type, k.fingerprint()))
+                    .collect::<Vec<_>>()
+                    .join(", "),
                 offered: format!("{} {}", offered.key_type, offered.fingerprint()),
             }),
             Verdict::Revoked => Err(TransportError::HostKeyChanged {
@@ -95,13 +129,16 @@ impl SshTransport {
             Verdict::Unknown if self.accept_new || ssh.accept_new_host_keys => {
                 known_hosts::append(&ssh.known_hosts, &node.host, ssh.port, &offered)
                     .map_err(|e| TransportError::Other(e.to_string()))?;
-                self.accepted.lock().unwrap_or_else(|p| p.into_inner()).push(AcceptedHostKey {
-                    node: node.name.clone(),
-                    host: entry,
-                    key_type: offered.key_type.clone(),
-                    fingerprint: offered.fingerprint(),
-                    known_hosts: ssh.known_hosts.clone(),
-                });
+                self.accepted
+                    .lock()
+                    .unwrap_or_else(|p| p.into_inner())
+                    .push(AcceptedHostKey {
+                        node: node.name.clone(),
+                        host: entry,
+                        key_type: offered.key_type.clone(),
+                        fingerprint: offered.fingerprint(),
+                        known_hosts: ssh.known_hosts.clone(),
+                    });
                 Ok(())
             }
             Verdict::Unknown => Err(TransportError::HostKeyUnknown {
@@ -142,11 +179,17 @@ fn tcp_connect(host: &str, port: u16, deadline: Instant) -> Result<TcpStream, Tc
             let (tx, rx) = std::sync::mpsc::channel();
             let name = host.to_string();
             std::thread::spawn(move || {
-                let _ = tx.send((name.as_str(), port).to_socket_addrs().map(Iterator::collect::<Vec<_>>));
+                let _ = tx.send(
+                    (name.as_str(), port)
+                        .to_socket_addrs()
+                        .map(Iterator::collect::<Vec<_>>),
+                );
             });
             match rx.recv_timeout(deadline.saturating_duration_since(Instant::now())) {
                 Ok(Ok(a)) => a,
-                Ok(Err(e)) => return Err(TcpFailure::Failed(format!("cannot resolve {host}: {e}"))),
+                Ok(Err(e)) => {
+                    return Err(TcpFailure::Failed(format!("cannot resolve {host}: {e}")))
+                }
                 Err(_) => return Err(TcpFailure::TimedOut),
             }
         }

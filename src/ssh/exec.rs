@@ -18,8 +18,9 @@ pub(crate) const CLIENT_GRACE: Duration = Duration::from_secs(1);
 /// own process group and signals the whole group, so children die too. `sudo` goes outside,
 /// so that `timeout` runs privileged and can kill what the script started.
 pub(crate) fn wrap(cmd: &RemoteCommand) -> Result<String, TransportError> {
-    let script = shlex::try_quote(&cmd.script)
-        .map_err(|_| TransportError::Other("the command contains a NUL byte and cannot be sent".into()))?;
+    let script = shlex::try_quote(&cmd.script).map_err(|_| {
+        TransportError::Other("the command contains a NUL byte and cannot be sent".into())
+    })?;
     let sudo = if cmd.sudo { "sudo -n " } else { "" };
     Ok(format!(
         "exec {sudo}timeout --kill-after={}s {} sh -c {script}",
@@ -54,7 +55,12 @@ pub(crate) struct Sink {
 
 impl Sink {
     pub(crate) fn new(cap: usize) -> Sink {
-        Sink { kept: Vec::new(), cap, total: 0, hasher: Sha256::new() }
+        Sink {
+            kept: Vec::new(),
+            cap,
+            total: 0,
+            hasher: Sha256::new(),
+        }
     }
 
     pub(crate) fn push(&mut self, data: &[u8]) {
@@ -121,15 +127,22 @@ pub(crate) fn run(
     cap: usize,
 ) -> Result<Finished, String> {
     let started = Instant::now();
-    channel.exec(command).map_err(|e| format!("cannot start the command: {}", e.message()))?;
+    channel
+        .exec(command)
+        .map_err(|e| format!("cannot start the command: {}", e.message()))?;
     // The command gets an empty stdin, never a pipe that stays open.
-    channel.send_eof().map_err(|e| format!("cannot close the command's stdin: {}", e.message()))?;
+    channel
+        .send_eof()
+        .map_err(|e| format!("cannot close the command's stdin: {}", e.message()))?;
     session.set_blocking(false);
     let result = pump(channel, deadline, cap);
     session.set_blocking(true);
     let (stdout, stderr, closed) = result?;
     let exit_code = if closed {
-        let signalled = channel.exit_signal().map(|s| s.exit_signal.is_some()).unwrap_or(false);
+        let signalled = channel
+            .exit_signal()
+            .map(|s| s.exit_signal.is_some())
+            .unwrap_or(false);
         if signalled {
             None
         } else {
@@ -138,13 +151,23 @@ pub(crate) fn run(
     } else {
         None
     };
-    Ok(Finished { stdout: stdout.finish(), stderr: stderr.finish(), exit_code, abandoned: !closed, elapsed: started.elapsed() })
+    Ok(Finished {
+        stdout: stdout.finish(),
+        stderr: stderr.finish(),
+        exit_code,
+        abandoned: !closed,
+        elapsed: started.elapsed(),
+    })
 }
 
 /// Reads stdout and stderr in turn, each until it would block, so that neither side's
 /// window can fill while we wait on the other (reading stdout to the end first deadlocks
 /// once stderr passes a few MB). Returns whether the channel closed before the deadline.
-fn pump(channel: &mut ssh2::Channel, deadline: Instant, cap: usize) -> Result<(Sink, Sink, bool), String> {
+fn pump(
+    channel: &mut ssh2::Channel,
+    deadline: Instant,
+    cap: usize,
+) -> Result<(Sink, Sink, bool), String> {
     let mut out = Sink::new(cap);
     let mut err = Sink::new(cap);
     let mut streams = [channel.stream(0), channel.stderr()];
@@ -162,7 +185,9 @@ fn pump(channel: &mut ssh2::Channel, deadline: Instant, cap: usize) -> Result<(S
                         progressed = true;
                     }
                     Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => break,
-                    Err(e) => return Err(format!("connection lost while reading command output: {e}")),
+                    Err(e) => {
+                        return Err(format!("connection lost while reading command output: {e}"))
+                    }
                 }
             }
         }
@@ -188,7 +213,12 @@ fn pump(channel: &mut ssh2::Channel, deadline: Instant, cap: usize) -> Result<(S
                 }
                 backoff.wait(deadline);
             }
-            Err(e) => return Err(format!("connection lost while waiting for the command to end: {}", e.message())),
+            Err(e) => {
+                return Err(format!(
+                    "connection lost while waiting for the command to end: {}",
+                    e.message()
+                ))
+            }
         }
     }
 }
@@ -200,15 +230,30 @@ mod tests {
     #[test]
     fn wrapper_bounds_the_command_remotely_and_quotes_it() {
         let cmd = RemoteCommand::new("echo 'a b'; exit 3", Duration::from_millis(1500));
-        assert_eq!(wrap(&cmd).expect("wrap"), r#"exec timeout --kill-after=2s 1.500s sh -c "echo 'a b'; exit 3""#);
+        assert_eq!(
+            wrap(&cmd).expect("wrap"),
+            r#"exec timeout --kill-after=2s 1.500s sh -c "echo 'a b'; exit 3""#
+        );
         // `$` must reach the node's `sh -c` unexpanded by the login shell.
         let cmd = RemoteCommand::new("echo \"$HOME\" 'x'", Duration::from_secs(5));
         let wrapped = wrap(&cmd).expect("wrap");
-        assert_eq!(shlex::split(&wrapped).expect("splits").last().map(String::as_str), Some(cmd.script.as_str()));
-        assert!(wrapped.ends_with(r#"sh -c 'echo "$HOME" '"'x'""#), "{wrapped}");
+        assert_eq!(
+            shlex::split(&wrapped)
+                .expect("splits")
+                .last()
+                .map(String::as_str),
+            Some(cmd.script.as_str())
+        );
+        assert!(
+            wrapped.ends_with(r#"sh -c 'echo "$HOME" '"'x'""#),
+            "{wrapped}"
+        );
         let mut cmd = RemoteCommand::new("id -u", Duration::from_secs(60));
         cmd.sudo = true;
-        assert_eq!(wrap(&cmd).expect("wrap"), "exec sudo -n timeout --kill-after=2s 60s sh -c 'id -u'");
+        assert_eq!(
+            wrap(&cmd).expect("wrap"),
+            "exec sudo -n timeout --kill-after=2s 60s sh -c 'id -u'"
+        );
         assert!(wrap(&RemoteCommand::new("a\0b", Duration::from_secs(1))).is_err());
     }
 

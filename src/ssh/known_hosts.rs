@@ -17,9 +17,15 @@ use std::sync::Mutex;
 #[derive(Debug, thiserror::Error)]
 pub enum KnownHostsError {
     #[error("cannot read known_hosts {path}: {source}")]
-    Read { path: PathBuf, source: std::io::Error },
+    Read {
+        path: PathBuf,
+        source: std::io::Error,
+    },
     #[error("cannot append to known_hosts {path}: {source}")]
-    Write { path: PathBuf, source: std::io::Error },
+    Write {
+        path: PathBuf,
+        source: std::io::Error,
+    },
     #[error("cannot check known_hosts {path}: {reason}")]
     Libssh2 { path: PathBuf, reason: String },
 }
@@ -36,7 +42,10 @@ pub struct HostKey {
 impl HostKey {
     /// Builds a key from its wire-format blob; the type is read from the blob itself.
     pub fn from_blob(blob: &[u8]) -> HostKey {
-        HostKey { key_type: key_type_of_blob(blob).unwrap_or_else(|| "unknown".into()), blob: blob.to_vec() }
+        HostKey {
+            key_type: key_type_of_blob(blob).unwrap_or_else(|| "unknown".into()),
+            blob: blob.to_vec(),
+        }
     }
 
     /// OpenSSH-style fingerprint: `SHA256:<base64 without padding>`.
@@ -110,29 +119,45 @@ impl KnownHostsFile {
         let text = match std::fs::read(path) {
             Ok(bytes) => String::from_utf8_lossy(&bytes).into_owned(),
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => String::new(),
-            Err(source) => return Err(KnownHostsError::Read { path: path.to_path_buf(), source }),
+            Err(source) => {
+                return Err(KnownHostsError::Read {
+                    path: path.to_path_buf(),
+                    source,
+                })
+            }
         };
-        Ok(KnownHostsFile { path: path.to_path_buf(), entries: text.lines().filter_map(parse_line).collect() })
+        Ok(KnownHostsFile {
+            path: path.to_path_buf(),
+            entries: text.lines().filter_map(parse_line).collect(),
+        })
     }
 
     /// The keys listed for `host` on `port` (`[host]:port` entries for ports other than 22,
     /// plain `host` entries for 22), plain or hashed.
     pub fn keys_for(&self, host: &str, port: u16) -> Result<Vec<HostKey>, KnownHostsError> {
         let name = host_entry_name(host, port);
-        let err = |e: ssh2::Error| KnownHostsError::Libssh2 { path: self.path.clone(), reason: e.to_string() };
+        let err = |e: ssh2::Error| KnownHostsError::Libssh2 {
+            path: self.path.clone(),
+            reason: e.to_string(),
+        };
         // A KnownHosts collection needs a session only for error reporting; no connection.
         let session = ssh2::Session::new().map_err(err)?;
         let mut kh = session.known_hosts().map_err(err)?;
         for e in self.entries.iter().filter(|e| e.marker == Marker::None) {
             // A line libssh2 cannot read (an exotic key type) is skipped, not fatal.
-            let _ = kh.read_str(&format!("{} {} {}", e.hosts, e.key.key_type, e.base64), ssh2::KnownHostFileKind::OpenSSH);
+            let _ = kh.read_str(
+                &format!("{} {} {}", e.hosts, e.key.key_type, e.base64),
+                ssh2::KnownHostFileKind::OpenSSH,
+            );
         }
         let mut keys: Vec<HostKey> = Vec::new();
         for e in self.entries.iter().filter(|e| e.marker == Marker::None) {
             // `check` without a port looks up exactly `name`: the `[host]:port` form for
             // non-standard ports, like OpenSSH (libssh2's `check_port` would also accept a
             // plain-host entry for any port).
-            if matches!(kh.check(&name, &e.key.blob), ssh2::CheckResult::Match) && !keys.contains(&e.key) {
+            if matches!(kh.check(&name, &e.key.blob), ssh2::CheckResult::Match)
+                && !keys.contains(&e.key)
+            {
                 keys.push(e.key.clone());
             }
         }
@@ -140,9 +165,18 @@ impl KnownHostsFile {
     }
 
     /// Judges the key a server offered for `host:port`.
-    pub fn verify(&self, host: &str, port: u16, offered: &[u8]) -> Result<Verdict, KnownHostsError> {
+    pub fn verify(
+        &self,
+        host: &str,
+        port: u16,
+        offered: &[u8],
+    ) -> Result<Verdict, KnownHostsError> {
         // A revoked key is refused whatever host pattern the @revoked line names.
-        if self.entries.iter().any(|e| e.marker == Marker::Revoked && e.key.blob == offered) {
+        if self
+            .entries
+            .iter()
+            .any(|e| e.marker == Marker::Revoked && e.key.blob == offered)
+        {
             return Ok(Verdict::Revoked);
         }
         let known = self.keys_for(host, port)?;
@@ -158,7 +192,9 @@ impl KnownHostsFile {
     /// Whether the file marks any key as a certificate authority (certificates are not
     /// supported, so such hosts would look unknown; callers may say so).
     pub fn has_cert_authorities(&self) -> bool {
-        self.entries.iter().any(|e| e.marker == Marker::CertAuthority)
+        self.entries
+            .iter()
+            .any(|e| e.marker == Marker::CertAuthority)
     }
 }
 
@@ -188,7 +224,10 @@ fn parse_line(line: &str) -> Option<Entry> {
     Some(Entry {
         marker,
         hosts: first.to_string(),
-        key: HostKey { key_type: key_type.to_string(), blob },
+        key: HostKey {
+            key_type: key_type.to_string(),
+            blob,
+        },
         base64: base64.to_string(),
     })
 }
@@ -246,14 +285,32 @@ static APPEND_LOCK: Mutex<()> = Mutex::new(());
 
 /// Appends `key` for `host:port` in OpenSSH format (`[host]:port type base64`, or plain
 /// `host` for port 22), creating the file and its directory if needed. Returns the line.
-pub fn append(path: &Path, host: &str, port: u16, key: &HostKey) -> Result<String, KnownHostsError> {
-    let werr = |source| KnownHostsError::Write { path: path.to_path_buf(), source };
-    let line = format!("{} {} {}", host_entry_name(host, port), key.key_type, STANDARD.encode(&key.blob));
+pub fn append(
+    path: &Path,
+    host: &str,
+    port: u16,
+    key: &HostKey,
+) -> Result<String, KnownHostsError> {
+    let werr = |source| KnownHostsError::Write {
+        path: path.to_path_buf(),
+        source,
+    };
+    let line = format!(
+        "{} {} {}",
+        host_entry_name(host, port),
+        key.key_type,
+        STANDARD.encode(&key.blob)
+    );
     let _guard = APPEND_LOCK.lock().unwrap_or_else(|p| p.into_inner());
     if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
         std::fs::create_dir_all(dir).map_err(werr)?;
     }
-    let mut f = std::fs::OpenOptions::new().read(true).append(true).create(true).open(path).map_err(werr)?;
+    let mut f = std::fs::OpenOptions::new()
+        .read(true)
+        .append(true)
+        .create(true)
+        .open(path)
+        .map_err(werr)?;
     // Never glue our line onto a last line that lacks its newline.
     let len = f.metadata().map_err(werr)?.len();
     let mut text = String::new();
@@ -285,7 +342,10 @@ mod tests {
 
     #[test]
     fn fingerprint_is_openssh_style() {
-        assert_eq!(fingerprint(&blob()), "SHA256:iprlrBcUZxfZzYYnr6RU8duRGazJmbSXQV3AEmQeJFA");
+        assert_eq!(
+            fingerprint(&blob()),
+            "SHA256:iprlrBcUZxfZzYYnr6RU8duRGazJmbSXQV3AEmQeJFA"
+        );
         assert_eq!(key_type_of_blob(&blob()).as_deref(), Some("ssh-ed25519"));
     }
 
@@ -293,8 +353,11 @@ mod tests {
     fn port_form_is_respected() {
         let dir = tempfile::tempdir().expect("tempdir");
         let p = dir.path().join("kh");
-        std::fs::write(&p, format!("example.org ssh-ed25519 {ED}\n[example.org]:2222 ssh-ed25519 {ED}\n"))
-            .expect("write");
+        std::fs::write(
+            &p,
+            format!("example.org ssh-ed25519 {ED}\n[example.org]:2222 ssh-ed25519 {ED}\n"),
+        )
+        .expect("write");
         let kh = KnownHostsFile::load(&p).expect("load");
         assert_eq!(kh.keys_for("example.org", 22).expect("check").len(), 1);
         assert_eq!(kh.keys_for("example.org", 2222).expect("check").len(), 1);
@@ -307,17 +370,30 @@ mod tests {
     fn revoked_and_unknown_and_changed() {
         let dir = tempfile::tempdir().expect("tempdir");
         let p = dir.path().join("kh");
-        std::fs::write(&p, format!("h1 ssh-ed25519 {ED}\n@revoked * ssh-ed25519 {ED}\n")).expect("write");
+        std::fs::write(
+            &p,
+            format!("h1 ssh-ed25519 {ED}\n@revoked * ssh-ed25519 {ED}\n"),
+        )
+        .expect("write");
         let kh = KnownHostsFile::load(&p).expect("load");
-        assert_eq!(kh.verify("h1", 22, &blob()).expect("verify"), Verdict::Revoked);
+        assert_eq!(
+            kh.verify("h1", 22, &blob()).expect("verify"),
+            Verdict::Revoked
+        );
         let other = {
             let mut b = blob();
             let last = b.len() - 1;
             b[last] ^= 1;
             b
         };
-        assert!(matches!(kh.verify("h1", 22, &other).expect("verify"), Verdict::Changed { .. }));
-        assert_eq!(kh.verify("h2", 22, &other).expect("verify"), Verdict::Unknown);
+        assert!(matches!(
+            kh.verify("h1", 22, &other).expect("verify"),
+            Verdict::Changed { .. }
+        ));
+        assert_eq!(
+            kh.verify("h2", 22, &other).expect("verify"),
+            Verdict::Unknown
+        );
     }
 
     #[test]
@@ -327,22 +403,43 @@ mod tests {
         std::fs::create_dir_all(dir.path().join("sub")).expect("mkdir");
         std::fs::write(&p, "# no newline at end").expect("write");
         let line = append(&p, "10.0.0.1", 2222, &HostKey::from_blob(&blob())).expect("append");
-        assert!(line.starts_with("[10.0.0.1]:2222 ssh-ed25519 AAAA"), "{line}");
+        assert!(
+            line.starts_with("[10.0.0.1]:2222 ssh-ed25519 AAAA"),
+            "{line}"
+        );
         let text = std::fs::read_to_string(&p).expect("read");
         assert!(text.ends_with(&format!("\n{line}\n")), "{text}");
         let kh = KnownHostsFile::load(&p).expect("load");
-        assert_eq!(kh.verify("10.0.0.1", 2222, &blob()).expect("verify"), Verdict::Trusted);
+        assert_eq!(
+            kh.verify("10.0.0.1", 2222, &blob()).expect("verify"),
+            Verdict::Trusted
+        );
     }
 
     #[test]
     fn method_pref_puts_known_types_first() {
-        let supported = ["ssh-ed25519", "ecdsa-sha2-nistp256", "rsa-sha2-512", "rsa-sha2-256", "ssh-rsa"];
-        let ecdsa = HostKey { key_type: "ecdsa-sha2-nistp256".into(), blob: vec![] };
+        let supported = [
+            "ssh-ed25519",
+            "ecdsa-sha2-nistp256",
+            "rsa-sha2-512",
+            "rsa-sha2-256",
+            "ssh-rsa",
+        ];
+        let ecdsa = HostKey {
+            key_type: "ecdsa-sha2-nistp256".into(),
+            blob: vec![],
+        };
         let pref = host_key_method_pref(&[ecdsa], &supported).expect("pref");
         assert!(pref.starts_with("ecdsa-sha2-nistp256,"), "{pref}");
-        let rsa = HostKey { key_type: "ssh-rsa".into(), blob: vec![] };
+        let rsa = HostKey {
+            key_type: "ssh-rsa".into(),
+            blob: vec![],
+        };
         let pref = host_key_method_pref(&[rsa], &supported).expect("pref");
-        assert!(pref.starts_with("rsa-sha2-512,rsa-sha2-256,ssh-rsa,"), "{pref}");
+        assert!(
+            pref.starts_with("rsa-sha2-512,rsa-sha2-256,ssh-rsa,"),
+            "{pref}"
+        );
         assert_eq!(host_key_method_pref(&[], &supported), None);
     }
 }

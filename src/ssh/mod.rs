@@ -20,7 +20,9 @@ mod tunnel;
 pub use auth::{key_protection, KeyProtection, PassphraseCallback, PASSPHRASE_ENV};
 
 use crate::inventory::{MonitorMode, Node};
-use crate::transport::{ExecOutput, HttpResponse, RemoteCommand, Transport, TransportError, OUTPUT_CAP};
+use crate::transport::{
+    ExecOutput, HttpResponse, RemoteCommand, Transport, TransportError, OUTPUT_CAP,
+};
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -120,7 +122,10 @@ impl SshTransport {
 
     /// Asks `callback` for the passphrase of an encrypted `identity_file` when
     /// `NATS_RESCUE_SSH_PASSPHRASE` is not set. Answers are remembered for the run.
-    pub fn with_passphrase_callback(mut self, callback: impl Fn(&Path) -> Option<String> + Send + Sync + 'static) -> Self {
+    pub fn with_passphrase_callback(
+        mut self,
+        callback: impl Fn(&Path) -> Option<String> + Send + Sync + 'static,
+    ) -> Self {
         self.passphrases.set_callback(Arc::new(callback));
         self
     }
@@ -179,8 +184,12 @@ impl SshTransport {
             .iter()
             .zip(results)
             .map(|(n, r)| {
-                // A worker that panicked leaves its slot empty; report it rather than panic.
-                let r = r.unwrap_or_else(|| Err(TransportError::Other("internal error: worker thread panicked".into())));
+                // Every slot is filled: `scope` re-raises a worker's panic before we get here.
+                let r = r.unwrap_or_else(|| {
+                    Err(TransportError::Other(
+                        "internal error: worker thread panicked".into(),
+                    ))
+                });
                 (n.name.clone(), r)
             })
             .collect()
@@ -194,13 +203,19 @@ impl SshTransport {
             let n = inflight.entry(server.to_string()).or_insert(0);
             if *n < MAX_CONNECTING_PER_SERVER {
                 *n += 1;
-                return Some(ConnectSlot { transport: self, server: server.to_string() });
+                return Some(ConnectSlot {
+                    transport: self,
+                    server: server.to_string(),
+                });
             }
             let left = deadline.saturating_duration_since(Instant::now());
             if left.is_zero() {
                 return None;
             }
-            inflight = cv.wait_timeout(inflight, left).unwrap_or_else(|p| p.into_inner()).0;
+            inflight = cv
+                .wait_timeout(inflight, left)
+                .unwrap_or_else(|p| p.into_inner())
+                .0;
         }
     }
 
@@ -214,18 +229,29 @@ impl SshTransport {
             list.pop()
         };
         match reused {
-            Some(i) => Ok(Lease { session: i.session, reused: true }),
-            None => Ok(Lease { session: self.connect(node)?, reused: false }),
+            Some(i) => Ok(Lease {
+                session: i.session,
+                reused: true,
+            }),
+            None => Ok(Lease {
+                session: self.connect(node)?,
+                reused: false,
+            }),
         }
     }
 
     fn give_back(&self, node: &Node, lease: Lease) {
         lease.session.set_blocking(true);
-        lease.session.set_timeout(connect::millis(node.ssh.connect_timeout));
+        lease
+            .session
+            .set_timeout(connect::millis(node.ssh.connect_timeout));
         let mut idle = self.idle.lock().unwrap_or_else(|p| p.into_inner());
         let list = idle.entry(node.name.clone()).or_default();
         if list.len() < MAX_IDLE_PER_NODE {
-            list.push(Idle { session: lease.session, endpoint: Endpoint::of(node) });
+            list.push(Idle {
+                session: lease.session,
+                endpoint: Endpoint::of(node),
+            });
         }
     }
 
@@ -236,7 +262,13 @@ impl SshTransport {
         node: &Node,
         open: impl Fn(&ssh2::Session) -> Result<ssh2::Channel, ssh2::Error>,
     ) -> Result<(Lease, ssh2::Channel), TransportError> {
-        let failed = |e: &ssh2::Error| TransportError::Other(format!("{}: cannot open an SSH channel: {}", node.name, e.message()));
+        let failed = |e: &ssh2::Error| {
+            TransportError::Other(format!(
+                "{}: cannot open an SSH channel: {}",
+                node.name,
+                e.message()
+            ))
+        };
         let lease = self.checkout(node)?;
         match open(&lease.session) {
             Ok(ch) => return Ok((lease, ch)),
@@ -250,7 +282,10 @@ impl SshTransport {
             Err(_) => {}
         }
         drop(lease);
-        let lease = Lease { session: self.connect(node)?, reused: false };
+        let lease = Lease {
+            session: self.connect(node)?,
+            reused: false,
+        };
         match open(&lease.session) {
             Ok(ch) => Ok((lease, ch)),
             Err(e) if is_channel_refusal(&e) => {
@@ -261,29 +296,60 @@ impl SshTransport {
         }
     }
 
-    fn http_via_ssh(&self, node: &Node, path: &str, timeout: Duration) -> Result<HttpResponse, TransportError> {
+    fn http_via_ssh(
+        &self,
+        node: &Node,
+        path: &str,
+        timeout: Duration,
+    ) -> Result<HttpResponse, TransportError> {
         let port = node.nats.monitor_port;
         let addr = format!("127.0.0.1:{port} through SSH to {}", node.name);
-        let (lease, mut channel) = self.open_channel(node, |s| s.channel_direct_tcpip("127.0.0.1", port, None))
+        let (lease, mut channel) = self
+            .open_channel(node, |s| s.channel_direct_tcpip("127.0.0.1", port, None))
             .map_err(|e| match e {
-                TransportError::Other(reason) => TransportError::Connect { addr: addr.clone(), reason },
+                TransportError::Other(reason) => TransportError::Connect {
+                    addr: addr.clone(),
+                    reason,
+                },
                 other => other,
             })?;
         let deadline = Instant::now() + timeout;
-        let answer = tunnel::get(&lease.session, &mut channel, &format!("127.0.0.1:{port}"), path, deadline);
-        tunnel::close(&lease.session, &mut channel, Instant::now() + Duration::from_millis(200));
-        drop(channel);
+        let answer = tunnel::get(
+            &lease.session,
+            &mut channel,
+            &format!("127.0.0.1:{port}"),
+            path,
+            deadline,
+        );
+        tunnel::close(
+            &lease.session,
+            &mut channel,
+            Instant::now() + Duration::from_millis(200),
+        );
         match answer {
             Ok((status, body)) => {
+                drop(channel);
                 self.give_back(node, lease);
-                Ok(HttpResponse { status, body, via: "ssh" })
+                Ok(HttpResponse {
+                    status,
+                    body,
+                    via: "ssh",
+                })
             }
             // The session may be mid-read: do not reuse it.
-            Err(reason) => Err(TransportError::Connect { addr, reason }),
+            Err(reason) => {
+                discard(lease, channel);
+                Err(TransportError::Connect { addr, reason })
+            }
         }
     }
 
-    fn http_direct(&self, node: &Node, path: &str, timeout: Duration) -> Result<HttpResponse, TransportError> {
+    fn http_direct(
+        &self,
+        node: &Node,
+        path: &str,
+        timeout: Duration,
+    ) -> Result<HttpResponse, TransportError> {
         let addr = format!("{}:{}", node.host, node.nats.monitor_port);
         let url = format!("http://{addr}{path}");
         let client = reqwest::blocking::Client::builder()
@@ -296,15 +362,37 @@ impl SshTransport {
         let resp = client.get(&url).send().map_err(|e| {
             let reason = crate::transport::error_chain(&e);
             match (e.is_connect(), e.is_timeout()) {
-                (true, true) => TransportError::ConnectTimeout { addr: addr.clone(), after: node.ssh.connect_timeout.min(timeout) },
-                (true, false) => TransportError::Connect { addr: addr.clone(), reason },
+                (true, true) => TransportError::ConnectTimeout {
+                    addr: addr.clone(),
+                    after: node.ssh.connect_timeout.min(timeout),
+                },
+                (true, false) => TransportError::Connect {
+                    addr: addr.clone(),
+                    reason,
+                },
                 _ => TransportError::Other(format!("GET {url}: {reason}")),
             }
         })?;
         let status = resp.status().as_u16();
-        let body = resp.text().map_err(|e| TransportError::Other(format!("GET {url}: {}", crate::transport::error_chain(&e))))?;
-        Ok(HttpResponse { status, body, via: "direct" })
+        let body = resp.text().map_err(|e| {
+            TransportError::Other(format!("GET {url}: {}", crate::transport::error_chain(&e)))
+        })?;
+        Ok(HttpResponse {
+            status,
+            body,
+            via: "direct",
+        })
     }
+}
+
+/// Drops a session in an unknown state without waiting on it: libssh2 tries to close the
+/// channel and the session politely, and on a dead link each of those would block for the
+/// full session timeout.
+fn discard(lease: Lease, channel: ssh2::Channel) {
+    lease.session.set_blocking(true);
+    lease.session.set_timeout(200);
+    drop(channel);
+    drop(lease);
 }
 
 /// A handshake slot; frees itself on drop.
@@ -327,7 +415,10 @@ impl Drop for ConnectSlot<'_> {
 fn is_channel_refusal(e: &ssh2::Error) -> bool {
     const CHANNEL_FAILURE: i32 = -21;
     const REQUEST_DENIED: i32 = -32;
-    matches!(e.code(), ssh2::ErrorCode::Session(CHANNEL_FAILURE | REQUEST_DENIED))
+    matches!(
+        e.code(),
+        ssh2::ErrorCode::Session(CHANNEL_FAILURE | REQUEST_DENIED)
+    )
 }
 
 impl Transport for SshTransport {
@@ -338,22 +429,29 @@ impl Transport for SshTransport {
         // The node stops the command at `timeout` (+ kill-after); we wait a little longer
         // for its answer, then give up on the session.
         let deadline = Instant::now() + cmd.timeout + exec::KILL_AFTER + exec::CLIENT_GRACE;
-        let done = exec::run(&lease.session, &mut channel, &command, deadline, OUTPUT_CAP)
-            .map_err(|reason| TransportError::Other(format!("{}: {reason}", node.name)))?;
-        drop(channel);
+        let done = match exec::run(&lease.session, &mut channel, &command, deadline, OUTPUT_CAP) {
+            Ok(done) => done,
+            Err(reason) => {
+                discard(lease, channel);
+                return Err(TransportError::Other(format!("{}: {reason}", node.name)));
+            }
+        };
         if done.abandoned {
-            // Unknown state (half-read channel): never reuse. Dropping closes the TCP socket.
-            drop(lease);
+            // Unknown state (half-read channel): never reuse.
+            discard(lease, channel);
         } else {
+            drop(channel);
             self.give_back(node, lease);
         }
         // coreutils `timeout` exits 124 (TERM worked) or 137 (needed KILL) when it stopped
         // the command; a command exiting 124 by itself before its time is just an exit code.
-        let stopped_by_timeout =
-            matches!(done.exit_code, Some(124 | 137)) && done.elapsed + Duration::from_millis(50) >= cmd.timeout;
+        let stopped_by_timeout = matches!(done.exit_code, Some(124 | 137))
+            && done.elapsed + Duration::from_millis(50) >= cmd.timeout;
         let timed_out = done.abandoned || stopped_by_timeout;
         if !timed_out && exec::sudo_needs_password(cmd.sudo, done.exit_code, &done.stderr.text) {
-            return Err(TransportError::SudoPassword { host: node.name.clone() });
+            return Err(TransportError::SudoPassword {
+                host: node.name.clone(),
+            });
         }
         Ok(ExecOutput {
             exit_code: if timed_out { None } else { done.exit_code },
@@ -364,25 +462,33 @@ impl Transport for SshTransport {
         })
     }
 
-    fn http_get(&self, node: &Node, path_and_query: &str, timeout: Duration) -> Result<HttpResponse, TransportError> {
+    fn http_get(
+        &self,
+        node: &Node,
+        path_and_query: &str,
+        timeout: Duration,
+    ) -> Result<HttpResponse, TransportError> {
         match node.nats.monitor {
             MonitorMode::Direct => self.http_direct(node, path_and_query, timeout),
             MonitorMode::Ssh => self.http_via_ssh(node, path_and_query, timeout),
             MonitorMode::Auto => match self.http_direct(node, path_and_query, timeout) {
-                Err(TransportError::Connect { addr, reason }) => {
-                    self.http_via_ssh(node, path_and_query, timeout).map_err(|e| {
-                        TransportError::Other(format!("monitoring of {}: direct {addr}: {reason}; through SSH: {e}", node.name))
-                    })
-                }
-                Err(TransportError::ConnectTimeout { addr, after }) => {
-                    self.http_via_ssh(node, path_and_query, timeout).map_err(|e| {
+                Err(TransportError::Connect { addr, reason }) => self
+                    .http_via_ssh(node, path_and_query, timeout)
+                    .map_err(|e| {
+                        TransportError::Other(format!(
+                            "monitoring of {}: direct {addr}: {reason}; through SSH: {e}",
+                            node.name
+                        ))
+                    }),
+                Err(TransportError::ConnectTimeout { addr, after }) => self
+                    .http_via_ssh(node, path_and_query, timeout)
+                    .map_err(|e| {
                         TransportError::Other(format!(
                             "monitoring of {}: direct {addr}: timed out after {}; through SSH: {e}",
                             node.name,
                             crate::duration::format(after)
                         ))
-                    })
-                }
+                    }),
                 other => other,
             },
         }

@@ -26,8 +26,12 @@ pub(crate) fn get(
         env!("CARGO_PKG_VERSION")
     );
     // Blocking, bounded by the session timeout the caller set.
-    channel.write_all(request.as_bytes()).map_err(|e| format!("cannot send the request: {e}"))?;
-    channel.flush().map_err(|e| format!("cannot send the request: {e}"))?;
+    channel
+        .write_all(request.as_bytes())
+        .map_err(|e| format!("cannot send the request: {e}"))?;
+    channel
+        .flush()
+        .map_err(|e| format!("cannot send the request: {e}"))?;
     session.set_blocking(false);
     let raw = read_response(channel, deadline);
     session.set_blocking(true);
@@ -95,12 +99,16 @@ fn header<'a>(head: &'a str, name: &str) -> Option<&'a str> {
 /// True once a response with a Content-Length has all of its body (servers may keep the
 /// connection open despite `Connection: close`).
 fn response_complete(raw: &[u8]) -> bool {
-    let Some((head, body)) = split_head(raw) else { return false };
+    let Some((head, body)) = split_head(raw) else {
+        return false;
+    };
     let head = String::from_utf8_lossy(head);
     if header(&head, "transfer-encoding").is_some() {
         return false;
     }
-    header(&head, "content-length").and_then(|v| v.parse::<usize>().ok()).is_some_and(|n| body.len() >= n)
+    header(&head, "content-length")
+        .and_then(|v| v.parse::<usize>().ok())
+        .is_some_and(|n| body.len() >= n)
 }
 
 /// Parses an HTTP/1.x response: status line, headers, body (chunked or not).
@@ -114,15 +122,26 @@ pub(crate) fn parse_response(raw: &[u8]) -> Result<(u16, String), String> {
     let mut parts = status_line.split_whitespace();
     let status = match (parts.next(), parts.next().map(str::parse::<u16>)) {
         (Some(v), Some(Ok(code))) if v.starts_with("HTTP/") => code,
-        _ => return Err(format!("not an HTTP answer: {:?}", truncate(status_line, 80))),
+        _ => {
+            return Err(format!(
+                "not an HTTP answer: {:?}",
+                truncate(status_line, 80)
+            ))
+        }
     };
-    let chunked = header(&head, "transfer-encoding").is_some_and(|v| v.to_ascii_lowercase().contains("chunked"));
+    let chunked = header(&head, "transfer-encoding")
+        .is_some_and(|v| v.to_ascii_lowercase().contains("chunked"));
     let body = if chunked {
         dechunk(body)?
     } else {
         match header(&head, "content-length").and_then(|v| v.parse::<usize>().ok()) {
             Some(n) if n <= body.len() => body[..n].to_vec(),
-            Some(n) => return Err(format!("the answer was cut short: {} of {n} bytes", body.len())),
+            Some(n) => {
+                return Err(format!(
+                    "the answer was cut short: {} of {n} bytes",
+                    body.len()
+                ))
+            }
             None => body.to_vec(),
         }
     };
@@ -132,17 +151,24 @@ pub(crate) fn parse_response(raw: &[u8]) -> Result<(u16, String), String> {
 fn dechunk(mut rest: &[u8]) -> Result<Vec<u8>, String> {
     let mut out = Vec::new();
     loop {
-        let eol = rest.windows(2).position(|w| w == b"\r\n").ok_or("bad chunked encoding: missing chunk size")?;
+        let eol = rest
+            .windows(2)
+            .position(|w| w == b"\r\n")
+            .ok_or("bad chunked encoding: missing chunk size")?;
         let size_text = String::from_utf8_lossy(&rest[..eol]);
         let size_hex = size_text.split(';').next().unwrap_or_default().trim();
-        let size = usize::from_str_radix(size_hex, 16).map_err(|_| format!("bad chunk size {size_hex:?}"))?;
+        let size = usize::from_str_radix(size_hex, 16)
+            .map_err(|_| format!("bad chunk size {size_hex:?}"))?;
         rest = &rest[eol + 2..];
         if size == 0 {
             return Ok(out);
         }
         let chunk = rest.get(..size).ok_or("the chunked answer was cut short")?;
         out.extend_from_slice(chunk);
-        rest = rest.get(size..).and_then(|r| r.strip_prefix(b"\r\n")).ok_or("bad chunked encoding: missing CRLF")?;
+        rest = rest
+            .get(size..)
+            .and_then(|r| r.strip_prefix(b"\r\n"))
+            .ok_or("bad chunked encoding: missing CRLF")?;
     }
 }
 
@@ -159,13 +185,20 @@ mod tests {
 
     #[test]
     fn parses_plain_and_chunked() {
-        let plain = b"HTTP/1.0 200 OK\r\nContent-Type: application/json\r\nContent-Length: 2\r\n\r\n{}";
+        let plain =
+            b"HTTP/1.0 200 OK\r\nContent-Type: application/json\r\nContent-Length: 2\r\n\r\n{}";
         assert_eq!(parse_response(plain).expect("plain"), (200, "{}".into()));
         assert!(response_complete(plain));
         let chunked = b"HTTP/1.1 503 Service Unavailable\r\nTransfer-Encoding: chunked\r\n\r\n4\r\n{\"a\"\r\n3;x=y\r\n:1}\r\n0\r\n\r\n";
-        assert_eq!(parse_response(chunked).expect("chunked"), (503, "{\"a\":1}".into()));
+        assert_eq!(
+            parse_response(chunked).expect("chunked"),
+            (503, "{\"a\":1}".into())
+        );
         let no_len = b"HTTP/1.0 404 Not Found\r\n\r\nnope";
-        assert_eq!(parse_response(no_len).expect("eof-delimited"), (404, "nope".into()));
+        assert_eq!(
+            parse_response(no_len).expect("eof-delimited"),
+            (404, "nope".into())
+        );
         assert!(parse_response(b"SSH-2.0-OpenSSH\r\n\r\n").is_err());
         assert!(parse_response(b"").is_err());
         assert!(parse_response(b"HTTP/1.0 200 OK\r\nContent-Length: 10\r\n\r\nabc").is_err());

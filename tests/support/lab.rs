@@ -63,7 +63,7 @@ pub fn nats_rescue_cmd(args: &[&str]) -> Output {
 
 /// The command for `nats-rescue ARGS`, optionally behind a wrapper (e.g. `setpriv ...`).
 pub fn nats_rescue_command(wrapper: &[&str], args: &[&str]) -> Command {
-    let is_lab = args.iter().any(|a| *a == "lab");
+    let is_lab = args.contains(&"lab");
     let (prog, pre, env): (String, Vec<String>, Option<String>) = if !is_lab || binary_has_lab() {
         (env!("CARGO_BIN_EXE_nats-rescue").to_string(), args.iter().map(|s| s.to_string()).collect(), None)
     } else {
@@ -107,7 +107,12 @@ pub fn driver_main() {
 }
 
 pub fn text(o: &Output) -> String {
-    format!("exit {:?}\n--- stdout\n{}\n--- stderr\n{}", o.status.code(), String::from_utf8_lossy(&o.stdout), String::from_utf8_lossy(&o.stderr))
+    format!(
+        "exit {:?}\n--- stdout\n{}\n--- stderr\n{}",
+        o.status.code(),
+        String::from_utf8_lossy(&o.stdout),
+        String::from_utf8_lossy(&o.stderr)
+    )
 }
 
 static COUNTER: AtomicUsize = AtomicUsize::new(0);
@@ -133,14 +138,31 @@ impl Lab {
         let pid = std::process::id() as usize;
         let mut last = String::new();
         for attempt in 0..8 {
-            let name = format!("t{:04x}{}", (pid + attempt * 977) & 0xffff, std::char::from_digit((k % 36) as u32, 36).unwrap_or('z'));
+            let name = format!(
+                "t{:04x}{}",
+                (pid + attempt * 977) & 0xffff,
+                std::char::from_digit((k % 36) as u32, 36).unwrap_or('z')
+            );
             let subnet = format!("{}.{}", 100 + (pid + attempt * 13) % 100, (k * 17 + attempt * 3) % 250 + 1);
             let tmp = tempfile::Builder::new().prefix("nats-rescue-lab-test-").tempdir().expect("tempdir");
             let dir = tmp.path().join("lab");
             let srv = server.to_string_lossy().into_owned();
             let d = dir.to_string_lossy().into_owned();
             let n = nodes.to_string();
-            let o = nats_rescue_cmd(&["lab", "up", "--nodes", &n, "--nats-server", &srv, "--dir", &d, "--name", &name, "--subnet", &subnet]);
+            let o = nats_rescue_cmd(&[
+                "lab",
+                "up",
+                "--nodes",
+                &n,
+                "--nats-server",
+                &srv,
+                "--dir",
+                &d,
+                "--name",
+                &name,
+                "--subnet",
+                &subnet,
+            ]);
             let out = text(&o);
             if o.status.success() {
                 let stdout = String::from_utf8_lossy(&o.stdout);
@@ -150,7 +172,16 @@ impl Lab {
                     .and_then(|r| r.split('s').next())
                     .and_then(|s| s.trim().parse().ok())
                     .unwrap_or(f64::NAN);
-                return Lab { name, subnet, inventory: dir.join("inventory.yaml"), dir, up_to_leader, up_output: out, tmp: Some(tmp), down: false };
+                return Lab {
+                    name,
+                    subnet,
+                    inventory: dir.join("inventory.yaml"),
+                    dir,
+                    up_to_leader,
+                    up_output: out,
+                    tmp: Some(tmp),
+                    down: false,
+                };
             }
             if out.contains("refusing") {
                 last = out;
@@ -238,11 +269,20 @@ impl Lab {
         let addr = self.addr(node);
         Command::new("ssh")
             .args([
-                "-i", &self.dir.join("id_ed25519").to_string_lossy(),
-                "-o", &format!("UserKnownHostsFile={}", self.dir.join("known_hosts").display()),
-                "-o", "StrictHostKeyChecking=yes", "-o", "BatchMode=yes", "-o", "ConnectTimeout=3",
-                "-o", "GlobalKnownHostsFile=/dev/null",
-                &format!("root@{addr}"), script,
+                "-i",
+                &self.dir.join("id_ed25519").to_string_lossy(),
+                "-o",
+                &format!("UserKnownHostsFile={}", self.dir.join("known_hosts").display()),
+                "-o",
+                "StrictHostKeyChecking=yes",
+                "-o",
+                "BatchMode=yes",
+                "-o",
+                "ConnectTimeout=3",
+                "-o",
+                "GlobalKnownHostsFile=/dev/null",
+                &format!("root@{addr}"),
+                script,
             ])
             .output()
             .expect("ssh")
@@ -291,11 +331,14 @@ impl Drop for Lab {
 
 /// Nothing of the lab may remain: namespaces, links, /etc/netns dirs, processes, iptables rules.
 pub fn assert_nothing_left(st: &LabState) {
-    let ns = String::from_utf8_lossy(&Command::new("ip").args(["netns", "list"]).output().expect("ip").stdout).into_owned();
+    let ns =
+        String::from_utf8_lossy(&Command::new("ip").args(["netns", "list"]).output().expect("ip").stdout).into_owned();
     assert!(!ns.lines().any(|l| l.starts_with(&format!("{}-", st.name))), "namespaces left:\n{ns}");
-    let links = String::from_utf8_lossy(&Command::new("ip").args(["-o", "link"]).output().expect("ip").stdout).into_owned();
+    let links =
+        String::from_utf8_lossy(&Command::new("ip").args(["-o", "link"]).output().expect("ip").stdout).into_owned();
     assert!(!links.contains(&format!(" {}-", st.name)), "links left:\n{links}");
-    let addrs = String::from_utf8_lossy(&Command::new("ip").args(["-o", "-4", "addr"]).output().expect("ip").stdout).into_owned();
+    let addrs = String::from_utf8_lossy(&Command::new("ip").args(["-o", "-4", "addr"]).output().expect("ip").stdout)
+        .into_owned();
     assert!(!addrs.contains(&format!("10.{}.", st.subnet)), "addresses left:\n{addrs}");
     for n in &st.nodes {
         assert!(!Path::new("/etc/netns").join(&n.netns).exists(), "/etc/netns/{} left", n.netns);
@@ -311,10 +354,18 @@ pub fn assert_nothing_left(st: &LabState) {
             if e.file_name().to_string_lossy().chars().all(|c| c.is_ascii_digit()) {
                 let cmd = std::fs::read(e.path().join("cmdline")).unwrap_or_default();
                 let cmd = String::from_utf8_lossy(&cmd).replace('\0', " ");
-                assert!(!cmd.contains(&*st.dir.to_string_lossy()), "process {:?} of the lab still runs: {cmd}", e.file_name());
+                assert!(
+                    !cmd.contains(&*st.dir.to_string_lossy()),
+                    "process {:?} of the lab still runs: {cmd}",
+                    e.file_name()
+                );
             }
         }
     }
-    let rules = String::from_utf8_lossy(&Command::new("iptables").args(["-S"]).output().expect("iptables").stdout).into_owned();
-    assert!(!rules.contains(&format!("10.{}.", st.subnet)) && !rules.contains(&st.name), "iptables rules left:\n{rules}");
+    let rules =
+        String::from_utf8_lossy(&Command::new("iptables").args(["-S"]).output().expect("iptables").stdout).into_owned();
+    assert!(
+        !rules.contains(&format!("10.{}.", st.subnet)) && !rules.contains(&st.name),
+        "iptables rules left:\n{rules}"
+    );
 }

@@ -16,13 +16,26 @@ use tempfile::TempDir;
 pub const LISTEN: &str = "127.0.0.2";
 
 pub fn free_port(ip: &str) -> u16 {
-    TcpListener::bind((ip, 0)).expect("bind a free port").local_addr().expect("local addr").port()
+    TcpListener::bind((ip, 0))
+        .expect("bind a free port")
+        .local_addr()
+        .expect("local addr")
+        .port()
 }
 
 /// `ssh-keygen -t <kind>` into `path` (and `path.pub`).
 pub fn keygen(path: &Path, kind: &str, passphrase: &str) {
     let ok = Command::new("ssh-keygen")
-        .args(["-q", "-t", kind, "-N", passphrase, "-C", "nats-rescue-test", "-f"])
+        .args([
+            "-q",
+            "-t",
+            kind,
+            "-N",
+            passphrase,
+            "-C",
+            "nats-rescue-test",
+            "-f",
+        ])
         .arg(path)
         .stdin(Stdio::null())
         .status()
@@ -33,9 +46,16 @@ pub fn keygen(path: &Path, kind: &str, passphrase: &str) {
 
 /// `SHA256:…` as `ssh-keygen -l` prints it: the independent reference for fingerprints.
 pub fn ssh_keygen_fingerprint(pub_file: &Path) -> String {
-    let out = Command::new("ssh-keygen").arg("-lf").arg(pub_file).output().expect("ssh-keygen -l");
+    let out = Command::new("ssh-keygen")
+        .arg("-lf")
+        .arg(pub_file)
+        .output()
+        .expect("ssh-keygen -l");
     let text = String::from_utf8_lossy(&out.stdout).into_owned();
-    text.split_whitespace().nth(1).expect("fingerprint field").to_string()
+    text.split_whitespace()
+        .nth(1)
+        .expect("fingerprint field")
+        .to_string()
 }
 
 /// `type base64` of a .pub file.
@@ -78,8 +98,11 @@ impl Sshd {
         }
         let client_key = d.join("id_ed25519");
         keygen(&client_key, "ed25519", "");
-        std::fs::write(d.join("authorized_keys"), format!("{}\n", pub_key(&client_key.with_extension("pub"))))
-            .expect("authorized_keys");
+        std::fs::write(
+            d.join("authorized_keys"),
+            format!("{}\n", pub_key(&client_key.with_extension("pub"))),
+        )
+        .expect("authorized_keys");
         let port = free_port(LISTEN);
         config.push_str(&format!(
             "Port {port}\nListenAddress {LISTEN}\nPidFile {pid}\nAuthorizedKeysFile {ak}\nUsePAM no\nStrictModes no\n\
@@ -101,7 +124,13 @@ impl Sshd {
             .stderr(log)
             .spawn()
             .expect("start /usr/sbin/sshd");
-        let mut sshd = Sshd { dir, port, user: current_user(), client_key, child };
+        let mut sshd = Sshd {
+            dir,
+            port,
+            user: current_user(),
+            client_key,
+            child,
+        };
         sshd.wait_ready();
         sshd
     }
@@ -121,7 +150,11 @@ impl Sshd {
             }
             std::thread::sleep(Duration::from_millis(50));
         }
-        panic!("sshd did not come up on {LISTEN}:{}: {}", self.port, self.log());
+        panic!(
+            "sshd did not come up on {LISTEN}:{}: {}",
+            self.port,
+            self.log()
+        );
     }
 
     pub fn log(&self) -> String {
@@ -130,7 +163,10 @@ impl Sshd {
 
     /// Number of successful logins so far (sshd logs one line per authenticated connection).
     pub fn logins(&self) -> usize {
-        self.log().lines().filter(|l| l.contains("Accepted publickey")).count()
+        self.log()
+            .lines()
+            .filter(|l| l.contains("Accepted publickey"))
+            .count()
     }
 
     pub fn host_pub(&self, kind: &str) -> PathBuf {
@@ -143,9 +179,14 @@ impl Sshd {
 
     /// A known_hosts file (in the server's temp dir) listing the given host key types.
     pub fn known_hosts(&self, kinds: &[&str]) -> PathBuf {
-        let path = self.dir.path().join(format!("known_hosts_{}", kinds.join("_")));
-        let text: String =
-            kinds.iter().map(|k| format!("[{LISTEN}]:{} {}\n", self.port, pub_key(&self.host_pub(k)))).collect();
+        let path = self
+            .dir
+            .path()
+            .join(format!("known_hosts_{}", kinds.join("_")));
+        let text: String = kinds
+            .iter()
+            .map(|k| format!("[{LISTEN}]:{} {}\n", self.port, pub_key(&self.host_pub(k))))
+            .collect();
         std::fs::write(&path, text).expect("known_hosts");
         path
     }
@@ -153,7 +194,10 @@ impl Sshd {
     /// Authorizes one more client public key.
     pub fn authorize(&self, pub_file: &Path) {
         let ak = self.dir.path().join("authorized_keys");
-        let mut f = std::fs::OpenOptions::new().append(true).open(ak).expect("authorized_keys");
+        let mut f = std::fs::OpenOptions::new()
+            .append(true)
+            .open(ak)
+            .expect("authorized_keys");
         writeln!(f, "{}", pub_key(pub_file)).expect("append authorized key");
     }
 
@@ -244,7 +288,11 @@ impl Agent {
             .stderr(Stdio::null())
             .spawn()
             .expect("start ssh-agent");
-        let agent = Agent { socket, _dir: dir, child };
+        let agent = Agent {
+            socket,
+            _dir: dir,
+            child,
+        };
         let until = Instant::now() + Duration::from_secs(5);
         while !agent.socket.exists() {
             assert!(Instant::now() < until, "ssh-agent socket did not appear");
@@ -312,7 +360,11 @@ fn serve(mut conn: TcpStream) {
             Ok(_) => {}
         }
     }
-    let path = request_line.split_whitespace().nth(1).unwrap_or("/").to_string();
+    let path = request_line
+        .split_whitespace()
+        .nth(1)
+        .unwrap_or("/")
+        .to_string();
     let response = match path.as_str() {
         "/varz" => format!(
             "HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: {}\r\n\r\n{VARZ}",
@@ -342,6 +394,9 @@ impl SilentPort {
     pub fn open() -> SilentPort {
         let listener = TcpListener::bind((LISTEN, 0)).expect("bind silent port");
         let port = listener.local_addr().expect("addr").port();
-        SilentPort { port, _listener: listener }
+        SilentPort {
+            port,
+            _listener: listener,
+        }
     }
 }
