@@ -785,14 +785,6 @@ fn list_resolve_and_latest_unfinished() {
 }
 
 #[test]
-#[ignore = "prints the reports for a human to read"]
-fn print_reports() {
-    let (records, report) = incident_records(false);
-    println!("{}", show(&records));
-    println!("{}", export_markdown(&records, &report));
-}
-
-#[test]
 fn a_record_that_lost_only_its_newline_counts_after_repair() {
     let tmp = tempfile::tempdir().expect("tmp");
     let mut w = JournalWriter::create(tmp.path(), ID, opened(false, &[])).expect("create");

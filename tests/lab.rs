@@ -3,18 +3,11 @@
 //! One lab per server version is shared by all fault checks to keep the suite short.
 
 use crate::support::lab::{
-    driver_main, legacy_server, modern_server, nats_rescue_cmd, nats_rescue_command, require_root, text, Lab,
+    legacy_server, modern_server, nats_rescue_cmd, nats_rescue_command, require_root, text, Lab,
 };
 use nats_rescue::lab::{faults, monitor, server};
 use std::path::Path;
 use std::time::{Duration, Instant};
-
-/// Not a test: the child-process entry point used while `main` does not dispatch `lab` yet.
-#[test]
-#[ignore = "driver for tests/support/lab.rs, run as a child process"]
-fn lab_driver() {
-    driver_main();
-}
 
 #[test]
 fn lab_fault_tour_nats_2_15() {

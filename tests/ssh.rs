@@ -567,6 +567,17 @@ fn monitoring_through_the_ssh_session() {
         .expect("404 is an answer");
     assert_eq!(r.status, 404);
 
+    // A monitor bound to the node's own address only (not loopback) is found too.
+    let on_host_only = HttpServer::start(LISTEN);
+    let r = t
+        .http_get(
+            &monitor_node(&sshd, "ssh", on_host_only.port),
+            "/varz",
+            Duration::from_secs(5),
+        )
+        .expect("through ssh to the node's address");
+    assert_eq!((r.status, r.via, r.body.as_str()), (200, "ssh", VARZ));
+
     // Nothing on the remote port: an error, and the session stays usable.
     let dead = monitor_node(&sshd, "ssh", sshd::free_port("127.0.0.1"));
     let err = t

@@ -914,6 +914,11 @@ impl<'a> Engine<'a> {
     /// first (the real outcome), then `check`, then `idempotent`, then the operator.
     fn settle_in_doubt(&mut self) -> StepResult {
         let in_doubt = std::mem::take(&mut self.prior.in_doubt);
+        if in_doubt.iter().any(|d| d.mutating) {
+            // Facts are gathered afresh on resume; checks are rendered from the runbook with
+            // them (the journal's copy of a command may be redacted).
+            self.gather_facts("resume")?;
+        }
         for d in in_doubt.iter().filter(|d| d.mutating) {
             let Some(node) = self.inv.node(&d.node).cloned() else {
                 continue;
@@ -960,7 +965,13 @@ impl<'a> Engine<'a> {
                 }
                 self.reporter.warn(&format!("{}: it had finished with exit code {rc}", d.node));
             }
-            if let Some(check) = &d.check {
+            let check = self
+                .plan
+                .step(&d.step)
+                .and_then(|s| s.raw.check.clone())
+                .map(|c| render_shell(&c, &self.node_ctx(&node, None)).unwrap_or_default())
+                .or_else(|| d.check.clone());
+            if let Some(check) = &check {
                 let c = RemoteCommand::new(check.clone(), node.ssh.command_timeout);
                 let ok = self.transport.exec(&node, &c).map(|o| o.success()).unwrap_or(false);
                 self.journal(Event::Decision {

@@ -5,7 +5,7 @@
 //!   incident [`lock`];
 //! - [`redact`]: secrets out before anything is hashed or written;
 //! - [`verify`]: checking a file's chain and naming the line where it broke;
-//! - [`replay`]: the state `resume` continues from;
+//! - [`mod@replay`]: the state `resume` continues from;
 //! - [`report`]: `journal list/show/export` and finding incidents.
 
 pub mod error;
@@ -24,9 +24,15 @@ pub use lock::{current_operator, IncidentLock, LockInfo};
 pub use record::{canonical_json, now_ts, Record, GENESIS_HASH};
 pub use redact::{Redactor, REDACTED};
 pub use replay::{
-    replay, ActionResultSummary, BackupInfo, DecisionInfo, InDoubtAction, OpenedInfo, Replay, ResumeInfo,
+    replay, ActionResultSummary, BackupInfo, DecisionInfo, InDoubtAction, OpenedInfo, Replay,
+    ResumeInfo,
 };
-
-pub use report::{export_json, export_markdown, latest_unfinished, list, render_list, report_data, resolve, show, IncidentSummary, ReportData};
-pub use verify::{load, load_lenient, verify_bytes, verify_file, TornInfo, VerifyReport};
-pub use writer::{default_dir, journal_path, new_incident_id, JournalWriter};
+pub use report::{
+    export_json, export_markdown, latest_unfinished, list, render_list, report_data, resolve, show,
+    IncidentSummary, ReportData,
+};
+pub use verify::{
+    load, load_lenient, verify_bytes, verify_bytes_with_records, verify_file, TornInfo,
+    VerifyReport,
+};
+pub use writer::{check_incident_id, default_dir, journal_path, new_incident_id, JournalWriter};

@@ -150,8 +150,8 @@ impl Redactor {
             };
             out.insert(k, v);
         }
-        // The shape is unchanged (strings stay strings), so this cannot fail; keep the
-        // original only if it somehow does... never: fall back to a fully redacted marker.
+        // Redaction only rewrites strings, so the shape still fits the variant. Should that
+        // ever fail, the original (possibly secret-bearing) event must not be written.
         match serde_json::from_value(Value::Object(out)) {
             Ok(ev) => ev,
             Err(_) => Event::Interrupted {

@@ -155,6 +155,9 @@ impl JournalWriter {
             records = now_valid;
             writer.next_seq = after.last_seq + 1;
             writer.head = after.head_hash.clone();
+            if let Some(incident) = after.incident.clone() {
+                writer.incident = incident;
+            }
             let torn = after.torn_tail.unwrap_or(torn);
             repaired = Some(torn);
             records.push(writer.append(Event::TornTailRepaired {

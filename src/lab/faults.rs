@@ -179,12 +179,8 @@ fn iptables(r: &IptablesRule, op: &str) -> Result<()> {
 
 /// Stops all `nodes` first, then starts them (so a restart of several nodes is one event).
 fn restart(st: &mut LabState, nodes: &[String]) -> Result<()> {
-    for n in nodes {
-        server::stop(st, n)?;
-    }
-    for n in nodes {
-        server::start(st, n)?;
-    }
+    server::stop_many(st, nodes)?;
+    server::start_many(st, nodes)?;
     Ok(())
 }
 
@@ -234,9 +230,7 @@ fn diverge(st: &mut LabState, nodes: &[String]) -> Result<()> {
     // Wait until the others agree on a leader again (possibly a different one).
     let (after, _) = monitor::wait_leader(st, &others, t0, Duration::from_secs(30))?;
     say(format!("meta leader stepped down: {} -> {after}", before.unwrap_or_else(|| "?".into())));
-    for n in &others {
-        server::stop(st, n)?;
-    }
+    server::stop_many(st, &others)?;
     let terms: Vec<String> = st
         .nodes
         .iter()
@@ -334,16 +328,10 @@ pub fn heal(st: &mut LabState) -> Result<()> {
     }
     restart_nodes.sort();
     restart_nodes.dedup();
-    for n in &restart_nodes {
-        if server::is_running(st, n) {
-            server::stop(st, n)?;
-        }
-    }
-    for n in st.node_names() {
-        if !server::is_running(st, &n) {
-            server::start(st, &n)?;
-        }
-    }
+    let running: Vec<String> = restart_nodes.iter().filter(|n| server::is_running(st, n)).cloned().collect();
+    server::stop_many(st, &running)?;
+    let stopped: Vec<String> = st.node_names().into_iter().filter(|n| !server::is_running(st, n)).collect();
+    server::start_many(st, &stopped)?;
     let (leader, took) = monitor::wait_leader(st, &st.node_names(), t0, super::LEADER_TIMEOUT)?;
     println!(
         "healed: meta leader {leader} agreed by all {} nodes, {:.2}s after `lab heal` began",

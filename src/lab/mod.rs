@@ -371,11 +371,8 @@ fn build(st: &mut LabState) -> Result<()> {
     sshd::start_all(st)?;
     sshd::write_known_hosts(st)?;
     server::write_inventory(st)?;
-    for i in 0..st.nodes.len() {
-        let name = st.nodes[i].name.clone();
-        server::ctl(st, &name, "start")?;
-        server::record_pid(st, &name)?;
-    }
+    let names = st.node_names();
+    server::start_many(st, &names)?;
     Ok(())
 }
 

@@ -190,6 +190,43 @@ pub fn stop(st: &LabState, node: &str) -> Result<()> {
     Ok(())
 }
 
+/// Runs `ctl ACTION` for several nodes at once (servers of a cluster start together, as
+/// they would on separate machines); the first failure is returned after all finished.
+fn ctl_parallel(st: &LabState, nodes: &[String], action: &str) -> Result<()> {
+    let results: Vec<Result<String>> = std::thread::scope(|s| {
+        let handles: Vec<_> = nodes.iter().map(|n| s.spawn(move || ctl(st, n, action))).collect();
+        handles
+            .into_iter()
+            .map(|h| h.join().unwrap_or_else(|_| Err(Error::Other(format!("ctl {action}: thread panicked")))))
+            .collect()
+    });
+    let mut first_err = None;
+    for r in results {
+        match r {
+            Ok(out) => say(out.trim()),
+            Err(e) => {
+                say(&e);
+                first_err.get_or_insert(e);
+            }
+        }
+    }
+    first_err.map_or(Ok(()), Err)
+}
+
+/// Starts several nodes' servers in parallel and records their PIDs.
+pub fn start_many(st: &mut LabState, nodes: &[String]) -> Result<()> {
+    let r = ctl_parallel(st, nodes, "start");
+    for n in nodes {
+        record_pid(st, n)?;
+    }
+    r
+}
+
+/// Stops several nodes' servers in parallel.
+pub fn stop_many(st: &LabState, nodes: &[String]) -> Result<()> {
+    ctl_parallel(st, nodes, "stop")
+}
+
 pub fn read_pid(pidfile: &Path) -> Option<u32> {
     std::fs::read_to_string(pidfile).ok()?.trim().parse().ok()
 }

@@ -303,24 +303,36 @@ impl SshTransport {
         timeout: Duration,
     ) -> Result<HttpResponse, TransportError> {
         let port = node.nats.monitor_port;
-        let addr = format!("127.0.0.1:{port} through SSH to {}", node.name);
-        let (lease, mut channel) = self
-            .open_channel(node, |s| s.channel_direct_tcpip("127.0.0.1", port, None))
-            .map_err(|e| match e {
-                TransportError::Other(reason) => TransportError::Connect {
-                    addr: addr.clone(),
-                    reason,
-                },
-                other => other,
-            })?;
+        // Loopback first (monitoring bound to localhost); then the node's own address, as
+        // seen from the node, for a monitor bound to one interface only.
+        let mut targets = vec!["127.0.0.1".to_string()];
+        if !node.host.is_empty() && node.host != "127.0.0.1" && node.host != "localhost" {
+            targets.push(node.host.clone());
+        }
+        let mut refusals = Vec::new();
+        let mut opened = None;
+        for target in &targets {
+            match self.open_channel(node, |s| s.channel_direct_tcpip(target, port, None)) {
+                Ok(open) => {
+                    opened = Some((target.clone(), open));
+                    break;
+                }
+                Err(TransportError::Other(reason)) => {
+                    refusals.push(format!("{}: {reason}", host_port(target, port)))
+                }
+                Err(other) => return Err(other),
+            }
+        }
+        let Some((target, (lease, mut channel))) = opened else {
+            return Err(TransportError::Connect {
+                addr: format!("monitoring port {port} through SSH to {}", node.name),
+                reason: refusals.join("; "),
+            });
+        };
+        let host_header = host_port(&target, port);
+        let addr = format!("{host_header} through SSH to {}", node.name);
         let deadline = Instant::now() + timeout;
-        let answer = tunnel::get(
-            &lease.session,
-            &mut channel,
-            &format!("127.0.0.1:{port}"),
-            path,
-            deadline,
-        );
+        let answer = tunnel::get(&lease.session, &mut channel, &host_header, path, deadline);
         tunnel::close(
             &lease.session,
             &mut channel,
@@ -350,7 +362,7 @@ impl SshTransport {
         path: &str,
         timeout: Duration,
     ) -> Result<HttpResponse, TransportError> {
-        let addr = format!("{}:{}", node.host, node.nats.monitor_port);
+        let addr = host_port(&node.host, node.nats.monitor_port);
         let url = format!("http://{addr}{path}");
         let client = reqwest::blocking::Client::builder()
             .timeout(timeout)
@@ -382,6 +394,15 @@ impl SshTransport {
             body,
             via: "direct",
         })
+    }
+}
+
+/// `host:port`, with IPv6 addresses bracketed as URLs and Host headers need them.
+fn host_port(host: &str, port: u16) -> String {
+    if host.contains(':') && !host.starts_with('[') {
+        format!("[{host}]:{port}")
+    } else {
+        format!("{host}:{port}")
     }
 }
 

@@ -11,9 +11,6 @@ use std::process::{Command, Output};
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
-/// Env var naming the args for the in-process driver (see [`nats_rescue_cmd`]).
-pub const DRIVER_ENV: &str = "NATS_RESCUE_LAB_DRIVER_ARGS";
-
 /// Fails loudly (CI runs as root): lab tests must never skip silently.
 pub fn require_root() {
     assert_eq!(
@@ -43,67 +40,24 @@ pub fn legacy_server() -> PathBuf {
     p
 }
 
-fn binary_has_lab() -> bool {
-    static ONCE: std::sync::OnceLock<bool> = std::sync::OnceLock::new();
-    *ONCE.get_or_init(|| {
-        let o = Command::new(env!("CARGO_BIN_EXE_nats-rescue"))
-            .args(["lab", "status", "--dir", "/nonexistent/nats-rescue-lab-probe"])
-            .output()
-            .expect("run nats-rescue");
-        String::from_utf8_lossy(&o.stderr).contains("no lab in")
-    })
-}
-
-/// Runs `nats-rescue ARGS` — the real binary once `main` dispatches `lab`; until then the
-/// test binary re-runs itself as a driver that parses the same command line and calls
-/// `nats_rescue::lab::dispatch` in a child process.
+/// Runs `nats-rescue ARGS` (the real binary).
 pub fn nats_rescue_cmd(args: &[&str]) -> Output {
     nats_rescue_command(&[], args).output().expect("run nats-rescue")
 }
 
 /// The command for `nats-rescue ARGS`, optionally behind a wrapper (e.g. `setpriv ...`).
 pub fn nats_rescue_command(wrapper: &[&str], args: &[&str]) -> Command {
-    let is_lab = args.contains(&"lab");
-    let (prog, pre, env): (String, Vec<String>, Option<String>) = if !is_lab || binary_has_lab() {
-        (env!("CARGO_BIN_EXE_nats-rescue").to_string(), args.iter().map(|s| s.to_string()).collect(), None)
-    } else {
-        let exe = std::env::current_exe().expect("test binary path").to_string_lossy().into_owned();
-        let drv = ["lab::lab_driver", "--exact", "--ignored", "--nocapture", "--test-threads=1", "-q"];
-        (exe, drv.iter().map(|s| s.to_string()).collect(), Some(serde_json::to_string(args).expect("args json")))
-    };
+    let bin = env!("CARGO_BIN_EXE_nats-rescue");
     let mut c = match wrapper.split_first() {
         Some((w, rest)) => {
             let mut c = Command::new(w);
-            c.args(rest).arg(&prog);
+            c.args(rest).arg(bin);
             c
         }
-        None => Command::new(&prog),
+        None => Command::new(bin),
     };
-    c.args(pre);
-    if let Some(j) = env {
-        c.env(DRIVER_ENV, j);
-    }
+    c.args(args);
     c
-}
-
-/// The driver body (called by the `#[ignore]` test `lab::lab_driver`).
-pub fn driver_main() {
-    use clap::Parser;
-    let Some(json) = std::env::var_os(DRIVER_ENV) else { return };
-    let args: Vec<String> = serde_json::from_str(&json.to_string_lossy()).expect("driver args");
-    let cli = nats_rescue::cli::Cli::try_parse_from(std::iter::once("nats-rescue".to_string()).chain(args))
-        .unwrap_or_else(|e| e.exit());
-    let code = match cli.command {
-        nats_rescue::cli::Command::Lab(cmd) => match nats_rescue::lab::dispatch(&cmd) {
-            Ok(c) => c,
-            Err(e) => {
-                eprintln!("error: {e}");
-                e.exit_code()
-            }
-        },
-        _ => 2,
-    };
-    std::process::exit(code);
 }
 
 pub fn text(o: &Output) -> String {
@@ -311,14 +265,7 @@ impl Drop for Lab {
         }
         let panicking = std::thread::panicking();
         let d = self.dir_str();
-        let mut c = Command::new(env!("CARGO_BIN_EXE_nats-rescue"));
-        if !binary_has_lab() {
-            c = Command::new(std::env::current_exe().expect("exe"));
-            c.args(["lab::lab_driver", "--exact", "--ignored", "--test-threads=1", "-q"])
-                .env(DRIVER_ENV, serde_json::to_string(&["lab", "down", "--dir", &d]).unwrap_or_default());
-        } else {
-            c.args(["lab", "down", "--dir", &d]);
-        }
+        let mut c = nats_rescue_command(&[], &["lab", "down", "--dir", &d]);
         if panicking {
             c.env(nats_rescue::lab::KEEP_ENV, "1");
             if let Some(t) = self.tmp.take() {

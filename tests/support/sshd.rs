@@ -104,10 +104,13 @@ impl Sshd {
         )
         .expect("authorized_keys");
         let port = free_port(LISTEN);
+        // Debian's bash sources ~/.bashrc for commands run by sshd when SHLVL (after its own
+        // increment) is below 2; root's .bashrc here runs `pyenv init`, ~0.2 s of CPU per
+        // command, which only adds noise to timing assertions. SHLVL=1 skips it.
         config.push_str(&format!(
             "Port {port}\nListenAddress {LISTEN}\nPidFile {pid}\nAuthorizedKeysFile {ak}\nUsePAM no\nStrictModes no\n\
              PermitRootLogin yes\nPasswordAuthentication no\nKbdInteractiveAuthentication no\nPubkeyAuthentication yes\n\
-             AllowTcpForwarding yes\nLogLevel VERBOSE\n",
+             AllowTcpForwarding yes\nLogLevel VERBOSE\nSetEnv SHLVL=1\n",
             pid = d.join("sshd.pid").display(),
             ak = d.join("authorized_keys").display(),
         ));
