@@ -115,6 +115,8 @@ fn fault_tour(server_bin: &Path, label: &str) {
 
     lab.lab_ok("seed", &["--messages", "100"]);
     assert_eq!(lab.stream_messages(), 100);
+    let status = lab.lab_ok("status", &[]);
+    assert!(status.contains("stream ORDERS: 100 messages") && status.contains("faults: none"), "{status}");
     step(label, t0, "seeded 100 messages");
 
     // partition: the leader is cut off; it cannot reach a peer's cluster port, the majority elects.
@@ -148,6 +150,8 @@ fn fault_tour(server_bin: &Path, label: &str) {
         "a frozen server must not answer"
     );
     assert_eq!(ctl_status(&lab, &leader), 0, "a frozen server still counts as running");
+    let status = lab.lab_ok("status", &[]);
+    assert!(status.contains(&format!("frozen pid {pid}")) && status.contains("fault: frozen"), "{status}");
     step(label, t0, &format!("frozen {leader} (pid {pid}): state T, monitor silent"));
     heal(&lab, label, t0);
 

@@ -794,7 +794,7 @@ impl<'a> Engine<'a> {
                 ok = eval_bool(expect, &self.node_ctx(node, Some(entry.clone()))).unwrap_or(false);
             }
             let summary = summarize(&entry, d);
-            self.reporter.result(&node_name, ok, &summary);
+            self.reporter.result(&node_name, ok, mutating, &summary);
             let mut entry = entry;
             entry["ok"] = json!(ok);
             self.capture(&raw.id, &node_name, entry);

@@ -93,9 +93,9 @@ impl Reporter {
         }
     }
 
-    pub fn result(&self, node: &str, ok: bool, summary: &str) {
+    pub fn result(&self, node: &str, ok: bool, mutating: bool, summary: &str) {
         if ok {
-            if self.verbose {
+            if self.verbose || mutating {
                 self.good(&format!("{node}: {summary}"));
             }
         } else {

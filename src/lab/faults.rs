@@ -340,3 +340,35 @@ pub fn heal(st: &mut LabState) -> Result<()> {
     );
     Ok(())
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn bad_routes_changes_only_route_ports() {
+        let conf = "cluster {\n  listen: \"10.1.2.11:6222\"\n  routes: [\n    \"nats-route://n1:6222\"\n    \"nats-route://n2:6222\"\n  ]\n}\n";
+        let bad = bad_routes(conf);
+        assert!(bad.contains("listen: \"10.1.2.11:6222\""));
+        assert!(bad.contains("\"nats-route://n1:6299\""));
+        assert!(bad.contains("\"nats-route://n2:6299\""));
+        assert!(!bad.contains("n2:6222"));
+    }
+
+    #[test]
+    fn fault_records_round_trip() {
+        let f = FaultRecord::Partition {
+            nodes: vec!["n1".into()],
+            rules: vec![IptablesRule {
+                netns: "l-n1".into(),
+                chain: "INPUT".into(),
+                spec: vec!["-p".into(), "tcp".into()],
+            }],
+        };
+        let j = serde_json::to_string(&f).expect("json");
+        assert!(j.contains("\"fault\":\"partition\""), "{j}");
+        let back: FaultRecord = serde_json::from_str(&j).expect("back");
+        assert_eq!(back.kind(), "partition");
+        assert_eq!(back.nodes(), vec!["n1".to_string()]);
+    }
+}

@@ -258,6 +258,12 @@ fn up(args: &LabUpArgs) -> Result<i32> {
     let nats_server = absolute(&args.nats_server.clone().unwrap_or_else(default_nats_server));
     check_tools(&nats_server)?;
     let dir = dir_or_default(&args.dir);
+    if dir.to_string_lossy().chars().any(|c| c.is_whitespace() || "\"'\\$`#;".contains(c)) {
+        return Err(Error::Usage(format!(
+            "--dir {}: choose a directory path without spaces, quotes or shell characters (it is written into sshd and nats-server configs)",
+            dir.display()
+        )));
+    }
     let previous = LabState::load_opt(&dir)?;
     if let Some(old) = &previous {
         if !old.down {

@@ -361,3 +361,74 @@ pub fn write_inventory(st: &LabState) -> Result<()> {
         .map_err(|e| Error::Other(format!("internal error: the lab inventory does not load: {e}")))?;
     std::fs::write(&path, text).map_err(|e| io_err(format!("cannot write {}", path.display()), e))
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::lab::state::NodeState;
+    use std::path::PathBuf;
+
+    fn lab(dir: &str) -> LabState {
+        let dir = PathBuf::from(dir);
+        LabState {
+            name: "t".into(),
+            dir: dir.clone(),
+            subnet: "213.7".into(),
+            nats_server: "/usr/sbin/nats-server".into(),
+            nats_version: "v2.9.10".into(),
+            sys_user: "sys".into(),
+            sys_password: "s3cret".into(),
+            app_user: "app".into(),
+            app_password: "app-pw".into(),
+            nodes: (1..=3)
+                .map(|i| {
+                    let nd = dir.join("nodes").join(format!("n{i}"));
+                    NodeState {
+                        name: format!("n{i}"),
+                        netns: format!("t-n{i}"),
+                        addr: format!("10.213.7.{}", 10 + i),
+                        config: nd.join("nats-server.conf"),
+                        store_dir: nd.join("data"),
+                        ctl: nd.join("ctl"),
+                        node_dir: nd,
+                        ..Default::default()
+                    }
+                })
+                .collect(),
+            ..Default::default()
+        }
+    }
+
+    #[test]
+    fn inventory_loads_and_points_at_the_lab() {
+        for dir in ["/tmp/lab", "/tmp/a lab: with 'quotes'"] {
+            let st = lab(dir);
+            let text = inventory_text(&st);
+            let inv = crate::inventory::Inventory::parse(Path::new("inventory.yaml"), &text).expect(&text);
+            assert_eq!(inv.cluster, "lab");
+            assert_eq!(inv.nodes.len(), 3);
+            let n2 = &inv.nodes[1];
+            assert_eq!(n2.host, "10.213.7.12");
+            assert_eq!(n2.ssh.user, "root");
+            assert_eq!(n2.ssh.identity_file.as_deref(), Some(Path::new(dir).join("id_ed25519").as_path()));
+            assert_eq!(n2.nats.monitor, crate::inventory::MonitorMode::Direct);
+            assert_eq!(n2.nats.system_account, "SYS");
+            assert_eq!(n2.nats.store_dir, format!("{dir}/nodes/n2/data"));
+            // the service commands are shell text: the ctl path is quoted when it needs it
+            let words = shlex::split(&n2.nats.service.status).expect("shell words");
+            assert_eq!(words, vec![format!("{dir}/nodes/n2/ctl"), "status".to_string()]);
+        }
+    }
+
+    #[test]
+    fn config_routes_by_host_name() {
+        let st = lab("/tmp/lab");
+        let c = config_text(&st, 0, CLUSTER_PORT);
+        assert!(c.contains("server_name: n1\n"));
+        assert!(c.contains("\"nats-route://n3:6222\""));
+        assert!(c.contains("listen: \"10.213.7.11:6222\""));
+        assert!(c.contains("http: \"10.213.7.11:8222\""));
+        assert!(c.contains("system_account: SYS"));
+        assert!(c.contains("store_dir: \"/tmp/lab/nodes/n1/data\""));
+    }
+}
