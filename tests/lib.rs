@@ -4,3 +4,4 @@ mod support;
 mod runbooks;
 mod ssh;
 mod journal;
+mod crash;

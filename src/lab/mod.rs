@@ -279,6 +279,7 @@ fn up(args: &LabUpArgs) -> Result<i32> {
     net::check_free(&args.name, &subnet, args.nodes)?;
     let version = server::version(&nats_server)?;
 
+    let _ = std::fs::remove_file(dir.join(server::DOWN_MARKER));
     if let Some(old) = &previous {
         // A lab that was taken down with its directory kept: start from empty data dirs, or the
         // new cluster would recover the old one's JetStream state.
@@ -396,10 +397,19 @@ pub fn down(dir: &Path) -> Result<()> {
 
 fn teardown(st: &mut LabState) -> Result<()> {
     let mut problems = Vec::new();
+    // From here on `ctl start` refuses (a `ctl start` racing with `down`, e.g. from an
+    // interrupted `up`, must not leave a server behind).
+    let marker = st.dir.join(server::DOWN_MARKER);
+    if st.dir.exists() {
+        let _ = std::fs::write(&marker, "lab down in progress\n");
+    }
     server::stop_all_for_down(st, &mut problems);
     sshd::stop_all(st, &mut problems);
     faults::remove_all_rules(st, &mut problems);
     net::destroy(st, &mut problems);
+    // A second pass for a server whose `ctl start` passed the marker check just before it
+    // was written.
+    server::stop_all_for_down(st, &mut problems);
     st.faults.clear();
     st.down = true;
     let keep = keep_requested();

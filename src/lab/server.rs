@@ -14,6 +14,8 @@ pub const MONITOR_PORT: u16 = 8222;
 pub const CLUSTER_NAME: &str = "lab";
 pub const SYSTEM_ACCOUNT: &str = "SYS";
 pub const APP_ACCOUNT: &str = "APP";
+/// Written to the lab dir when `lab down` begins; `ctl start` refuses while it exists.
+pub const DOWN_MARKER: &str = ".down";
 
 /// `v2.15.1` from `nats-server --version`.
 pub fn version(bin: &Path) -> Result<String> {
@@ -73,6 +75,7 @@ CONF={conf}
 PIDF={pidf}
 LOG={log}
 OUT={out}
+DOWN={down}
 pid_of() {{ [ -s "$PIDF" ] && head -c 20 "$PIDF" | tr -dc 0-9; }}
 alive() {{
   local p; p=$(pid_of) || return 1; [ -n "$p" ] || return 1
@@ -88,6 +91,7 @@ case "$cmd" in
 esac
 case "$cmd" in
   start)
+    if [ -e "$DOWN" ]; then echo "{name}: the lab is being taken down ($DOWN); not starting" >&2; exit 1; fi
     if alive; then echo "{name}: nats-server already running (pid $(pid_of))"; exit 0; fi
     rm -f "$PIDF"
     setsid nohup "$BIN" -c "$CONF" -P "$PIDF" -l "$LOG" </dev/null >>"$OUT" 2>&1 &
@@ -126,6 +130,7 @@ esac
         pidf = q(&n.server_pidfile),
         log = q(&n.server_log),
         out = q(&n.node_dir.join("nats-server.out")),
+        down = q(&st.dir.join(DOWN_MARKER)),
     )
 }
 

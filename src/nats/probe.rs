@@ -235,8 +235,12 @@ pub fn last_record_seq(b: &[u8]) -> Option<u64> {
         if rl < HDR + 8 || i + rl > b.len() {
             return None;
         }
-        let seq = le_u64(&b[i + 4..])? & !(1u64 << 63);
-        if seq > 0 {
+        let raw = le_u64(&b[i + 4..])?;
+        // The filestore flags records in the top bits of seq: bit 63 = erased, bit 62 =
+        // tombstone (2.10+). A tombstone is a marker, not a log entry: skip it.
+        let tombstone = raw & (1u64 << 62) != 0;
+        let seq = raw & !(3u64 << 62);
+        if seq > 0 && !tombstone {
             last = Some(last.map_or(seq, |l: u64| l.max(seq)));
         }
         i += rl;
