@@ -336,6 +336,7 @@ def ctl(i, action):
 def break_quorum(killed):
     for i in range(1, SERVERS + 1):
         ctl(i, "start")
+    res["env"] = environment()
     t = time.time()
     while not any_leader():
         if time.time() - t > 90:
@@ -467,6 +468,36 @@ def journal(bin_path, records, runs):
             "bytes": vals[-1]["bytes"]}
 
 
+def sh(cmd):
+    try:
+        p = subprocess.run(cmd, shell=True, capture_output=True, timeout=30)
+        return (p.stdout + p.stderr).decode(errors="replace").strip()
+    except Exception as e:  # noqa: BLE001
+        return f"? ({e})"
+
+
+def environment():
+    ns = os.environ.get("NRB_NATS_SERVER") or (
+        os.path.join(ROOT, ".tools/nats-server-2.15.1/nats-server")
+        if os.path.exists(os.path.join(ROOT, ".tools/nats-server-2.15.1/nats-server")) else "/usr/sbin/nats-server")
+    return {
+        "cpu": sh("grep -m1 'model name' /proc/cpuinfo | cut -d: -f2"),
+        "nproc": sh("nproc"),
+        "mem": sh("free -g | awk '/Mem:/ {print $2 \" GiB\"}'"),
+        "kernel": sh("uname -r"),
+        "os": sh(". /etc/os-release; echo $PRETTY_NAME"),
+        "nats_rescue": sh(f"{NR} --version") + " @ " + sh(f"git -C {ROOT} rev-parse --short HEAD")
+                       + (" (dirty tree)" if sh(f"git -C {ROOT} status --porcelain -- src Cargo.toml Cargo.lock runbooks") else ""),
+        "rustc": sh("rustc --version"),
+        "ansible_core": sh(f"{VENV}/bin/ansible --version | head -1"),
+        "ansible_python": sh(f"{VENV}/bin/python --version"),
+        "pssh": sh("dpkg-query -W -f='${Version}' pssh"),
+        "openssh": sh("ssh -V"),
+        "nats_server": sh(f"{ns} --version"),
+        "sshd_setenv_shlvl1": os.environ.get("NRB_SHLVL1", "1"),
+    }
+
+
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--nodes", default="3,10,30,60")
@@ -481,6 +512,7 @@ def main():
     skip = set(filter(None, a.skip.split(",")))
     res = {"started": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()), "load_start": open("/proc/loadavg").read().strip(),
            "sizes": sizes, "runs": a.runs}
+    res["env"] = environment()
     t = time.time()
     while not any_leader() and time.time() - t < 60:
         time.sleep(0.2)

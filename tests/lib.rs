@@ -5,3 +5,5 @@ mod runbooks;
 mod ssh;
 mod journal;
 mod crash;
+mod pty;
+mod snapshots;

@@ -77,6 +77,10 @@ fn config_text(st: &LabState, i: usize) -> String {
          UseDNS no\n\
          MaxStartups 100:30:200\n\
          MaxSessions 50\n\
+         # bash sources ~/.bashrc for commands run by sshd unless SHLVL is set; root's rc on\n\
+         # these machines runs `pyenv init` (~0.2 s CPU per command), which is the host's cost,\n\
+         # not the cluster's. Real servers keep their own shell setup.\n\
+         SetEnv SHLVL=1\n\
          Subsystem sftp internal-sftp\n",
         name = n.name,
         ns = n.netns,

@@ -1084,6 +1084,12 @@ impl ClusterFacts {
         }
         f.streams = streams.into_values().collect();
 
+        // Healthy means nothing left to explain: every server agrees on the leader (an isolated
+        // ex-leader can still answer /healthz 200 for ~13 s), and every node reaches every peer.
+        f.healthy = f.healthy
+            && f.leader_agreement.stale_leaders.is_empty()
+            && f.leader_agreement.agree.len() == f.up.len()
+            && !f.cut_links.iter().any(|l| l.result != "ok");
         f.node_list = order.iter().filter_map(|n| by_name.get(n).cloned()).collect();
         f.nodes = by_name;
         f.signals = signals::signals(&f);

@@ -1,0 +1,91 @@
+#!/usr/bin/env python3
+"""Renders a bench/results/*.json file as the Markdown tables of docs/BENCHMARKS.md."""
+
+import json
+import sys
+
+
+def f(x, digits=2):
+    return "—" if x is None else f"{x:.{digits}f}"
+
+
+def main():
+    r = json.load(open(sys.argv[1]))
+    out = []
+    env = r.get("env", {})
+    out.append(f"Run {r.get('started')} → {r.get('finished')}; load average at start `{r.get('load_start')}`, at end `{r.get('load_end')}`.")
+    out.append("")
+    if env:
+        out.append("| | |")
+        out.append("|---|---|")
+        for k, v in env.items():
+            out.append(f"| {k} | `{v}` |")
+        out.append("")
+    fo = r.get("fanout")
+    if fo:
+        sizes = [str(s) for s in r["sizes"]]
+        first = sizes[0]
+        base = fo[first].get("ssh_true", {}).get("median_s")
+        probe1 = fo[first].get("ssh_probe_n1", {}).get("median_s")
+        out.append(f"### Fan-out: full read-only probe set of `diagnose`, median of {r['runs']} runs (seconds, wall)")
+        out.append("")
+        if base:
+            out.append(f"Floor: one OpenSSH connect+exec round (`ssh host true`) **{f(base)} s**; "
+                       f"the probe script of one node over one ssh **{f(probe1)} s**.")
+            out.append("")
+        out.append("| nodes | nats-rescue diagnose | nats-rescue status | parallel-ssh | Ansible ad-hoc | Ansible ad-hoc (pipelining) | Ansible ÷ nats-rescue | pssh ÷ nats-rescue | peak RSS nats-rescue | load (median) |")
+        out.append("|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|")
+        for s in sizes:
+            row = fo[s]
+            g = lambda t, key="median_s": (row.get(t) or {}).get(key)  # noqa: E731
+            nr = g("nats_rescue")
+            an = g("ansible")
+            anp = g("ansible_pipelining")
+            ps = g("pssh")
+            best_an = min([x for x in (an, anp) if x is not None], default=None)
+            ratio_an = f"{best_an / nr:.1f}×" if nr and best_an else "—"
+            ratio_ps = f"{ps / nr:.2f}×" if nr and ps else "—"
+            rss = g("nats_rescue", "peak_rss_kb")
+            fails = sum((row.get(t) or {}).get("failed", 0) for t in row)
+            note = f" ({fails} failed runs)" if fails else ""
+            out.append(f"| {s}{note} | {f(nr)} | {f(g('nats_rescue_status'))} | {f(ps)} | {f(an)} | {f(anp)} | {ratio_an} | {ratio_ps} | "
+                       f"{'—' if rss is None else f'{rss / 1024:.1f} MB'} | {f(g('nats_rescue', 'load_median'), 1)} |")
+        out.append("")
+        out.append("Min–max per cell (s):")
+        out.append("")
+        for s in sizes:
+            parts = []
+            for t, v in fo[s].items():
+                if v.get("min_s") is not None:
+                    parts.append(f"{t} {v['min_s']:.2f}–{v['max_s']:.2f}")
+            out.append(f"- {s} nodes: " + ", ".join(parts))
+        out.append("")
+    rec = r.get("recovery")
+    if rec:
+        m = rec["median"]
+        out.append(f"### Time to recovery from quorum loss (2 of 3 servers killed), median of {len(rec['runs']['tool'])} runs (seconds from start)")
+        out.append("")
+        out.append("| path | start command sent | both servers answer | leader elected (observer) | leader noticed | noticed − elected | command finished |")
+        out.append("|---|---:|---:|---:|---:|---:|---:|")
+        for name, label in (("tool", "`nats-rescue run insufficient-nodes --yes`"), ("manual", "by hand: `ssh nodeN ctl start` ×2 in parallel, poll `/jsz` every 0.25 s")):
+            x = m[name]
+            out.append(f"| {label} | {f(x['first_start_sent_s'])} | {f(x['servers_up_s'])} | {f(x['leader_true_s'])} | "
+                       f"{f(x['leader_seen_s'])} | {f(x['detect_latency_s'])} | {f(x['total_s'])} |")
+        t, h = m["tool"], m["manual"]
+        if t["leader_seen_s"] is not None and h["leader_seen_s"] is not None:
+            out.append("")
+            out.append(f"Overhead of the tool to a noticed leader: **{t['leader_seen_s'] - h['leader_seen_s']:+.2f} s** "
+                       f"(difference of medians); before the start command: {t['first_start_sent_s'] - h['first_start_sent_s']:+.2f} s; "
+                       f"noticing the leader: {(t['detect_latency_s'] or 0) - (h['detect_latency_s'] or 0):+.2f} s.")
+        out.append("")
+    j = r.get("journal")
+    if j:
+        out.append(f"### Journal: {j['records']} appends (redact + hash chain + write + fsync each), 5 runs")
+        out.append("")
+        out.append(f"Median **{j['median_records_per_s']:.0f} records/s** (runs: {', '.join(f'{x:.0f}' for x in j['runs'])}); journal size {j['bytes']} bytes.")
+        out.append("")
+    print("\n".join(out))
+
+
+if __name__ == "__main__":
+    main()
