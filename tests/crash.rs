@@ -53,7 +53,10 @@ impl Rig {
         let tmp = tempfile::tempdir().expect("tempdir");
         // Nothing listens here: monitoring fails fast (connection refused), as on a dead node.
         let closed = free_port(LISTEN);
-        let nodes: String = NODES.iter().map(|n| format!("  - {{ name: {n}, host: {LISTEN:?} }}\n")).collect();
+        let nodes: String = NODES
+            .iter()
+            .map(|n| format!("  - {{ name: {n}, host: {LISTEN:?} }}\n"))
+            .collect();
         let yaml = format!(
             "cluster: crash\ndefaults:\n  ssh:\n    user: {user:?}\n    port: {port}\n    identity_file: {key:?}\n    known_hosts: {kh:?}\n    \
              connect_timeout: 3s\n    command_timeout: 20s\n  nats:\n    monitor: direct\n    monitor_port: {closed}\nnodes:\n{nodes}",
@@ -65,7 +68,13 @@ impl Rig {
         let inventory = tmp.path().join("inventory.yaml");
         std::fs::write(&inventory, yaml).expect("inventory");
         let receipts = home_of(&sshd.user).join(".nats-rescue/receipts");
-        Rig { _sshd: sshd, tmp, inventory, receipts, cases: 0 }
+        Rig {
+            _sshd: sshd,
+            tmp,
+            inventory,
+            receipts,
+            cases: 0,
+        }
     }
 
     fn case(&mut self, name: &str, mode: &'static str) -> Case {
@@ -74,7 +83,13 @@ impl Rig {
         let journals = dir.join("journals");
         let effects = dir.join("effects");
         std::fs::create_dir_all(&effects).expect("effects dir");
-        Case { name: name.into(), dir, journals, effects, mode }
+        Case {
+            name: name.into(),
+            dir,
+            journals,
+            effects,
+            mode,
+        }
     }
 
     fn cmd(&self, case: &Case, args: &[&str]) -> Command {
@@ -100,7 +115,13 @@ impl Rig {
     /// Starts `run <runbook> --yes --var dir=<effects> --var <extra>...` in the background.
     fn spawn_runbook(&self, case: &Case, rb: &std::path::Path, vars: &[&str]) -> Child {
         let dir_var = format!("dir={}", case.effects.display());
-        let mut args = vec!["run", rb.to_str().expect("utf-8 path"), "--yes", "--var", &dir_var];
+        let mut args = vec![
+            "run",
+            rb.to_str().expect("utf-8 path"),
+            "--yes",
+            "--var",
+            &dir_var,
+        ];
         for v in vars {
             args.extend(["--var", v]);
         }
@@ -110,7 +131,11 @@ impl Rig {
     fn spawn(&self, case: &Case, label: &str, args: &[&str]) -> Child {
         let out = File::create(case.dir.join(format!("{label}.stdout"))).expect("stdout file");
         let err = File::create(case.dir.join(format!("{label}.stderr"))).expect("stderr file");
-        self.cmd(case, args).stdout(out).stderr(err).spawn().expect("spawn nats-rescue")
+        self.cmd(case, args)
+            .stdout(out)
+            .stderr(err)
+            .spawn()
+            .expect("spawn nats-rescue")
     }
 
     /// Runs to the end; (exit code, stdout, stderr).
@@ -124,15 +149,25 @@ impl Rig {
     }
 
     fn receipt(&self, incident: &str, action: &str, ext: &str) -> PathBuf {
-        self.receipts.join(incident).join(format!("{}.{ext}", action.replace('@', "_at_")))
+        self.receipts
+            .join(incident)
+            .join(format!("{}.{ext}", action.replace('@', "_at_")))
     }
 }
 
 impl Drop for Rig {
     fn drop(&mut self) {
         // Receipts of this rig's incidents only (their ids are in the journal dirs).
-        for case in std::fs::read_dir(self.tmp.path()).into_iter().flatten().flatten() {
-            for j in std::fs::read_dir(case.path().join("journals")).into_iter().flatten().flatten() {
+        for case in std::fs::read_dir(self.tmp.path())
+            .into_iter()
+            .flatten()
+            .flatten()
+        {
+            for j in std::fs::read_dir(case.path().join("journals"))
+                .into_iter()
+                .flatten()
+                .flatten()
+            {
                 if let Some(stem) = j.path().file_stem().and_then(|s| s.to_str()) {
                     if j.path().extension().is_some_and(|e| e == "jsonl") && !stem.is_empty() {
                         let _ = std::fs::remove_dir_all(self.receipts.join(stem));
@@ -164,18 +199,26 @@ impl Case {
 
     fn incident(&self) -> String {
         let j = self.journal().expect("a journal exists");
-        j.file_stem().and_then(|s| s.to_str()).expect("incident id").to_string()
+        j.file_stem()
+            .and_then(|s| s.to_str())
+            .expect("incident id")
+            .to_string()
     }
 
     /// The journal's complete records (an unterminated or unparsable line is skipped).
     fn records(&self) -> Vec<Value> {
-        let Some(path) = self.journal() else { return Vec::new() };
+        let Some(path) = self.journal() else {
+            return Vec::new();
+        };
         let bytes = std::fs::read(path).unwrap_or_default();
         let complete = match bytes.iter().rposition(|b| *b == b'\n') {
             Some(i) => &bytes[..=i],
             None => return Vec::new(),
         };
-        complete.split(|b| *b == b'\n').filter_map(|l| serde_json::from_slice(l).ok()).collect()
+        complete
+            .split(|b| *b == b'\n')
+            .filter_map(|l| serde_json::from_slice(l).ok())
+            .collect()
     }
 
     fn effect_file(&self, node: &str) -> PathBuf {
@@ -183,12 +226,22 @@ impl Case {
     }
 
     fn effect_lines(&self, node: &str) -> Vec<String> {
-        std::fs::read_to_string(self.effect_file(node)).unwrap_or_default().lines().map(String::from).collect()
+        std::fs::read_to_string(self.effect_file(node))
+            .unwrap_or_default()
+            .lines()
+            .map(String::from)
+            .collect()
     }
 
     fn log(&self, label: &str) -> String {
-        let r = |s: &str| std::fs::read_to_string(self.dir.join(format!("{label}.{s}"))).unwrap_or_default();
-        format!("--- {label} stdout\n{}\n--- {label} stderr\n{}", r("stdout"), r("stderr"))
+        let r = |s: &str| {
+            std::fs::read_to_string(self.dir.join(format!("{label}.{s}"))).unwrap_or_default()
+        };
+        format!(
+            "--- {label} stdout\n{}\n--- {label} stderr\n{}",
+            r("stdout"),
+            r("stderr")
+        )
     }
 }
 
@@ -205,17 +258,29 @@ fn is_fix(r: &Value) -> bool {
 }
 
 fn fix_intents(recs: &[Value]) -> Vec<&Value> {
-    recs.iter().filter(|r| event(r) == "action_intent" && is_fix(r)).collect()
+    recs.iter()
+        .filter(|r| event(r) == "action_intent" && is_fix(r))
+        .collect()
 }
 
 fn fix_results(recs: &[Value]) -> Vec<&Value> {
-    recs.iter().filter(|r| event(r) == "action_result" && is_fix(r)).collect()
+    recs.iter()
+        .filter(|r| event(r) == "action_result" && is_fix(r))
+        .collect()
 }
 
 /// Fix actions with an intent and no result: what resume will find in doubt.
 fn unsettled(recs: &[Value]) -> Vec<String> {
-    let done: BTreeSet<&str> = fix_results(recs).iter().map(|r| field(r, "action")).collect();
-    fix_intents(recs).iter().map(|r| field(r, "action")).filter(|a| !done.contains(a)).map(String::from).collect()
+    let done: BTreeSet<&str> = fix_results(recs)
+        .iter()
+        .map(|r| field(r, "action"))
+        .collect();
+    fix_intents(recs)
+        .iter()
+        .map(|r| field(r, "action"))
+        .filter(|a| !done.contains(a))
+        .map(String::from)
+        .collect()
 }
 
 /// Where the process is SIGKILLed, recognised in its journal (and, mid-command, on the node).
@@ -259,12 +324,16 @@ impl KillPoint {
                 if intents.len() < want || !fix_results(recs).is_empty() {
                     return false;
                 }
-                let Some(incident) = recs.first().map(|r| field(r, "incident").to_string()) else { return false };
+                let Some(incident) = recs.first().map(|r| field(r, "incident").to_string()) else {
+                    return false;
+                };
                 intents.iter().all(|i| {
                     let running = rig.receipt(&incident, field(i, "action"), "pid").exists();
                     // `checked` makes its effect first: wait until it is on the node, so the
                     // kill lands in the sleep after it.
-                    running && (case.mode != "checked" || !case.effect_lines(field(i, "node")).is_empty())
+                    running
+                        && (case.mode != "checked"
+                            || !case.effect_lines(field(i, "node")).is_empty())
                 })
             }
             KillPoint::FirstResult => !fix_results(recs).is_empty(),
@@ -286,9 +355,18 @@ fn kill_at(rig: &Rig, case: &Case, child: &mut Child, point: KillPoint) -> Vec<V
             return case.records();
         }
         if let Ok(Some(status)) = child.try_wait() {
-            panic!("{}: nats-rescue exited ({status}) before {point:?}\n{}", case.name, case.log("run"));
+            panic!(
+                "{}: nats-rescue exited ({status}) before {point:?}\n{}",
+                case.name,
+                case.log("run")
+            );
         }
-        assert!(start.elapsed() < PATIENCE, "{}: {point:?} not reached in {PATIENCE:?}\n{}", case.name, case.log("run"));
+        assert!(
+            start.elapsed() < PATIENCE,
+            "{}: {point:?} not reached in {PATIENCE:?}\n{}",
+            case.name,
+            case.log("run")
+        );
         std::thread::sleep(Duration::from_millis(2));
     }
 }
@@ -297,10 +375,17 @@ fn kill_at(rig: &Rig, case: &Case, child: &mut Child, point: KillPoint) -> Vec<V
 fn process_tree(root: u32) -> Vec<u32> {
     let mut parent_of = Vec::new();
     for e in std::fs::read_dir("/proc").expect("/proc").flatten() {
-        let Some(pid) = e.file_name().to_str().and_then(|s| s.parse::<u32>().ok()) else { continue };
-        let Ok(stat) = std::fs::read_to_string(e.path().join("stat")) else { continue };
+        let Some(pid) = e.file_name().to_str().and_then(|s| s.parse::<u32>().ok()) else {
+            continue;
+        };
+        let Ok(stat) = std::fs::read_to_string(e.path().join("stat")) else {
+            continue;
+        };
         // `pid (comm) state ppid ...`; comm may contain spaces, so split after the last ')'.
-        let ppid = stat.rsplit_once(')').and_then(|(_, rest)| rest.split_whitespace().nth(1)).and_then(|p| p.parse::<u32>().ok());
+        let ppid = stat
+            .rsplit_once(')')
+            .and_then(|(_, rest)| rest.split_whitespace().nth(1))
+            .and_then(|p| p.parse::<u32>().ok());
         if let Some(ppid) = ppid {
             parent_of.push((pid, ppid));
         }
@@ -326,9 +411,17 @@ fn kill_remote(rig: &Rig, incident: &str, actions: &[String]) {
             .parse()
             .expect("pid in the receipt");
         let tree = process_tree(pid);
-        let ok = Command::new("kill").arg("-KILL").args(tree.iter().map(u32::to_string)).status().expect("kill").success();
+        let ok = Command::new("kill")
+            .arg("-KILL")
+            .args(tree.iter().map(u32::to_string))
+            .status()
+            .expect("kill")
+            .success();
         assert!(ok, "could not kill remote command {a} (pids {tree:?})");
-        assert!(!rig.receipt(incident, a, "rc").exists(), "{a} finished before it could be killed");
+        assert!(
+            !rig.receipt(incident, a, "rc").exists(),
+            "{a} finished before it could be killed"
+        );
     }
 }
 
@@ -348,7 +441,12 @@ fn assert_exactly_once(case: &Case) {
 fn decisions(recs: &[Value]) -> Vec<(String, String)> {
     recs.iter()
         .filter(|r| event(r) == "decision")
-        .map(|r| (field(r, "action").to_string(), field(r, "decision").to_string()))
+        .map(|r| {
+            (
+                field(r, "action").to_string(),
+                field(r, "decision").to_string(),
+            )
+        })
         .collect()
 }
 
@@ -358,11 +456,17 @@ fn crash_and_resume(rig: &mut Rig, mode: &'static str, point: KillPoint, nap: &s
     let mut child = rig.spawn_run(&case, nap);
     let at_kill = kill_at(rig, &case, &mut child, point);
     let incident = case.incident();
-    if matches!(point, KillPoint::AfterRecord(_)) && at_kill.iter().any(|r| event(r) == "incident_closed") {
+    if matches!(point, KillPoint::AfterRecord(_))
+        && at_kill.iter().any(|r| event(r) == "incident_closed")
+    {
         // The sweep's last boundaries can be overtaken by the end of the run: then resume
         // has nothing to do, and nothing may happen twice either.
         let (code, out, err) = rig.run(&case, &["resume", "--yes", &incident]);
-        assert_eq!(code, 0, "{}: resume of a closed incident\n{out}\n{err}", case.name);
+        assert_eq!(
+            code, 0,
+            "{}: resume of a closed incident\n{out}\n{err}",
+            case.name
+        );
         assert!(err.contains("nothing to resume"), "{}: {err}", case.name);
         assert_exactly_once(&case);
         let (code, out, err) = rig.run(&case, &["journal", "verify", &incident]);
@@ -377,7 +481,9 @@ fn crash_and_resume(rig: &mut Rig, mode: &'static str, point: KillPoint, nap: &s
     );
     let in_doubt = unsettled(&at_kill);
     match point {
-        KillPoint::MidCommand | KillPoint::MidCommandRemoteKilled => assert!(!in_doubt.is_empty(), "{}: nothing in doubt", case.name),
+        KillPoint::MidCommand | KillPoint::MidCommandRemoteKilled => {
+            assert!(!in_doubt.is_empty(), "{}: nothing in doubt", case.name)
+        }
         KillPoint::AllResults => assert!(in_doubt.is_empty(), "{}: {in_doubt:?}", case.name),
         _ => {}
     }
@@ -386,26 +492,54 @@ fn crash_and_resume(rig: &mut Rig, mode: &'static str, point: KillPoint, nap: &s
         for a in &in_doubt {
             let node = a.split('@').nth(1).expect("node in action id");
             let expected = if mode == "checked" { 1 } else { 0 };
-            assert_eq!(case.effect_lines(node).len(), expected, "{}: effect of {a} before resume", case.name);
+            assert_eq!(
+                case.effect_lines(node).len(),
+                expected,
+                "{}: effect of {a} before resume",
+                case.name
+            );
         }
     }
 
     let (code, out, err) = rig.run(&case, &["resume", "--yes", &incident]);
-    assert_eq!(code, 0, "{}: resume\n--- stdout\n{out}\n--- stderr\n{err}\n{}", case.name, case.log("run"));
+    assert_eq!(
+        code,
+        0,
+        "{}: resume\n--- stdout\n{out}\n--- stderr\n{err}\n{}",
+        case.name,
+        case.log("run")
+    );
     assert_exactly_once(&case);
 
     let (code, out, err) = rig.run(&case, &["journal", "verify", &incident]);
     assert_eq!(code, 0, "{}: journal verify\n{out}\n{err}", case.name);
 
     let recs = case.records();
-    assert_eq!(recs.iter().filter(|r| event(r) == "resumed").count(), 1, "{}", case.name);
-    assert_eq!(recs.last().map(|r| (event(r).to_string(), field(r, "outcome").to_string())), Some(("incident_closed".into(), "recovered".into())));
+    assert_eq!(
+        recs.iter().filter(|r| event(r) == "resumed").count(),
+        1,
+        "{}",
+        case.name
+    );
+    assert_eq!(
+        recs.last()
+            .map(|r| (event(r).to_string(), field(r, "outcome").to_string())),
+        Some(("incident_closed".into(), "recovered".into()))
+    );
     let made = decisions(&recs);
     // Every action in doubt at the kill was settled by a decision, and the decision is the
     // one the rules call for.
     for a in &in_doubt {
-        let d: Vec<&str> = made.iter().filter(|(x, _)| x == a).map(|(_, d)| d.as_str()).collect();
-        assert!(!d.is_empty(), "{}: no decision for in-doubt {a}: {made:?}", case.name);
+        let d: Vec<&str> = made
+            .iter()
+            .filter(|(x, _)| x == a)
+            .map(|(_, d)| d.as_str())
+            .collect();
+        assert!(
+            !d.is_empty(),
+            "{}: no decision for in-doubt {a}: {made:?}",
+            case.name
+        );
         let want = match (point, mode) {
             // The command kept running on the node after the client died: its receipt says
             // it finished, so it is not repeated.
@@ -429,11 +563,16 @@ fn crash_and_resume(rig: &mut Rig, mode: &'static str, point: KillPoint, nap: &s
         made
     );
     // Actions finished before the kill were never sent again.
-    let resumed_at = recs.iter().position(|r| event(r) == "resumed").expect("resumed record");
+    let resumed_at = recs
+        .iter()
+        .position(|r| event(r) == "resumed")
+        .expect("resumed record");
     for r in fix_results(&at_kill) {
         let a = field(r, "action");
         assert!(
-            !recs[resumed_at..].iter().any(|x| event(x) == "action_intent" && field(x, "action") == a),
+            !recs[resumed_at..]
+                .iter()
+                .any(|x| event(x) == "action_intent" && field(x, "action") == a),
             "{}: finished action {a} was sent again after resume",
             case.name
         );
@@ -473,7 +612,10 @@ fn killed_at_every_record_boundary_serial_resumes_exactly_once() {
     }
     eprintln!("crash sweep serial: {total} records per clean run; kills landed after {landed:?} records; {:?}", started.elapsed());
     // Most kills landed where they were aimed (a fast run may overtake a few).
-    assert!(landed.len() * 2 > total, "kills landed after {landed:?} of {total} records");
+    assert!(
+        landed.len() * 2 > total,
+        "kills landed after {landed:?} of {total} records"
+    );
 }
 
 #[test]
@@ -503,10 +645,16 @@ fn torn_last_line_is_reported_then_repaired_by_appending() {
     assert_eq!(before.last(), Some(&b'\n'), "the kill left whole lines");
     let lines_before = before.iter().filter(|b| **b == b'\n').count();
     // Half a record, no newline: a crash in the middle of a write.
-    let torn = format!(r#"{{"seq":{},"ts":"2026-11-27T23:00:00.000Z","incident":"{incident}","event":"action_res"#, lines_before + 1);
+    let torn = format!(
+        r#"{{"seq":{},"ts":"2026-11-27T23:00:00.000Z","incident":"{incident}","event":"action_res"#,
+        lines_before + 1
+    );
     {
         use std::io::Write;
-        let mut f = std::fs::OpenOptions::new().append(true).open(&path).expect("open journal");
+        let mut f = std::fs::OpenOptions::new()
+            .append(true)
+            .open(&path)
+            .expect("open journal");
         f.write_all(torn.as_bytes()).expect("append torn bytes");
     }
     let torn_line = lines_before + 1;
@@ -514,21 +662,43 @@ fn torn_last_line_is_reported_then_repaired_by_appending() {
     let (code, out, err) = rig.run(&case, &["journal", "verify", &incident]);
     assert_eq!(code, 5, "verify of a torn journal\n{out}\n{err}");
     let said = format!("{out}{err}");
-    assert!(said.contains(&format!("line {torn_line}")), "verify names the torn line {torn_line}: {said}");
+    assert!(
+        said.contains(&format!("line {torn_line}")),
+        "verify names the torn line {torn_line}: {said}"
+    );
 
     let (code, out, err) = rig.run(&case, &["resume", "--yes", &incident]);
     assert_eq!(code, 0, "resume\n{out}\n{err}");
-    assert!(err.contains("torn") && err.contains(&format!("line {torn_line}")), "resume reports the repair: {err}");
+    assert!(
+        err.contains("torn") && err.contains(&format!("line {torn_line}")),
+        "resume reports the repair: {err}"
+    );
     assert_exactly_once(&case);
 
     let after = std::fs::read(&path).expect("journal bytes");
-    assert!(after.starts_with(&before), "history before the torn bytes is untouched");
+    assert!(
+        after.starts_with(&before),
+        "history before the torn bytes is untouched"
+    );
     let mut torn_then_newline = torn.clone().into_bytes();
     torn_then_newline.push(b'\n');
-    assert!(after[before.len()..].starts_with(&torn_then_newline), "the torn bytes are still there, ended by a newline");
-    let repair = case.records().into_iter().find(|r| event(r) == "torn_tail_repaired").expect("a torn_tail_repaired record");
-    assert_eq!(repair.get("line").and_then(Value::as_u64), Some(torn_line as u64));
-    assert_eq!(repair.get("bytes").and_then(Value::as_u64), Some(torn.len() as u64));
+    assert!(
+        after[before.len()..].starts_with(&torn_then_newline),
+        "the torn bytes are still there, ended by a newline"
+    );
+    let repair = case
+        .records()
+        .into_iter()
+        .find(|r| event(r) == "torn_tail_repaired")
+        .expect("a torn_tail_repaired record");
+    assert_eq!(
+        repair.get("line").and_then(Value::as_u64),
+        Some(torn_line as u64)
+    );
+    assert_eq!(
+        repair.get("bytes").and_then(Value::as_u64),
+        Some(torn.len() as u64)
+    );
 
     let (code, out, err) = rig.run(&case, &["journal", "verify", &incident]);
     assert_eq!(code, 0, "verify after the repair\n{out}\n{err}");
@@ -549,25 +719,57 @@ fn concurrent_resumes_one_proceeds_the_other_is_locked_out() {
     let start = Instant::now();
     while !case.records().iter().any(|r| event(r) == "resumed") {
         if let Ok(Some(s)) = first.try_wait() {
-            panic!("first resume ended ({s}) before it was seen holding the lock\n{}", case.log("resume-1"));
+            panic!(
+                "first resume ended ({s}) before it was seen holding the lock\n{}",
+                case.log("resume-1")
+            );
         }
-        assert!(start.elapsed() < PATIENCE, "first resume never wrote `resumed`\n{}", case.log("resume-1"));
+        assert!(
+            start.elapsed() < PATIENCE,
+            "first resume never wrote `resumed`\n{}",
+            case.log("resume-1")
+        );
         std::thread::sleep(Duration::from_millis(5));
     }
     let (code, out, err) = rig.run(&case, &["resume", "--yes", &incident]);
-    assert!(first.try_wait().expect("try_wait").is_none(), "the first resume must still be running for this to test anything");
+    assert!(
+        first.try_wait().expect("try_wait").is_none(),
+        "the first resume must still be running for this to test anything"
+    );
     assert_eq!(code, 6, "second resume\n{out}\n{err}");
-    assert!(err.contains(&format!("pid {}", first.id())), "names the holder's pid {}: {err}", first.id());
-    let operator = case.records()[0].get("operator").and_then(Value::as_str).expect("operator").to_string();
-    assert!(err.contains(&format!("operator {operator}")), "names the holder's operator {operator}: {err}");
+    assert!(
+        err.contains(&format!("pid {}", first.id())),
+        "names the holder's pid {}: {err}",
+        first.id()
+    );
+    let operator = case.records()[0]
+        .get("operator")
+        .and_then(Value::as_str)
+        .expect("operator")
+        .to_string();
+    assert!(
+        err.contains(&format!("operator {operator}")),
+        "names the holder's operator {operator}: {err}"
+    );
 
     let status = first.wait().expect("first resume");
-    assert_eq!(status.code(), Some(0), "first resume\n{}", case.log("resume-1"));
+    assert_eq!(
+        status.code(),
+        Some(0),
+        "first resume\n{}",
+        case.log("resume-1")
+    );
     assert_exactly_once(&case);
     let (code, out, err) = rig.run(&case, &["journal", "verify", &incident]);
     assert_eq!(code, 0, "{out}\n{err}");
     // Only the first resume touched the journal.
-    assert_eq!(case.records().iter().filter(|r| event(r) == "resumed").count(), 1);
+    assert_eq!(
+        case.records()
+            .iter()
+            .filter(|r| event(r) == "resumed")
+            .count(),
+        1
+    );
 }
 
 /// An in-doubt action that is neither idempotent nor checkable, under `--yes`: exit 4 and
@@ -600,8 +802,14 @@ fn in_doubt_without_check_or_idempotent_needs_a_human_exit_4() {
         node_limit: vec![],
     };
     let mut w = JournalWriter::create(&case.journals, incident, opened).expect("journal");
-    w.append(Event::Confirmation { step: "approve".into(), question: "Append?".into(), destructive: false, approved: true, how: "--yes".into() })
-        .expect("append");
+    w.append(Event::Confirmation {
+        step: "approve".into(),
+        question: "Append?".into(),
+        destructive: false,
+        approved: true,
+        how: "--yes".into(),
+    })
+    .expect("append");
     let command = format!("sleep 1; echo n1 >> {}", case.effect_file("n1").display());
     w.append(Event::ActionIntent {
         action: "fix-parallel@n1".into(),
@@ -617,13 +825,26 @@ fn in_doubt_without_check_or_idempotent_needs_a_human_exit_4() {
 
     let (code, out, err) = rig.run(&case, &["resume", "--yes", incident]);
     assert_eq!(code, 4, "resume\n{out}\n{err}");
-    assert!(err.contains("fix-parallel@n1") && err.contains("in doubt"), "{err}");
+    assert!(
+        err.contains("fix-parallel@n1") && err.contains("in doubt"),
+        "{err}"
+    );
     for n in NODES {
-        assert!(case.effect_lines(n).is_empty(), "nothing may run before a human decides ({n})");
+        assert!(
+            case.effect_lines(n).is_empty(),
+            "nothing may run before a human decides ({n})"
+        );
     }
     let recs = case.records();
-    assert!(!recs.iter().any(|r| event(r) == "decision"), "no decision was made for the operator");
-    assert_eq!(recs.iter().filter(|r| event(r) == "action_intent").count(), 1, "nothing new was sent");
+    assert!(
+        !recs.iter().any(|r| event(r) == "decision"),
+        "no decision was made for the operator"
+    );
+    assert_eq!(
+        recs.iter().filter(|r| event(r) == "action_intent").count(),
+        1,
+        "nothing new was sent"
+    );
     let (code, out, err) = rig.run(&case, &["journal", "verify", incident]);
     assert_eq!(code, 0, "{out}\n{err}");
 }
@@ -639,7 +860,11 @@ fn in_doubt_check_that_uses_a_capture_decides_on_the_captured_value() {
     let mut rig = Rig::new();
     let case = rig.case("capture", "capture");
     for n in NODES {
-        std::fs::write(case.effects.join(format!("want-{n}")), format!("setting-{n}\n")).expect("want file");
+        std::fs::write(
+            case.effects.join(format!("want-{n}")),
+            format!("setting-{n}\n"),
+        )
+        .expect("want file");
         // The file the fix appends to already has content (a config file has).
         std::fs::write(case.effect_file(n), "# managed file\n").expect("effects file");
     }
@@ -658,7 +883,10 @@ fn in_doubt_check_that_uses_a_capture_decides_on_the_captured_value() {
         .filter(|r| event(r) == "decision")
         .map(|r| (field(r, "action"), field(r, "decision"), field(r, "detail")))
         .collect();
-    let sent: Vec<&str> = fix_intents(&at_kill).iter().map(|r| field(r, "check")).collect();
+    let sent: Vec<&str> = fix_intents(&at_kill)
+        .iter()
+        .map(|r| field(r, "check"))
+        .collect();
     eprintln!("checks journaled with the intents: {sent:?}\nresume decided: {made:?}");
     for n in NODES {
         assert_eq!(

@@ -22,6 +22,9 @@ use tempfile::TempDir;
 /// wait ends as soon as the text (or file) that signals the moment appears.
 const TIMEOUT_MS: u64 = 30_000;
 const CLUSTER: &str = "pty-test";
+/// dialoguer hides the cursor right before it waits for a key: a Ctrl-C sent after this
+/// reaches the prompt, not the moment before it.
+const KEY_WAIT: &str = "\x1b[?25l";
 
 /// One sshd, an inventory with two nodes (n1, n2) on it, a journal dir and a work dir (the
 /// runbooks' `dir` variable) in one temp dir.
@@ -96,7 +99,10 @@ impl Rig {
     /// which dialoguer would quietly read /dev/tty.
     fn spawn_stdin_null(&self, args: &[OsString]) -> Term {
         let mut cmd = Command::new("sh");
-        cmd.arg("-c").arg("exec \"$0\" \"$@\" </dev/null").arg(bin()).args(args);
+        cmd.arg("-c")
+            .arg("exec \"$0\" \"$@\" </dev/null")
+            .arg(bin())
+            .args(args);
         Term::spawn(self.env(cmd), args)
     }
 
@@ -197,7 +203,9 @@ impl Rig {
 }
 
 fn fixture(runbook: &str) -> PathBuf {
-    repo().join("tests/fixtures/runbooks").join(format!("{runbook}.yaml"))
+    repo()
+        .join("tests/fixtures/runbooks")
+        .join(format!("{runbook}.yaml"))
 }
 
 /// How the engine shows a path inside a rendered command (shell-quoted when needed).
@@ -207,6 +215,8 @@ fn q(p: &Path) -> String {
 }
 
 /// A pty session plus everything it printed so far (for failure messages and assertions).
+/// rexpect reads the pty byte by byte into `char`s (Latin-1), so needles must be ASCII and
+/// the transcript is decoded as UTF-8 before anyone reads it.
 struct Term {
     s: PtySession,
     seen: String,
@@ -215,21 +225,38 @@ struct Term {
 
 impl Term {
     fn spawn(cmd: Command, args: &[OsString]) -> Term {
-        let what = format!("nats-rescue {}", args.iter().map(|a| a.to_string_lossy()).collect::<Vec<_>>().join(" "));
-        let s = spawn_command(cmd, Some(TIMEOUT_MS)).unwrap_or_else(|e| panic!("spawn in a pty: {e}"));
-        Term { s, seen: String::new(), what }
+        let what = format!(
+            "nats-rescue {}",
+            args.iter()
+                .map(|a| a.to_string_lossy())
+                .collect::<Vec<_>>()
+                .join(" ")
+        );
+        let s =
+            spawn_command(cmd, Some(TIMEOUT_MS)).unwrap_or_else(|e| panic!("spawn in a pty: {e}"));
+        Term {
+            s,
+            seen: String::new(),
+            what,
+        }
     }
 
     /// Waits for `needle` (bounded by the session timeout).
     fn expect(&mut self, needle: &str) {
+        assert!(
+            needle.is_ascii(),
+            "rexpect matches bytes as Latin-1: use an ASCII needle, not {needle:?}"
+        );
         match self.s.exp_string(needle) {
             Ok(before) => {
                 self.seen.push_str(&before);
                 self.seen.push_str(needle);
             }
             Err(e) => panic!(
-                "{}: waiting for {needle:?}: {e}\n--- terminal so far:\n{}",
-                self.what, self.seen
+                "{}: waiting for {needle:?}: {}\n--- terminal so far:\n{}",
+                self.what,
+                utf8(&e.to_string()),
+                utf8(&self.seen)
             ),
         }
     }
@@ -247,16 +274,31 @@ impl Term {
     fn finish(mut self) -> (i32, String) {
         match self.s.exp_eof() {
             Ok(rest) => self.seen.push_str(&rest),
-            Err(e) => panic!("{}: did not exit: {e}\n--- terminal so far:\n{}", self.what, self.seen),
+            Err(e) => panic!(
+                "{}: did not exit: {}\n--- terminal so far:\n{}",
+                self.what,
+                utf8(&e.to_string()),
+                utf8(&self.seen)
+            ),
         }
+        let seen = utf8(&self.seen);
         let status = self.s.process.wait().expect("wait for nats-rescue");
         let code = match status {
             WaitStatus::Exited(_, c) => c,
-            other => panic!("{}: ended with {other:?}\n--- terminal:\n{}", self.what, self.seen),
+            other => panic!("{}: ended with {other:?}\n--- terminal:\n{seen}", self.what),
         };
         // The terminal speaks CRLF.
-        (code, self.seen.replace("\r\n", "\n"))
+        (code, seen.replace("\r\n", "\n"))
     }
+}
+
+/// Undoes rexpect's byte-per-char reading.
+fn utf8(latin1: &str) -> String {
+    let bytes: Vec<u8> = latin1
+        .chars()
+        .map(|c| u8::try_from(u32::from(c)).unwrap_or(b'?'))
+        .collect();
+    String::from_utf8_lossy(&bytes).into_owned()
 }
 
 fn confirmations(export: &Value) -> Vec<(String, bool, String, bool)> {
@@ -292,7 +334,12 @@ fn actions(export: &Value, node: &str) -> Vec<(String, Option<i64>)> {
         .iter()
         .filter(|n| n["node"] == node)
         .flat_map(|n| n["actions"].as_array().cloned().unwrap_or_default())
-        .map(|a| (a["action"].as_str().unwrap_or_default().to_string(), a["result"]["exit_code"].as_i64()))
+        .map(|a| {
+            (
+                a["action"].as_str().unwrap_or_default().to_string(),
+                a["result"]["exit_code"].as_i64(),
+            )
+        })
         .collect()
 }
 
@@ -310,12 +357,18 @@ fn confirm_yes_shows_the_commands_per_node_then_runs_them_everywhere() {
     let mut t = rig.spawn(&rig.run_args("pty-confirm", &[]));
     t.expect("[confirm] approve");
     // The details and the per-node preview come before the question.
-    t.expect(&format!("Each node appends its name to {}/effects.", rig.work().display()));
+    t.expect(&format!(
+        "Each node appends its name to {}/effects.",
+        rig.work().display()
+    ));
     t.expect("step `mark` on n1, n2 (all at once):");
     t.expect(&format!("n1: echo n1 >> {}", q(&effects)));
     t.expect(&format!("n2: echo n2 >> {}", q(&effects)));
     t.expect("Record an effect on n1, n2? [y/N]");
-    assert!(rig.lines("effects").is_empty(), "something ran before the operator answered");
+    assert!(
+        rig.lines("effects").is_empty(),
+        "something ran before the operator answered"
+    );
     t.send_line("y");
     t.expect("approved (tty)");
     let (code, out) = t.finish();
@@ -330,12 +383,18 @@ fn confirm_yes_shows_the_commands_per_node_then_runs_them_everywhere() {
     let inc = rig.incident();
     rig.verify(&inc);
     let ex = rig.export(&inc);
-    assert_eq!(confirmations(&ex), vec![("approve".into(), true, "tty".into(), false)]);
+    assert_eq!(
+        confirmations(&ex),
+        vec![("approve".into(), true, "tty".into(), false)]
+    );
     assert_eq!(outcome(&ex), "completed");
     assert_eq!(actions(&ex, "n1"), vec![("mark@n1".into(), Some(0))]);
     assert_eq!(actions(&ex, "n2"), vec![("mark@n2".into(), Some(0))]);
     let show = rig.show(&inc);
-    assert!(show.contains("APPROVED \"Record an effect on n1, n2?\" via tty"), "{show}");
+    assert!(
+        show.contains("APPROVED \"Record an effect on n1, n2?\" via tty"),
+        "{show}"
+    );
 }
 
 // ------------------------------------------------------------------------------------------
@@ -350,21 +409,41 @@ fn confirm_no_stops_with_3_and_resume_yes_completes_it_exactly_once() {
     let (code, out) = t.finish();
     assert_eq!(code, 3, "{out}");
     let inc = rig.incident();
-    assert!(out.contains("stopped: the operator declined step `approve`"), "{out}");
-    assert!(out.contains(&format!("nats-rescue resume {inc}")), "the way back is named\n{out}");
-    assert!(rig.lines("effects").is_empty(), "declined, yet something ran: {:?}", rig.lines("effects"));
+    assert!(
+        out.contains("stopped: the operator declined step `approve`"),
+        "{out}"
+    );
+    assert!(
+        out.contains(&format!("nats-rescue resume {inc}")),
+        "the way back is named\n{out}"
+    );
+    assert!(
+        rig.lines("effects").is_empty(),
+        "declined, yet something ran: {:?}",
+        rig.lines("effects")
+    );
 
     rig.verify(&inc);
     let ex = rig.export(&inc);
-    assert_eq!(confirmations(&ex), vec![("approve".into(), false, "tty".into(), false)]);
+    assert_eq!(
+        confirmations(&ex),
+        vec![("approve".into(), false, "tty".into(), false)]
+    );
     assert_eq!(outcome(&ex), "stopped");
     let int = interruptions(&ex);
-    assert!(int.iter().any(|i| i.contains("declined step `approve`")), "{int:?}");
-    assert!(rig.show(&inc).contains("DECLINED \"Record an effect on n1, n2?\" via tty"));
+    assert!(
+        int.iter().any(|i| i.contains("declined step `approve`")),
+        "{int:?}"
+    );
+    assert!(rig
+        .show(&inc)
+        .contains("DECLINED \"Record an effect on n1, n2?\" via tty"));
 
     // Later, from a script: no terminal, --yes.
     let r = rig.resume_yes(&inc);
-    r.code(0).stderr_has("approved (--yes)").stderr_has("completed");
+    r.code(0)
+        .stderr_has("approved (--yes)")
+        .stderr_has("completed");
     assert_eq!(rig.count("effects", "n1"), 1, "{:?}", rig.lines("effects"));
     assert_eq!(rig.count("effects", "n2"), 1, "{:?}", rig.lines("effects"));
     assert_eq!(rig.lines("effects").len(), 2);
@@ -373,10 +452,18 @@ fn confirm_no_stops_with_3_and_resume_yes_completes_it_exactly_once() {
     let ex = rig.export(&inc);
     assert_eq!(
         confirmations(&ex),
-        vec![("approve".into(), false, "tty".into(), false), ("approve".into(), true, "--yes".into(), false)]
+        vec![
+            ("approve".into(), false, "tty".into(), false),
+            ("approve".into(), true, "--yes".into(), false)
+        ]
     );
     assert_eq!(outcome(&ex), "completed");
-    assert_eq!(ex["resumes"].as_array().map(Vec::len), Some(1), "{}", ex["resumes"]);
+    assert_eq!(
+        ex["resumes"].as_array().map(Vec::len),
+        Some(1),
+        "{}",
+        ex["resumes"]
+    );
     // Resuming a closed incident changes nothing.
     rig.resume_yes(&inc).code(0);
     assert_eq!(rig.lines("effects").len(), 2);
@@ -392,7 +479,10 @@ fn enter_alone_takes_the_default_which_is_no() {
     assert_eq!(code, 3, "{out}");
     assert!(rig.lines("effects").is_empty());
     let ex = rig.export(&rig.incident());
-    assert_eq!(confirmations(&ex), vec![("approve".into(), false, "tty".into(), false)]);
+    assert_eq!(
+        confirmations(&ex),
+        vec![("approve".into(), false, "tty".into(), false)]
+    );
 }
 
 // ------------------------------------------------------------------------------------------
@@ -405,31 +495,52 @@ fn destructive_step_asks_again_on_a_wrong_name_and_proceeds_on_the_right_one() {
     let mut t = rig.spawn(&rig.run_args("pty-destructive", &[]));
     t.expect("[confirm] approve-wipe");
     t.expect("step `backup` on n1, n2 (all at once):");
-    t.expect(&format!("n1: archive {} (tar.gz, verified, SHA-256 journaled)", q(&rig.work().join("data-n1"))));
+    t.expect(&format!(
+        "n1: archive {} (tar.gz, verified, SHA-256 journaled)",
+        q(&rig.work().join("data-n1"))
+    ));
     t.expect("step `wipe` on n1, n2 (all at once):");
-    t.expect(&format!("n2: rm -rf -- {} && echo n2", q(&rig.work().join("data-n2"))));
+    t.expect(&format!(
+        "n2: rm -rf -- {} && echo n2",
+        q(&rig.work().join("data-n2"))
+    ));
     t.expect("DESTRUCTIVE STEP");
     let prompt = format!("Type the cluster name `{CLUSTER}` to proceed (empty to stop)");
     t.expect(&prompt);
     t.send_line("prod-east");
     t.expect(&format!("`prod-east` is not `{CLUSTER}`; try again."));
     t.expect(&prompt);
-    assert!(rig.data_intact(), "data touched before the name was typed right");
-    assert!(!rig.work().join("backups").exists(), "backup made before approval");
+    assert!(
+        rig.data_intact(),
+        "data touched before the name was typed right"
+    );
+    assert!(
+        !rig.work().join("backups").exists(),
+        "backup made before approval"
+    );
     t.send_line(CLUSTER);
     t.expect("approved (typed)");
     let (code, out) = t.finish();
     assert_eq!(code, 0, "{out}");
-    assert!(out.contains("precondition holds: facts.up | length == 0"), "{out}");
+    assert!(
+        out.contains("precondition holds: facts.up | length == 0"),
+        "{out}"
+    );
 
     for n in ["n1", "n2"] {
-        assert!(!rig.work().join(format!("data-{n}")).exists(), "data-{n} still there\n{out}");
+        assert!(
+            !rig.work().join(format!("data-{n}")).exists(),
+            "data-{n} still there\n{out}"
+        );
         assert_eq!(rig.count("effects", n), 1);
     }
     let inc = rig.incident();
     rig.verify(&inc);
     let ex = rig.export(&inc);
-    assert_eq!(confirmations(&ex), vec![("approve-wipe".into(), true, "typed".into(), true)]);
+    assert_eq!(
+        confirmations(&ex),
+        vec![("approve-wipe".into(), true, "typed".into(), true)]
+    );
     assert_eq!(outcome(&ex), "completed");
     // The backups the journal vouches for are the files on the node, byte for byte.
     let backups = ex["backups"].as_array().expect("backups");
@@ -438,9 +549,17 @@ fn destructive_step_asks_again_on_a_wrong_name_and_proceeds_on_the_right_one() {
         let path = b["path"].as_str().expect("path");
         let bytes = std::fs::read(path).unwrap_or_else(|e| panic!("backup {path}: {e}"));
         assert_eq!(b["size"].as_u64(), Some(bytes.len() as u64), "{b}");
-        assert_eq!(b["sha256"].as_str(), Some(hex::encode(Sha256::digest(&bytes)).as_str()), "{b}");
+        assert_eq!(
+            b["sha256"].as_str(),
+            Some(hex::encode(Sha256::digest(&bytes)).as_str()),
+            "{b}"
+        );
         let node = b["node"].as_str().expect("node");
-        let list = Command::new("tar").arg("-tzf").arg(path).output().expect("tar -t");
+        let list = Command::new("tar")
+            .arg("-tzf")
+            .arg(path)
+            .output()
+            .expect("tar -t");
         assert!(
             String::from_utf8_lossy(&list.stdout).contains(&format!("data-{node}/state")),
             "{path} lacks data-{node}/state"
@@ -468,26 +587,52 @@ fn ctrl_c_mid_run_stops_at_the_next_safe_point_and_resume_finishes_without_repea
     let took = pressed.elapsed();
     assert_eq!(code, 3, "{out}");
     // Bounded by n1's command (~3 s) and far below its 20 s timeout: no hang, no kill.
-    assert!(took < Duration::from_secs(15), "took {took:?} to stop\n{out}");
-    assert!(out.contains("n1: exit 0"), "n1's command should finish normally\n{out}");
-    assert!(out.contains("stopped: interrupted by the operator (Ctrl-C)"), "{out}");
-    assert_eq!(rig.lines("started"), ["n1"], "n2 must not start after Ctrl-C");
+    assert!(
+        took < Duration::from_secs(15),
+        "took {took:?} to stop\n{out}"
+    );
+    assert!(
+        out.contains("n1: exit 0"),
+        "n1's command should finish normally\n{out}"
+    );
+    assert!(
+        out.contains("stopped: interrupted by the operator (Ctrl-C)"),
+        "{out}"
+    );
+    assert_eq!(
+        rig.lines("started"),
+        ["n1"],
+        "n2 must not start after Ctrl-C"
+    );
     assert_eq!(rig.lines("effects"), ["n1"], "n1's command ran to its end");
 
     let inc = rig.incident();
     rig.verify(&inc);
     let ex = rig.export(&inc);
     assert_eq!(outcome(&ex), "stopped");
-    assert!(interruptions(&ex).iter().any(|i| i.contains("Ctrl-C")), "{:?}", interruptions(&ex));
+    assert!(
+        interruptions(&ex).iter().any(|i| i.contains("Ctrl-C")),
+        "{:?}",
+        interruptions(&ex)
+    );
     assert_eq!(actions(&ex, "n1"), vec![("slow@n1".into(), Some(0))]);
     assert!(actions(&ex, "n2").is_empty(), "{:?}", actions(&ex, "n2"));
-    assert_eq!(ex["in_doubt"].as_array().map(Vec::len), Some(0), "{}", ex["in_doubt"]);
+    assert_eq!(
+        ex["in_doubt"].as_array().map(Vec::len),
+        Some(0),
+        "{}",
+        ex["in_doubt"]
+    );
 
     let r = rig.resume_yes(&inc);
     r.code(0)
         .stderr_has("n1: already done in this incident (journal), not repeated")
         .stderr_has("approved earlier in this incident");
-    assert_eq!(rig.lines("started"), ["n1", "n2"], "n1's command was sent again");
+    assert_eq!(
+        rig.lines("started"),
+        ["n1", "n2"],
+        "n1's command was sent again"
+    );
     assert_eq!(rig.lines("effects"), ["n1", "n2"]);
     rig.verify(&inc);
     let ex = rig.export(&inc);
@@ -497,10 +642,64 @@ fn ctrl_c_mid_run_stops_at_the_next_safe_point_and_resume_finishes_without_repea
 }
 
 #[test]
+fn ctrl_c_twice_exits_at_once_and_resume_settles_n1_from_the_node_receipt() {
+    let rig = Rig::new();
+    let mut t = rig.spawn(&rig.run_args("pty-interrupt", &[]));
+    t.expect("one node at a time? [y/N]");
+    t.send_line("y");
+    t.expect("n1: run (mutating):");
+    rig.wait_for_line("started", "n1");
+    t.ctrl_c();
+    t.expect("press Ctrl-C again to exit now");
+    t.ctrl_c();
+    t.expect("interrupted twice, exiting now");
+    let (code, out) = t.finish();
+    assert_eq!(code, 3, "{out}");
+    // It did not wait for n1's ~3 s command, which goes on running on the node.
+    assert!(
+        rig.lines("effects").is_empty(),
+        "exited only after n1's command ended\n{out}"
+    );
+
+    let inc = rig.incident();
+    rig.verify(&inc);
+    let ex = rig.export(&inc);
+    let in_doubt: Vec<&str> = ex["in_doubt"]
+        .as_array()
+        .expect("in_doubt")
+        .iter()
+        .filter_map(Value::as_str)
+        .collect();
+    assert_eq!(in_doubt, ["slow@n1"], "{}", ex["in_doubt"]);
+
+    // The node's receipt settles n1: it waits for the command, sees exit 0, does not resend it.
+    let r = rig.resume_yes(&inc);
+    r.code(0)
+        .stderr_has("n1: finished before the interruption (exit 0), not repeated");
+    assert_eq!(
+        rig.lines("started"),
+        ["n1", "n2"],
+        "n1's command was sent again"
+    );
+    assert_eq!(rig.lines("effects"), ["n1", "n2"]);
+    rig.verify(&inc);
+    let ex = rig.export(&inc);
+    assert_eq!(outcome(&ex), "completed");
+    let decisions: Vec<&str> = ex["decisions"]
+        .as_array()
+        .expect("decisions")
+        .iter()
+        .filter_map(|d| d["decision"].as_str())
+        .collect();
+    assert_eq!(decisions, ["receipt"], "{}", ex["decisions"]);
+}
+
+#[test]
 fn ctrl_c_at_the_prompt_is_a_no_and_nothing_runs() {
     let rig = Rig::new();
     let mut t = rig.spawn(&rig.run_args("pty-confirm", &[]));
     t.expect("Record an effect on n1, n2? [y/N]");
+    t.expect(KEY_WAIT);
     t.ctrl_c();
     let (code, out) = t.finish();
     assert_eq!(code, 3, "{out}");
@@ -508,7 +707,10 @@ fn ctrl_c_at_the_prompt_is_a_no_and_nothing_runs() {
     let inc = rig.incident();
     rig.verify(&inc);
     let ex = rig.export(&inc);
-    assert_eq!(confirmations(&ex), vec![("approve".into(), false, "tty".into(), false)]);
+    assert_eq!(
+        confirmations(&ex),
+        vec![("approve".into(), false, "tty".into(), false)]
+    );
     assert_eq!(outcome(&ex), "stopped");
 }
 
@@ -520,12 +722,16 @@ fn ctrl_c_at_the_prompt_gives_the_cursor_back() {
     let rig = Rig::new();
     let mut t = rig.spawn(&rig.run_args("pty-confirm", &[]));
     t.expect("Record an effect on n1, n2? [y/N]");
+    t.expect(KEY_WAIT);
     t.ctrl_c();
     let (code, out) = t.finish();
     assert_eq!(code, 3, "{out}");
     let hidden = out.rfind("\x1b[?25l");
     let shown = out.rfind("\x1b[?25h");
-    assert!(hidden.is_none() || shown > hidden, "cursor left hidden: {out:?}");
+    assert!(
+        hidden.is_none() || shown > hidden,
+        "cursor left hidden: {out:?}"
+    );
 }
 
 // ------------------------------------------------------------------------------------------
@@ -541,7 +747,10 @@ fn no_terminal_and_no_yes_exits_4_naming_yes() {
     rig.verify(&inc);
     let ex = rig.export(&inc);
     assert_eq!(outcome(&ex), "needs-decision");
-    assert!(confirmations(&ex).is_empty(), "nothing was approved or declined");
+    assert!(
+        confirmations(&ex).is_empty(),
+        "nothing was approved or declined"
+    );
 }
 
 #[test]
@@ -552,7 +761,10 @@ fn stdin_redirected_in_a_terminal_is_not_a_terminal_to_ask() {
     let (code, out) = t.finish();
     assert_eq!(code, 4, "{out}");
     assert!(out.contains("pass --yes"), "{out}");
-    assert!(!out.contains("[y/N]"), "prompted although stdin is not a terminal\n{out}");
+    assert!(
+        !out.contains("[y/N]"),
+        "prompted although stdin is not a terminal\n{out}"
+    );
     assert!(rig.lines("effects").is_empty());
 }
 
@@ -560,7 +772,10 @@ fn stdin_redirected_in_a_terminal_is_not_a_terminal_to_ask() {
 fn destructive_step_with_only_yes_exits_4_naming_confirm_destructive() {
     let rig = Rig::new();
     rig.make_data();
-    let r = rig.cli().args(rig.run_args("pty-destructive", &["--yes"])).run();
+    let r = rig
+        .cli()
+        .args(rig.run_args("pty-destructive", &["--yes"]))
+        .run();
     r.code(4)
         .stderr_has(&format!("--confirm-destructive {CLUSTER}"))
         .stderr_has("--yes does not approve destructive steps");
@@ -574,8 +789,15 @@ fn destructive_step_with_only_yes_exits_4_naming_confirm_destructive() {
 fn destructive_step_with_a_wrong_cluster_name_is_refused_and_nothing_changes() {
     let rig = Rig::new();
     rig.make_data();
-    let r = rig.cli().args(rig.run_args("pty-destructive", &["--yes", "--confirm-destructive", "wrong"])).run();
-    r.code(4).stderr_has("does not match the inventory's cluster name");
+    let r = rig
+        .cli()
+        .args(rig.run_args(
+            "pty-destructive",
+            &["--yes", "--confirm-destructive", "wrong"],
+        ))
+        .run();
+    r.code(4)
+        .stderr_has("does not match the inventory's cluster name");
     assert!(rig.data_intact());
     assert!(!rig.work().join("backups").exists());
     assert!(rig.lines("effects").is_empty());
@@ -588,13 +810,21 @@ fn destructive_step_with_a_wrong_cluster_name_is_refused_and_nothing_changes() {
 fn destructive_step_with_the_right_cluster_name_runs_without_a_terminal() {
     let rig = Rig::new();
     rig.make_data();
-    let r = rig.cli().args(rig.run_args("pty-destructive", &["--confirm-destructive", CLUSTER])).run();
+    let r = rig
+        .cli()
+        .args(rig.run_args("pty-destructive", &["--confirm-destructive", CLUSTER]))
+        .run();
     r.code(0).stderr_has("approved (--confirm-destructive)");
     assert!(!rig.work().join("data-n1").exists() && !rig.work().join("data-n2").exists());
     let ex = rig.export(&rig.incident());
     assert_eq!(
         confirmations(&ex),
-        vec![("approve-wipe".into(), true, "--confirm-destructive".into(), true)]
+        vec![(
+            "approve-wipe".into(),
+            true,
+            "--confirm-destructive".into(),
+            true
+        )]
     );
     assert_eq!(ex["backups"].as_array().map(Vec::len), Some(2));
 }

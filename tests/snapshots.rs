@@ -24,7 +24,9 @@ use std::sync::Arc;
 // Facts from the captures
 
 fn capture(rel: &str) -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/nats").join(rel)
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("tests/fixtures/nats")
+        .join(rel)
 }
 
 /// The lab inventory the captures were taken from: n1..n3 on 127.0.0.1, per-version ports.
@@ -34,7 +36,8 @@ fn inv(version: &str) -> Inventory {
         "2.9.10" => (26222, 28222),
         v => panic!("no ports for {v}"),
     };
-    let mut text = String::from("cluster: c1\ndefaults:\n  nats:\n    system_account: SYS\nnodes:\n");
+    let mut text =
+        String::from("cluster: c1\ndefaults:\n  nats:\n    system_account: SYS\nnodes:\n");
     for i in 0..3u16 {
         text.push_str(&format!(
             "  - name: n{n}\n    host: 127.0.0.1\n    nats: {{cluster_port: {c}, monitor_port: {m}, store_dir: /srv/natslab/n{n}}}\n",
@@ -59,7 +62,11 @@ fn dead(name: &str, monitor_port: u16) -> NodeFacts {
     let refused = format!(
         "cannot connect to 127.0.0.1:{monitor_port}: error sending request: tcp connect error: Connection refused (os error 111)"
     );
-    let b = HttpBodies { varz: Some(Err(refused.clone())), healthz: Some(Err(refused)), ..Default::default() };
+    let b = HttpBodies {
+        varz: Some(Err(refused.clone())),
+        healthz: Some(Err(refused)),
+        ..Default::default()
+    };
     let mut f = NodeFacts::from_http(name, &b);
     f.host = "127.0.0.1".into();
     let r = ShellReport {
@@ -106,10 +113,16 @@ fn healthy_2_15_1() -> (Inventory, ClusterFacts) {
     let inv = inv("2.15.1");
     let nodes = (1..=3)
         .map(|i| {
-            let others: Vec<(String, &str)> =
-                (1..=3).filter(|j| *j != i).map(|j| (format!("n{j}"), "ok")).collect();
+            let others: Vec<(String, &str)> = (1..=3)
+                .filter(|j| *j != i)
+                .map(|j| (format!("n{j}"), "ok"))
+                .collect();
             let tcp: Vec<(&str, &str)> = others.iter().map(|(p, r)| (p.as_str(), *r)).collect();
-            alive(http(&format!("n{i}"), &format!("v2.15.1/healthy/n{i}")), &tcp, &[])
+            alive(
+                http(&format!("n{i}"), &format!("v2.15.1/healthy/n{i}")),
+                &tcp,
+                &[],
+            )
         })
         .collect();
     let f = ClusterFacts::build(&inv, nodes);
@@ -117,9 +130,18 @@ fn healthy_2_15_1() -> (Inventory, ClusterFacts) {
 }
 
 /// One survivor (its capture), the two others stopped.
-fn quorum_lost(version: &str, rel: &str, survivor: &str, down: [&str; 2]) -> (Inventory, ClusterFacts) {
+fn quorum_lost(
+    version: &str,
+    rel: &str,
+    survivor: &str,
+    down: [&str; 2],
+) -> (Inventory, ClusterFacts) {
     let inv = inv(version);
-    let mut nodes = vec![alive(http(survivor, rel), &[(down[0], "refused"), (down[1], "refused")], &[])];
+    let mut nodes = vec![alive(
+        http(survivor, rel),
+        &[(down[0], "refused"), (down[1], "refused")],
+        &[],
+    )];
     for d in down {
         nodes.push(dead(d, port(&inv, d)));
     }
@@ -136,7 +158,10 @@ fn partition_2_15_1() -> (Inventory, ClusterFacts) {
         alive(
             n(2),
             &[("n1", "timeout"), ("n3", "timeout")],
-            &["-A INPUT -p tcp -m tcp --dport 16223 -j DROP", "-A OUTPUT -p tcp -m tcp --sport 16223 -j DROP"],
+            &[
+                "-A INPUT -p tcp -m tcp --dport 16223 -j DROP",
+                "-A OUTPUT -p tcp -m tcp --sport 16223 -j DROP",
+            ],
         ),
         alive(n(3), &[("n1", "ok"), ("n2", "timeout")], &[]),
     ];
@@ -147,7 +172,14 @@ fn partition_2_15_1() -> (Inventory, ClusterFacts) {
 /// Every node's `routes` point at wrong ports: nothing ever formed (captures only, no SSH).
 fn bad_routes_2_15_1() -> (Inventory, ClusterFacts) {
     let inv = inv("2.15.1");
-    let nodes = (1..=3).map(|i| http(&format!("n{i}"), &format!("v2.15.1/bad-routes/C_all_bad_n{i}"))).collect();
+    let nodes = (1..=3)
+        .map(|i| {
+            http(
+                &format!("n{i}"),
+                &format!("v2.15.1/bad-routes/C_all_bad_n{i}"),
+            )
+        })
+        .collect();
     let f = ClusterFacts::build(&inv, nodes);
     (inv, f)
 }
@@ -164,7 +196,10 @@ fn assert_fits(text: &str, width: usize) {
 fn status(name: &str, f: &ClusterFacts) {
     let text = render_status(f, false);
     assert_fits(&text, 100);
-    assert!(!text.contains('\u{1b}'), "escape codes without colour:\n{text}");
+    assert!(
+        !text.contains('\u{1b}'),
+        "escape codes without colour:\n{text}"
+    );
     insta::assert_snapshot!(name, text);
 }
 
@@ -217,17 +252,28 @@ fn render_findings(healthy: bool, found: &[Finding]) -> String {
             out.push_str("No problems found.\n");
         } else {
             out.push_str("The cluster is not healthy, but no runbook recognises the cause. Evidence per node is above;\n");
-            out.push_str("re-run in a few seconds (elections take ~5-20 s), or inspect the servers' logs.\n");
+            out.push_str(
+                "re-run in a few seconds (elections take ~5-20 s), or inspect the servers' logs.\n",
+            );
         }
         return out;
     }
     out.push_str("Findings, most likely first:\n");
     for (i, f) in found.iter().enumerate() {
-        out.push_str(&format!("\n{}. [{}] {} — {}\n", i + 1, f.confidence, f.cause, f.summary));
+        out.push_str(&format!(
+            "\n{}. [{}] {} — {}\n",
+            i + 1,
+            f.confidence,
+            f.cause,
+            f.summary
+        ));
         for e in &f.evidence {
             out.push_str(&format!("     - {e}\n"));
         }
-        out.push_str(&format!("     next: nats-rescue run {} --dry-run   (then without --dry-run)\n", f.runbook));
+        out.push_str(&format!(
+            "     next: nats-rescue run {} --dry-run   (then without --dry-run)\n",
+            f.runbook
+        ));
     }
     out
 }
@@ -235,7 +281,10 @@ fn render_findings(healthy: bool, found: &[Finding]) -> String {
 fn diagnosed(name: &str, inv: &Inventory, f: &ClusterFacts) -> Vec<Finding> {
     let (found, commands) = diagnose(inv, f);
     for (node, script) in &commands {
-        assert!(script.starts_with("iptables -S "), "{node}: unexpected command in diagnose: {script}");
+        assert!(
+            script.starts_with("iptables -S "),
+            "{node}: unexpected command in diagnose: {script}"
+        );
     }
     let text = render_findings(f.healthy, &found);
     assert!(!text.contains('\u{1b}'));
@@ -258,21 +307,33 @@ fn diagnose_healthy_2_15_1() {
 fn diagnose_quorum_lost_2_15_1() {
     let (inv, f) = quorum_lost("2.15.1", "v2.15.1/quorum-lost/n1_at50s", "n1", ["n2", "n3"]);
     let found = diagnosed("diagnose-quorum-lost-2.15.1", &inv, &f);
-    assert_eq!(causes(&found).first(), Some(&"insufficient-nodes"), "{found:?}");
+    assert_eq!(
+        causes(&found).first(),
+        Some(&"insufficient-nodes"),
+        "{found:?}"
+    );
 }
 
 #[test]
 fn diagnose_quorum_lost_2_9_10() {
     let (inv, f) = quorum_lost("2.9.10", "v2.9.10/quorum-lost/n3_at40s", "n3", ["n1", "n2"]);
     let found = diagnosed("diagnose-quorum-lost-2.9.10", &inv, &f);
-    assert_eq!(causes(&found).first(), Some(&"insufficient-nodes"), "{found:?}");
+    assert_eq!(
+        causes(&found).first(),
+        Some(&"insufficient-nodes"),
+        "{found:?}"
+    );
 }
 
 #[test]
 fn diagnose_partition_2_15_1() {
     let (inv, f) = partition_2_15_1();
     let found = diagnosed("diagnose-partition-2.15.1", &inv, &f);
-    assert_eq!(causes(&found).first(), Some(&"network-partition"), "{found:?}");
+    assert_eq!(
+        causes(&found).first(),
+        Some(&"network-partition"),
+        "{found:?}"
+    );
 }
 
 #[test]
@@ -303,17 +364,27 @@ fn opened(runbook: &str, operator: &str, vars: &[(&str, &str)]) -> Event {
         inventory_sha256: sha("prod-east inventory"),
         cluster: "prod-east".into(),
         rehearsal: false,
-        vars: vars.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect::<BTreeMap<_, _>>(),
+        vars: vars
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect::<BTreeMap<_, _>>(),
         node_limit: vec![],
     }
 }
 
 fn started(step: &str, kind: &str) -> Event {
-    Event::StepStarted { step: step.into(), kind: kind.into() }
+    Event::StepStarted {
+        step: step.into(),
+        kind: kind.into(),
+    }
 }
 
 fn finished(step: &str, outcome: &str, detail: Option<&str>) -> Event {
-    Event::StepFinished { step: step.into(), outcome: outcome.into(), detail: detail.map(String::from) }
+    Event::StepFinished {
+        step: step.into(),
+        outcome: outcome.into(),
+        detail: detail.map(String::from),
+    }
 }
 
 fn facts(step: &str, up: &[&str], down: &[&str], leader: Option<&str>) -> Event {
@@ -327,7 +398,13 @@ fn facts(step: &str, up: &[&str], down: &[&str], leader: Option<&str>) -> Event 
 }
 
 fn confirmation(step: &str, question: &str, destructive: bool, approved: bool, how: &str) -> Event {
-    Event::Confirmation { step: step.into(), question: question.into(), destructive, approved, how: how.into() }
+    Event::Confirmation {
+        step: step.into(),
+        question: question.into(),
+        destructive,
+        approved,
+        how: how.into(),
+    }
 }
 
 fn intent(step: &str, node: &str, command: &str, check: Option<&str>) -> Event {
@@ -410,7 +487,10 @@ fn journal(incident: &str, events: Vec<(u64, Event)>) -> Vec<Record> {
             r
         })
         .collect();
-    let bytes: String = resealed.iter().map(|r| format!("{}\n", r.to_line())).collect();
+    let bytes: String = resealed
+        .iter()
+        .map(|r| format!("{}\n", r.to_line()))
+        .collect();
     let v = journal::verify_bytes(bytes.as_bytes()).expect("verify");
     assert_eq!(v.exit_code(), 0, "{}", v.describe());
     resealed
@@ -445,18 +525,55 @@ fn journal_show_interrupted_and_resumed() {
             (1191, finished("quorum-lost", "ok", None)),
             (
                 1192,
-                Event::StepSkipped { step: "unreachable".into(), reason: "when: facts.unreachable | length > 0 is false".into() },
+                Event::StepSkipped {
+                    step: "unreachable".into(),
+                    reason: "when: facts.unreachable | length > 0 is false".into(),
+                },
             ),
             (1195, started("approve-start", "confirm")),
             (9870, confirmation("approve-start", q, false, true, "tty")),
             (9871, finished("approve-start", "ok", None)),
             (9873, started("start", "fix")),
-            (9880, intent("start", "n2", "systemctl start nats-server", Some("systemctl is-active nats-server"))),
-            (9884, intent("start", "n3", "systemctl start nats-server", Some("systemctl is-active nats-server"))),
+            (
+                9880,
+                intent(
+                    "start",
+                    "n2",
+                    "systemctl start nats-server",
+                    Some("systemctl is-active nats-server"),
+                ),
+            ),
+            (
+                9884,
+                intent(
+                    "start",
+                    "n3",
+                    "systemctl start nats-server",
+                    Some("systemctl is-active nats-server"),
+                ),
+            ),
             (11322, result("start", "n2", Some(0), "", "", 1438)),
-            (11330, Event::Interrupted { reason: "interrupted by the operator (Ctrl-C)".into() }),
-            (11331, finished("start", "stopped", Some("interrupted by the operator (Ctrl-C)"))),
-            (11333, Event::IncidentClosed { outcome: "stopped".into(), detail: Some("interrupted by the operator (Ctrl-C)".into()) }),
+            (
+                11330,
+                Event::Interrupted {
+                    reason: "interrupted by the operator (Ctrl-C)".into(),
+                },
+            ),
+            (
+                11331,
+                finished(
+                    "start",
+                    "stopped",
+                    Some("interrupted by the operator (Ctrl-C)"),
+                ),
+            ),
+            (
+                11333,
+                Event::IncidentClosed {
+                    outcome: "stopped".into(),
+                    detail: Some("interrupted by the operator (Ctrl-C)".into()),
+                },
+            ),
             (
                 187_402,
                 Event::Resumed {
@@ -476,14 +593,32 @@ fn journal_show_interrupted_and_resumed() {
                 },
             ),
             (187_655, started("approve-start", "confirm")),
-            (187_656, confirmation("approve-start", q, false, true, "journal (approved before the interruption)")),
+            (
+                187_656,
+                confirmation(
+                    "approve-start",
+                    q,
+                    false,
+                    true,
+                    "journal (approved before the interruption)",
+                ),
+            ),
             (187_657, finished("approve-start", "ok", None)),
             (187_659, started("start", "fix")),
             (187_661, finished("start", "ok", None)),
             (187_662, started("leader", "verify")),
-            (193_870, facts("leader", &["n1", "n2", "n3"], &[], Some("n1"))),
+            (
+                193_870,
+                facts("leader", &["n1", "n2", "n3"], &[], Some("n1")),
+            ),
             (193_871, finished("leader", "ok", None)),
-            (193_874, Event::IncidentClosed { outcome: "recovered".into(), detail: None }),
+            (
+                193_874,
+                Event::IncidentClosed {
+                    outcome: "recovered".into(),
+                    detail: None,
+                },
+            ),
         ],
     );
     let text = show(&records);
@@ -500,7 +635,17 @@ fn journal_show_destructive_with_backups_and_failures() {
     let store = |n: &str| format!("/var/lib/nats/{n}");
     let raft = |n: &str| format!("/var/lib/nats/{n}/jetstream/SYS/_js_");
     let mut events = vec![
-        (0, opened("reset-option-a", "carol@ops-3", &[("backup_dir", "/srv/backups"), ("api_token", "s3cr3t-t0ken")])),
+        (
+            0,
+            opened(
+                "reset-option-a",
+                "carol@ops-3",
+                &[
+                    ("backup_dir", "/srv/backups"),
+                    ("api_token", "s3cr3t-t0ken"),
+                ],
+            ),
+        ),
         (
             310,
             Event::HostKeyAccepted {
@@ -513,18 +658,32 @@ fn journal_show_destructive_with_backups_and_failures() {
     ];
     let nodes = ["n1", "n2", "n3"];
     for (i, n) in nodes.iter().enumerate() {
-        let script = format!("set -e\nsrc={}\ndest=/srv/backups\nmkdir -p \"$dest\"", store(n));
+        let script = format!(
+            "set -e\nsrc={}\ndest=/srv/backups\nmkdir -p \"$dest\"",
+            store(n)
+        );
         events.push((315 + i as u64, intent("backup", n, &script, None)));
     }
     for (i, n) in nodes.iter().enumerate() {
         let at = 3620 + 250 * i as u64;
         let path = format!("/srv/backups/{INCIDENT_B}-{n}.tar.gz");
         let size = 48_213 + 1_000 * i as u64;
-        let out = format!("path={path}\nsize={size}\nsha256={}\nsource={}\n", sha(n), store(n));
+        let out = format!(
+            "path={path}\nsize={size}\nsha256={}\nsource={}\n",
+            sha(n),
+            store(n)
+        );
         events.push((at, result("backup", n, Some(0), &out, "", at - 315)));
         events.push((
             at + 1,
-            Event::BackupMade { step: "backup".into(), node: n.to_string(), path, size, sha256: sha(n), source: store(n) },
+            Event::BackupMade {
+                step: "backup".into(),
+                node: n.to_string(),
+                path,
+                size,
+                sha256: sha(n),
+                source: store(n),
+            },
         ));
     }
     events.extend([
@@ -541,15 +700,44 @@ fn journal_show_destructive_with_backups_and_failures() {
         events.push((41_015 + i as u64, intent("wipe", n, &cmd, Some(&check))));
     }
     events.extend([
-        (41_140, result("wipe", "n1", Some(0), &format!("removed {}\n", raft("n1")), "", 124)),
-        (46_020, unreachable("wipe", "n2", "connection to nats-2.internal:22 timed out after 5s")),
+        (
+            41_140,
+            result(
+                "wipe",
+                "n1",
+                Some(0),
+                &format!("removed {}\n", raft("n1")),
+                "",
+                124,
+            ),
+        ),
+        (
+            46_020,
+            unreachable(
+                "wipe",
+                "n2",
+                "connection to nats-2.internal:22 timed out after 5s",
+            ),
+        ),
         (71_030, result("wipe", "n3", None, "", "", 30_012)),
-        (71_031, finished("wipe", "failed", Some("step `wipe` failed on n2, n3"))),
-        (71_040, Event::IncidentClosed { outcome: "failed".into(), detail: Some("step `wipe` failed on n2, n3".into()) }),
+        (
+            71_031,
+            finished("wipe", "failed", Some("step `wipe` failed on n2, n3")),
+        ),
+        (
+            71_040,
+            Event::IncidentClosed {
+                outcome: "failed".into(),
+                detail: Some("step `wipe` failed on n2, n3".into()),
+            },
+        ),
     ]);
     let records = journal(INCIDENT_B, events);
     let text = show(&records);
-    assert!(!text.contains("s3cr3t"), "a secret reached the journal:\n{text}");
+    assert!(
+        !text.contains("s3cr3t"),
+        "a secret reached the journal:\n{text}"
+    );
     assert!(!text.contains('\u{1b}'));
     insta::assert_snapshot!("journal-show-destructive-failures", text);
 }

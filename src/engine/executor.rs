@@ -832,17 +832,17 @@ impl<'a> Engine<'a> {
                 self.reporter.note(&format!("{}: backup already made in this incident (journal)", n.name));
                 continue;
             }
-            work.push((n.clone(), action, script));
+            work.push((n.clone(), action, script, format!("{src} → {dest}")));
         }
         if self.cfg.rehearsal || work.is_empty() {
             return Ok(());
         }
-        for (n, action, script) in &work {
+        for (n, action, script, what) in &work {
             self.journal(Event::ActionIntent {
                 action: action.clone(), step: raw.id.clone(), node: n.name.clone(), command: script.clone(),
                 mutating: true, idempotent: true, check: None,
             })?;
-            self.reporter.command(&n.name, &format!("backup → {}", b.dest.as_deref().unwrap_or("/var/backups/nats-rescue")), true, false);
+            self.reporter.command(&n.name, &format!("archive {what} (verified tar.gz, SHA-256 journaled)"), true, false);
         }
         let incident = self.cfg.incident.clone();
         let transport = self.transport.clone();
@@ -850,7 +850,7 @@ impl<'a> Engine<'a> {
         let sudo = raw.privileged;
         let jobs: Vec<Node> = work.iter().map(|w| w.0.clone()).collect();
         let scripts: Arc<BTreeMap<String, (String, String)>> =
-            Arc::new(work.into_iter().map(|(n, a, s)| (n.name.clone(), (a, s))).collect());
+            Arc::new(work.into_iter().map(|(n, a, s, _)| (n.name.clone(), (a, s))).collect());
         let s2 = scripts.clone();
         let mut results = Vec::new();
         fanout(

@@ -1002,7 +1002,14 @@ impl ClusterFacts {
             }
             for (host, d) in &n.route_dns {
                 if d.status != "ok" && !n.peer_dns.values().any(|p| &p.host == host) {
-                    f.dns_failures.push(DnsFailure { node: name.clone(), peer: String::new(), host: host.clone() });
+                    // Name the inventory node this route host stands for (same name or host).
+                    let peer = inv
+                        .nodes
+                        .iter()
+                        .find(|p| &p.name == host || &p.host == host)
+                        .map(|p| p.name.clone())
+                        .unwrap_or_default();
+                    f.dns_failures.push(DnsFailure { node: name.clone(), peer, host: host.clone() });
                 }
             }
         }

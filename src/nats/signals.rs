@@ -261,8 +261,11 @@ fn partition(f: &ClusterFacts) -> Option<Signal> {
     let config_ok = |n: &NodeFacts| !f.route_mismatch.iter().any(|m| m.node == n.name);
     let mut split = false;
     if up_nodes.len() >= 2 {
+        // A node whose route host names do not resolve has no routes because of DNS, not
+        // because packets are dropped: that is the dns-resolution signal's evidence.
+        let dns_broken = |n: &NodeFacts| f.dns_failures.iter().any(|d| d.node == n.name);
         for n in &leaderless {
-            if !config_ok(n) {
+            if !config_ok(n) || dns_broken(n) {
                 continue;
             }
             let peers_up: Vec<&String> = f.up.iter().filter(|u| *u != &n.name).collect();
@@ -492,9 +495,9 @@ fn dns(f: &ClusterFacts) -> Option<Signal> {
     let mut ev = Vec::new();
     for d in &f.dns_failures {
         if d.peer.is_empty() {
-            ev.push(format!("{}: getent hosts {} failed (a configured route host)", d.node, d.host));
+            ev.push(format!("{}: getent hosts {} failed (a configured route host, not in the inventory)", d.node, d.host));
         } else {
-            ev.push(format!("{}: getent hosts {} failed (peer {})", d.node, d.host, d.peer));
+            ev.push(format!("{}: cannot resolve {} (route host of peer {}; getent hosts failed)", d.node, d.host, d.peer));
         }
     }
     for l in f.cut_links.iter().filter(|l| l.result == "unresolved") {
@@ -506,7 +509,14 @@ fn dns(f: &ClusterFacts) -> Option<Signal> {
             super::facts::route_host_port(u).map(|(h, _)| h.parse::<std::net::IpAddr>().is_err()).unwrap_or(false)
         })
     });
-    let score = if routes_by_name && !f.has_leader {
+    // Every leaderless node without routes is one that cannot resolve its route hosts: DNS
+    // explains the outage completely.
+    let explains_all = !f.has_leader
+        && !f.leaderless.is_empty()
+        && f.leaderless.iter().all(|n| f.dns_failures.iter().any(|d| &d.node == n));
+    let score = if routes_by_name && explains_all {
+        95
+    } else if routes_by_name && !f.has_leader {
         85
     } else if routes_by_name {
         60
