@@ -16,11 +16,20 @@ fn main() {
     let mut out = String::from("/// (file name, text) of every built-in runbook.\npub static BUILTIN: &[(&str, &str)] = &[\n");
     for f in files {
         println!("cargo:rerun-if-changed={}", f.display());
-        let name = f.file_name().and_then(|n| n.to_str()).unwrap_or_default().to_string();
+        let name = f
+            .file_name()
+            .and_then(|n| n.to_str())
+            .unwrap_or_default()
+            .to_string();
         let abs = std::fs::canonicalize(&f).unwrap_or(f.clone());
-        let _ = writeln!(out, "    ({name:?}, include_str!({:?})),", abs.display().to_string());
+        let _ = writeln!(
+            out,
+            "    ({name:?}, include_str!({:?})),",
+            abs.display().to_string()
+        );
     }
     out.push_str("];\n");
-    let dest = std::path::Path::new(&std::env::var("OUT_DIR").unwrap_or_else(|_| ".".into())).join("builtin_runbooks.rs");
+    let dest = std::path::Path::new(&std::env::var("OUT_DIR").unwrap_or_else(|_| ".".into()))
+        .join("builtin_runbooks.rs");
     std::fs::write(dest, out).unwrap_or_else(|e| panic!("cannot write builtin_runbooks.rs: {e}"));
 }

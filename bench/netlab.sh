@@ -229,7 +229,6 @@ inventory() { # K FILE
     echo "    port: 22"
     echo "    identity_file: $DIR/id_ed25519"
     echo "    known_hosts: $DIR/known_hosts"
-    echo "    connect_timeout: 3s"
     echo "    command_timeout: 60s"
     echo "  nats:"
     echo "    monitor_port: 8222"

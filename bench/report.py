@@ -48,7 +48,9 @@ def main():
             rss = g("nats_rescue", "peak_rss_kb")
             fails = sum((row.get(t) or {}).get("failed", 0) for t in row)
             note = f" ({fails} failed runs)" if fails else ""
-            out.append(f"| {s}{note} | {f(nr)} | {f(g('nats_rescue_status'))} | {f(ps)} | {f(an)} | {f(anp)} | {ratio_an} | {ratio_ps} | "
+            reached = g("nats_rescue", "reached_min")
+            nr_cell = f(nr) + (f" ⚠ {reached}/{s} nodes probed" if reached is not None and reached < int(s) else "")
+            out.append(f"| {s}{note} | {nr_cell} | {f(g('nats_rescue_status'))} | {f(ps)} | {f(an)} | {f(anp)} | {ratio_an} | {ratio_ps} | "
                        f"{'—' if rss is None else f'{rss / 1024:.1f} MB'} | {f(g('nats_rescue', 'load_median'), 1)} |")
         out.append("")
         out.append("Min–max per cell (s):")
@@ -75,7 +77,7 @@ def main():
         if t["leader_seen_s"] is not None and h["leader_seen_s"] is not None:
             out.append("")
             out.append(f"Overhead of the tool to a noticed leader: **{t['leader_seen_s'] - h['leader_seen_s']:+.2f} s** "
-                       f"(difference of medians); before the start command: {t['first_start_sent_s'] - h['first_start_sent_s']:+.2f} s; "
+                       f"(difference of medians); until both servers answer again: {t['servers_up_s'] - h['servers_up_s']:+.2f} s; "
                        f"noticing the leader: {(t['detect_latency_s'] or 0) - (h['detect_latency_s'] or 0):+.2f} s.")
         out.append("")
     j = r.get("journal")

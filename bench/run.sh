@@ -40,10 +40,15 @@ if [ ! -x "$BENCH/.venv/bin/ansible" ]; then
   "$BENCH/.venv/bin/pip" install -q "$ANSIBLE_CORE"
 fi
 
-echo "bench: cargo build --release" >&2
-(cd "$ROOT" && cargo build --release -q)
+# BENCH_NO_BUILD=1: measure the binaries already in target/release (they must exist)
+if [ "${BENCH_NO_BUILD:-0}" != 1 ] || [ ! -x "$ROOT/target/release/nats-rescue" ]; then
+  echo "bench: cargo build --release" >&2
+  (cd "$ROOT" && cargo build --release -q)
+fi
 JOURNAL_BIN=""
-if [[ ",$SKIP," != *",journal,"* ]]; then
+if [ "${BENCH_NO_BUILD:-0}" = 1 ] && [ -x "$ROOT/target/release/nrb-journal-throughput" ]; then
+  JOURNAL_BIN="$ROOT/target/release/nrb-journal-throughput"
+elif [[ ",$SKIP," != *",journal,"* ]]; then
   echo "bench: building bench/journal-throughput (shares target/)" >&2
   if (cd "$BENCH/journal-throughput" && CARGO_TARGET_DIR="$ROOT/target" cargo build --release -q); then
     JOURNAL_BIN="$ROOT/target/release/nrb-journal-throughput"

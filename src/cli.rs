@@ -34,10 +34,21 @@ pub struct Cli {
 #[derive(Debug, Args, Clone)]
 pub struct GlobalOpts {
     /// Cluster inventory
-    #[arg(short = 'i', long, global = true, env = "NATS_RESCUE_INVENTORY", value_name = "FILE")]
+    #[arg(
+        short = 'i',
+        long,
+        global = true,
+        env = "NATS_RESCUE_INVENTORY",
+        value_name = "FILE"
+    )]
     pub inventory: Option<PathBuf>,
     /// Where incident journals live [default: $XDG_STATE_HOME/nats-rescue/incidents]
-    #[arg(long, global = true, env = "NATS_RESCUE_JOURNAL_DIR", value_name = "DIR")]
+    #[arg(
+        long,
+        global = true,
+        env = "NATS_RESCUE_JOURNAL_DIR",
+        value_name = "DIR"
+    )]
     pub journal_dir: Option<PathBuf>,
     /// Extra runbook folder; its files override built-in runbooks of the same id
     #[arg(long, global = true, value_name = "DIR")]
@@ -63,13 +74,19 @@ pub struct GlobalOpts {
 #[derive(Debug, Subcommand)]
 pub enum Command {
     /// One table: per node ssh, service, monitor, server name, meta leader, Raft state, routes, healthz
-    #[command(after_help = "Exit 0 when the cluster is healthy, 1 when not.\n\nExample:\n  nats-rescue -i inventory.yaml status --json")]
+    #[command(
+        after_help = "Exit 0 when the cluster is healthy, 1 when not.\n\nExample:\n  nats-rescue -i inventory.yaml status --json"
+    )]
     Status,
     /// Read-only: run every runbook's diagnose steps and rank the likely causes
-    #[command(after_help = "Exit 0 when healthy (no findings), 1 when findings were made.\n\nExample:\n  nats-rescue -i inventory.yaml diagnose --json | jq '.findings[0]'")]
+    #[command(
+        after_help = "Exit 0 when healthy (no findings), 1 when findings were made.\n\nExample:\n  nats-rescue -i inventory.yaml diagnose --json | jq '.findings[0]'"
+    )]
     Diagnose,
     /// Execute a runbook (an id such as `insufficient-nodes`, or a path to a .yaml)
-    #[command(after_help = "Examples:\n  nats-rescue run insufficient-nodes --dry-run\n  nats-rescue run insufficient-nodes --yes\n  nats-rescue run reset-option-b --confirm-destructive prod-east")]
+    #[command(
+        after_help = "Examples:\n  nats-rescue run insufficient-nodes --dry-run\n  nats-rescue run insufficient-nodes --yes\n  nats-rescue run reset-option-b --confirm-destructive prod-east"
+    )]
     Run(RunArgs),
     /// Continue an interrupted incident (default: the most recent unfinished one)
     #[command(after_help = "Example:\n  nats-rescue resume --yes")]
@@ -84,10 +101,10 @@ pub enum Command {
     #[command(subcommand)]
     Lab(LabCommand),
     /// Print a shell completion script
-    #[command(after_help = "Example:\n  nats-rescue completions bash > /etc/bash_completion.d/nats-rescue")]
-    Completions {
-        shell: clap_complete::Shell,
-    },
+    #[command(
+        after_help = "Example:\n  nats-rescue completions bash > /etc/bash_completion.d/nats-rescue"
+    )]
+    Completions { shell: clap_complete::Shell },
 }
 
 #[derive(Debug, Args, Clone, Default)]

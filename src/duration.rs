@@ -14,7 +14,9 @@ pub fn parse(text: &str) -> Result<Duration, String> {
     while !rest.is_empty() {
         let digits = rest.chars().take_while(|c| c.is_ascii_digit()).count();
         if digits == 0 {
-            return Err(format!("invalid duration `{text}`: expected a number, e.g. `5s`, `500ms`, `2m`"));
+            return Err(format!(
+                "invalid duration `{text}`: expected a number, e.g. `5s`, `500ms`, `2m`"
+            ));
         }
         let n: u64 = rest[..digits]
             .parse()
@@ -28,8 +30,16 @@ pub fn parse(text: &str) -> Result<Duration, String> {
             "s" => Duration::from_secs(n),
             "m" => Duration::from_secs(n * 60),
             "h" => Duration::from_secs(n * 3600),
-            "" => return Err(format!("invalid duration `{text}`: missing unit (ms, s, m, h)")),
-            other => return Err(format!("invalid duration `{text}`: unknown unit `{other}` (use ms, s, m, h)")),
+            "" => {
+                return Err(format!(
+                    "invalid duration `{text}`: missing unit (ms, s, m, h)"
+                ))
+            }
+            other => {
+                return Err(format!(
+                    "invalid duration `{text}`: unknown unit `{other}` (use ms, s, m, h)"
+                ))
+            }
         };
         total += d;
     }

@@ -59,7 +59,11 @@ impl InputProblem {
         };
         // Name the offending key in the field path: `steps[1].comfirm`.
         let field = match (field, message.strip_prefix("unknown field `")) {
-            (Some(f), Some(rest)) => rest.split('`').next().map(|k| format!("{f}.{k}")).or(Some(f)),
+            (Some(f), Some(rest)) => rest
+                .split('`')
+                .next()
+                .map(|k| format!("{f}.{k}"))
+                .or(Some(f)),
             (None, Some(rest)) => rest.split('`').next().map(String::from),
             (f, None) => f,
         };

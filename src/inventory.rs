@@ -167,14 +167,19 @@ pub fn expand_tilde(p: &str) -> PathBuf {
 }
 
 fn home_dir() -> PathBuf {
-    std::env::var_os("HOME").map(PathBuf::from).unwrap_or_else(|| PathBuf::from("/"))
+    std::env::var_os("HOME")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| PathBuf::from("/"))
 }
 
 impl Inventory {
     /// Reads and validates an inventory file.
     pub fn load(path: &Path) -> Result<Inventory, InputProblems> {
         let text = std::fs::read_to_string(path).map_err(|e| {
-            InputProblems(vec![InputProblem::new(path, format!("cannot read inventory: {e}"))])
+            InputProblems(vec![InputProblem::new(
+                path,
+                format!("cannot read inventory: {e}"),
+            )])
         })?;
         Self::parse(path, &text)
     }
@@ -188,8 +193,11 @@ impl Inventory {
             Some(c) if !c.trim().is_empty() => c,
             _ => {
                 problems.push(
-                    InputProblem::new(path, "the cluster name is required (it is typed to approve destructive steps)")
-                        .field("cluster"),
+                    InputProblem::new(
+                        path,
+                        "the cluster name is required (it is typed to approve destructive steps)",
+                    )
+                    .field("cluster"),
                 );
                 String::new()
             }
@@ -208,14 +216,20 @@ impl Inventory {
                 );
             }
             if rn.name.trim().is_empty() {
-                problems.push(InputProblem::new(path, "node name is empty").field(format!("nodes[{i}].name")));
+                problems.push(
+                    InputProblem::new(path, "node name is empty").field(format!("nodes[{i}].name")),
+                );
             }
             if rn.host.trim().is_empty() {
-                problems.push(InputProblem::new(path, "node host is empty").field(format!("nodes[{i}].host")));
+                problems.push(
+                    InputProblem::new(path, "node host is empty").field(format!("nodes[{i}].host")),
+                );
             }
             let s = merge_ssh(&raw.defaults.ssh, &rn.ssh);
             let n = merge_nats(&raw.defaults.nats, &rn.nats);
-            let user = s.user.unwrap_or_else(|| std::env::var("USER").unwrap_or_else(|_| "root".into()));
+            let user = s
+                .user
+                .unwrap_or_else(|| std::env::var("USER").unwrap_or_else(|_| "root".into()));
             let ssh = SshSettings {
                 user,
                 port: s.port.unwrap_or(22),
@@ -230,22 +244,43 @@ impl Inventory {
                 monitor_port: n.monitor_port.unwrap_or(8222),
                 monitor: n.monitor.unwrap_or(MonitorMode::Auto),
                 cluster_port: n.cluster_port.unwrap_or(6222),
-                config_file: n.config_file.unwrap_or_else(|| "/etc/nats/nats-server.conf".into()),
+                config_file: n
+                    .config_file
+                    .unwrap_or_else(|| "/etc/nats/nats-server.conf".into()),
                 store_dir: n.store_dir.unwrap_or_else(|| "/var/lib/nats".into()),
                 system_account: n.system_account.unwrap_or_else(|| "$SYS".into()),
                 service: ServiceCommands {
-                    start: n.service.start.unwrap_or_else(|| "systemctl start nats-server".into()),
-                    stop: n.service.stop.unwrap_or_else(|| "systemctl stop nats-server".into()),
-                    status: n.service.status.unwrap_or_else(|| "systemctl is-active nats-server".into()),
+                    start: n
+                        .service
+                        .start
+                        .unwrap_or_else(|| "systemctl start nats-server".into()),
+                    stop: n
+                        .service
+                        .stop
+                        .unwrap_or_else(|| "systemctl stop nats-server".into()),
+                    status: n
+                        .service
+                        .status
+                        .unwrap_or_else(|| "systemctl is-active nats-server".into()),
                     reload: n.service.reload,
                 },
             };
-            nodes.push(Node { name: rn.name, host: rn.host, ssh, nats });
+            nodes.push(Node {
+                name: rn.name,
+                host: rn.host,
+                ssh,
+                nats,
+            });
         }
         if !problems.is_empty() {
             return Err(InputProblems(problems));
         }
-        Ok(Inventory { cluster, nodes, source: path.to_path_buf(), sha256: sha256_hex(text.as_bytes()) })
+        Ok(Inventory {
+            cluster,
+            nodes,
+            source: path.to_path_buf(),
+            sha256: sha256_hex(text.as_bytes()),
+        })
     }
 
     pub fn node(&self, name: &str) -> Option<&Node> {
@@ -278,12 +313,23 @@ fn merge_nats(d: &RawNats, o: &RawNats) -> RawNats {
         cluster_port: o.cluster_port.or(d.cluster_port),
         config_file: o.config_file.clone().or_else(|| d.config_file.clone()),
         store_dir: o.store_dir.clone().or_else(|| d.store_dir.clone()),
-        system_account: o.system_account.clone().or_else(|| d.system_account.clone()),
+        system_account: o
+            .system_account
+            .clone()
+            .or_else(|| d.system_account.clone()),
         service: RawService {
             start: o.service.start.clone().or_else(|| d.service.start.clone()),
             stop: o.service.stop.clone().or_else(|| d.service.stop.clone()),
-            status: o.service.status.clone().or_else(|| d.service.status.clone()),
-            reload: o.service.reload.clone().or_else(|| d.service.reload.clone()),
+            status: o
+                .service
+                .status
+                .clone()
+                .or_else(|| d.service.status.clone()),
+            reload: o
+                .service
+                .reload
+                .clone()
+                .or_else(|| d.service.reload.clone()),
         },
     }
 }
@@ -337,10 +383,23 @@ nodes:
         assert_eq!(inv.nodes[1].ssh.port, 2222);
         assert_eq!(inv.nodes[1].ssh.user, "nats-admin");
         assert_eq!(inv.nodes[1].ssh.command_timeout, Duration::from_secs(60));
-        assert!(inv.nodes[0].ssh.identity_file.as_ref().unwrap().ends_with(".ssh/id_ed25519"));
-        assert!(!inv.nodes[0].ssh.identity_file.as_ref().unwrap().starts_with("~"));
+        assert!(inv.nodes[0]
+            .ssh
+            .identity_file
+            .as_ref()
+            .unwrap()
+            .ends_with(".ssh/id_ed25519"));
+        assert!(!inv.nodes[0]
+            .ssh
+            .identity_file
+            .as_ref()
+            .unwrap()
+            .starts_with("~"));
         assert_eq!(inv.nodes[0].nats.monitor, MonitorMode::Auto);
-        assert_eq!(inv.nodes[0].nats.service.reload.as_deref(), Some("systemctl reload nats-server"));
+        assert_eq!(
+            inv.nodes[0].nats.service.reload.as_deref(),
+            Some("systemctl reload nats-server")
+        );
         assert_eq!(inv.quorum(), 2);
     }
 

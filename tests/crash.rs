@@ -5,7 +5,8 @@
 //!
 //! Runbook: `tests/fixtures/runbooks/crash-multi.yaml`, variants by `--var mode=`:
 //! `parallel` / `serial` (idempotent, sleep then effect) and `checked` (not idempotent, a
-//! `check`, effect then sleep).
+//! `check`, effect then sleep). `crash-capture.yaml` backs the test of a check that uses an earlier
+//! step's capture (resume must run the check as it was rendered with the intent).
 
 use crate::support::cli::{bin, repo};
 use crate::support::sshd::{free_port, Sshd, LISTEN};
@@ -853,9 +854,8 @@ fn in_doubt_without_check_or_idempotent_needs_a_human_exit_4() {
 /// before any step has run again, so `steps.<id>` captures are empty: here the check
 /// `grep -qF {{ steps.read... | trim }} file` becomes `grep -qF '' file`, which matches any line,
 /// and the fix is marked applied although it never ran. The journaled intent holds the
-/// correctly rendered check. Run with `--ignored` to reproduce.
+/// correctly rendered check.
 #[test]
-#[ignore = "src bug: resume renders checks without the captures of earlier steps (see report)"]
 fn in_doubt_check_that_uses_a_capture_decides_on_the_captured_value() {
     let mut rig = Rig::new();
     let case = rig.case("capture", "capture");

@@ -1,9 +1,10 @@
 //! One integration-test binary (one link step): real binary, real sshd, real nats-server.
-mod lab;
-mod support;
-mod runbooks;
-mod ssh;
-mod journal;
 mod crash;
+mod e2e;
+mod journal;
+mod lab;
 mod pty;
+mod runbooks;
 mod snapshots;
+mod ssh;
+mod support;

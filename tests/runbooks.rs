@@ -24,12 +24,18 @@ fn every_builtin_runbook_validates() {
 #[test]
 fn broken_runbooks_name_file_line_column_step_and_field() {
     let dir = repo().join("tests/fixtures/invalid");
-    let mut files: Vec<_> = std::fs::read_dir(&dir).unwrap().map(|e| e.unwrap().path()).collect();
+    let mut files: Vec<_> = std::fs::read_dir(&dir)
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .collect();
     files.sort();
     assert!(files.len() >= 4);
     for f in files {
         let rel = f.strip_prefix(repo()).unwrap().to_path_buf();
-        let r = Cli::new().args(["runbooks", "validate"]).arg_path(&rel).run();
+        let r = Cli::new()
+            .args(["runbooks", "validate"])
+            .arg_path(&rel)
+            .run();
         r.code(2);
         let name = rel.file_stem().unwrap().to_string_lossy().to_string();
         insta::assert_snapshot!(format!("invalid-{name}"), r.stdout);
@@ -38,20 +44,37 @@ fn broken_runbooks_name_file_line_column_step_and_field() {
 
 #[test]
 fn typo_in_a_field_prints_position_and_field_exit_2() {
-    let r = Cli::new().args(["runbooks", "validate", "tests/fixtures/invalid/unknown-field.yaml"]).run();
-    r.code(2).stdout_has("tests/fixtures/invalid/unknown-field.yaml:10:5:").stdout_has("unknown field `comfirm`");
+    let r = Cli::new()
+        .args([
+            "runbooks",
+            "validate",
+            "tests/fixtures/invalid/unknown-field.yaml",
+        ])
+        .run();
+    r.code(2)
+        .stdout_has("tests/fixtures/invalid/unknown-field.yaml:10:5:")
+        .stdout_has("unknown field `comfirm`");
 }
 
 #[test]
 fn unknown_runbook_is_usage_error_listing_known_ones() {
-    let r = Cli::new().args(["runbooks", "show", "no-such-runbook"]).run();
-    r.code(2).stderr_has("unknown runbook `no-such-runbook`").stderr_has("insufficient-nodes");
+    let r = Cli::new()
+        .args(["runbooks", "show", "no-such-runbook"])
+        .run();
+    r.code(2)
+        .stderr_has("unknown runbook `no-such-runbook`")
+        .stderr_has("insufficient-nodes");
 }
 
 #[test]
 fn show_lists_steps_as_the_operator_meets_them() {
-    let r = Cli::new().args(["runbooks", "show", "insufficient-nodes"]).run();
-    r.code(0).stdout_has("[confirm] approve-start").stdout_has("[fix] start").stdout_has("resume check:");
+    let r = Cli::new()
+        .args(["runbooks", "show", "insufficient-nodes"])
+        .run();
+    r.code(0)
+        .stdout_has("[confirm] approve-start")
+        .stdout_has("[fix] start")
+        .stdout_has("resume check:");
 }
 
 #[test]
@@ -59,6 +82,11 @@ fn list_names_every_runbook_with_its_cause() {
     let r = Cli::new().args(["--json", "runbooks", "list"]).run();
     r.code(0);
     let v = r.json();
-    let ids: Vec<&str> = v.as_array().unwrap().iter().filter_map(|x| x["id"].as_str()).collect();
+    let ids: Vec<&str> = v
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter_map(|x| x["id"].as_str())
+        .collect();
     assert!(ids.contains(&"insufficient-nodes"), "{ids:?}");
 }

@@ -11,7 +11,10 @@ pub fn dispatch(g: &GlobalOpts, cmd: &JournalCommand) -> Result<i32> {
         JournalCommand::List => {
             let list = journal::list(&dir);
             if g.json {
-                println!("{}", serde_json::to_string_pretty(&list).unwrap_or_default());
+                println!(
+                    "{}",
+                    serde_json::to_string_pretty(&list).unwrap_or_default()
+                );
             } else if list.is_empty() {
                 eprintln!("no incidents in {}", dir.display());
             } else {
@@ -35,7 +38,11 @@ pub fn dispatch(g: &GlobalOpts, cmd: &JournalCommand) -> Result<i32> {
                             "torn_tail": r.torn_tail.as_ref().map(|t| serde_json::json!({"line": t.line, "bytes": t.bytes})),
                         })).unwrap_or_default());
                     } else {
-                        println!("{}: {}", if r.torn_tail.is_none() { "ok" } else { "TORN" }, r.describe());
+                        println!(
+                            "{}: {}",
+                            if r.torn_tail.is_none() { "ok" } else { "TORN" },
+                            r.describe()
+                        );
                     }
                     Ok(r.exit_code())
                 }
@@ -48,7 +55,11 @@ pub fn dispatch(g: &GlobalOpts, cmd: &JournalCommand) -> Result<i32> {
             match format {
                 ExportFormat::Markdown => print!("{}", journal::export_markdown(&records, &report)),
                 ExportFormat::Json => {
-                    println!("{}", serde_json::to_string_pretty(&journal::export_json(&records, &report)).unwrap_or_default())
+                    println!(
+                        "{}",
+                        serde_json::to_string_pretty(&journal::export_json(&records, &report))
+                            .unwrap_or_default()
+                    )
                 }
             }
             Ok(0)

@@ -9,7 +9,9 @@ use std::path::PathBuf;
 
 /// The inventory path: `-i`, `$NATS_RESCUE_INVENTORY`, or `./inventory.yaml`.
 pub fn inventory_path(g: &GlobalOpts) -> PathBuf {
-    g.inventory.clone().unwrap_or_else(|| PathBuf::from("inventory.yaml"))
+    g.inventory
+        .clone()
+        .unwrap_or_else(|| PathBuf::from("inventory.yaml"))
 }
 
 pub fn load_inventory(g: &GlobalOpts) -> Result<Inventory> {
@@ -35,5 +37,7 @@ pub mod status;
 
 /// `--journal-dir`, `$NATS_RESCUE_JOURNAL_DIR`, or `$XDG_STATE_HOME/nats-rescue/incidents`.
 pub fn journal_dir(g: &GlobalOpts) -> PathBuf {
-    g.journal_dir.clone().unwrap_or_else(crate::journal::default_dir)
+    g.journal_dir
+        .clone()
+        .unwrap_or_else(crate::journal::default_dir)
 }

@@ -23,10 +23,17 @@ impl Sink for JournalSink<'_> {
     fn append(&mut self, ev: Event) -> std::result::Result<(), String> {
         for k in self.ssh.take_accepted_host_keys() {
             self.writer
-                .append(Event::HostKeyAccepted { node: k.node, host: k.host, fingerprint: k.fingerprint })
+                .append(Event::HostKeyAccepted {
+                    node: k.node,
+                    host: k.host,
+                    fingerprint: k.fingerprint,
+                })
                 .map_err(|e| e.to_string())?;
         }
-        self.writer.append(ev).map(|_| ()).map_err(|e| e.to_string())
+        self.writer
+            .append(ev)
+            .map(|_| ())
+            .map_err(|e| e.to_string())
     }
 }
 
@@ -41,7 +48,11 @@ fn parse_vars(plan: &Plan, vars: &[String]) -> Result<BTreeMap<String, String>> 
             return Err(Error::Usage(format!(
                 "--var {k}: runbook `{}` has no variable `{k}` (it has: {})",
                 plan.id,
-                if known.is_empty() { "none".into() } else { known.join(", ") }
+                if known.is_empty() {
+                    "none".into()
+                } else {
+                    known.join(", ")
+                }
             )));
         }
         out.insert(k.to_string(), v.to_string());
@@ -71,7 +82,10 @@ fn transport(g: &GlobalOpts) -> (Arc<SshTransport>, Arc<crate::engine::Gather>) 
 }
 
 fn approvals(a: &ApprovalArgs) -> Approvals {
-    Approvals { yes: a.yes, confirm_destructive: a.confirm_destructive.clone() }
+    Approvals {
+        yes: a.yes,
+        confirm_destructive: a.confirm_destructive.clone(),
+    }
 }
 
 pub fn run(g: &GlobalOpts, lib: &Library, args: &RunArgs) -> Result<i32> {
@@ -80,7 +94,10 @@ pub fn run(g: &GlobalOpts, lib: &Library, args: &RunArgs) -> Result<i32> {
     let vars = parse_vars(&plan, &args.vars)?;
     for n in &args.nodes {
         if inv.node(n).is_none() {
-            return Err(Error::Usage(format!("--node {n}: no such node in {}", inv.source.display())));
+            return Err(Error::Usage(format!(
+                "--node {n}: no such node in {}",
+                inv.source.display()
+            )));
         }
     }
     let dir = journal_dir(g);
@@ -92,7 +109,12 @@ pub fn run(g: &GlobalOpts, lib: &Library, args: &RunArgs) -> Result<i32> {
         runbook: plan.id.clone(),
         runbook_sha256: plan.sha256.clone(),
         runbook_source: plan.source.describe(),
-        inventory: inv.source.canonicalize().unwrap_or(inv.source.clone()).display().to_string(),
+        inventory: inv
+            .source
+            .canonicalize()
+            .unwrap_or(inv.source.clone())
+            .display()
+            .to_string(),
         inventory_sha256: inv.sha256.clone(),
         cluster: inv.cluster.clone(),
         rehearsal: args.dry_run,
@@ -104,7 +126,15 @@ pub fn run(g: &GlobalOpts, lib: &Library, args: &RunArgs) -> Result<i32> {
     cfg.rehearsal = args.dry_run;
     cfg.vars = vars;
     cfg.node_limit = args.nodes.clone();
-    execute(g, &plan, &inv, &mut writer, cfg, Prior::default(), &args.approval)
+    execute(
+        g,
+        &plan,
+        &inv,
+        &mut writer,
+        cfg,
+        Prior::default(),
+        &args.approval,
+    )
 }
 
 fn execute(
@@ -122,7 +152,11 @@ fn execute(
     let rehearsal = cfg.rehearsal;
     reporter.header(&format!(
         "{}incident {incident}: {} — {}",
-        if rehearsal { "REHEARSAL (--dry-run, nothing mutating is sent) " } else { "" },
+        if rehearsal {
+            "REHEARSAL (--dry-run, nothing mutating is sent) "
+        } else {
+            ""
+        },
         plan.id,
         plan.title
     ));
@@ -131,15 +165,35 @@ fn execute(
     let mut prompter = TerminalPrompter::new(approvals(approval));
     let transport: Arc<dyn crate::transport::Transport> = ssh.clone();
     let (outcome, findings, recs) = {
-        let mut sink = JournalSink { writer, ssh: ssh.clone() };
-        let mut engine = Engine::new(plan, inv, transport, gather, &mut prompter, &mut sink, &reporter, cfg).with_prior(prior);
+        let mut sink = JournalSink {
+            writer,
+            ssh: ssh.clone(),
+        };
+        let mut engine = Engine::new(
+            plan,
+            inv,
+            transport,
+            gather,
+            &mut prompter,
+            &mut sink,
+            &reporter,
+            cfg,
+        )
+        .with_prior(prior);
         let o = engine.run();
         (o, engine.findings.clone(), engine.recommendations.clone())
     };
     for k in ssh.take_accepted_host_keys() {
-        writer.append(Event::HostKeyAccepted { node: k.node, host: k.host, fingerprint: k.fingerprint })?;
+        writer.append(Event::HostKeyAccepted {
+            node: k.node,
+            host: k.host,
+            fingerprint: k.fingerprint,
+        })?;
     }
-    writer.append(Event::IncidentClosed { outcome: outcome.word().into(), detail: outcome.detail() })?;
+    writer.append(Event::IncidentClosed {
+        outcome: outcome.word().into(),
+        detail: outcome.detail(),
+    })?;
     let code = outcome.exit_code();
     let line = match &outcome {
         Outcome::Recovered => "RECOVERED: the runbook's verify steps passed".to_string(),
@@ -147,12 +201,20 @@ fn execute(
         Outcome::Rehearsed => "rehearsal complete: nothing mutating was sent".to_string(),
         Outcome::VerifyFailed(d) => format!("NOT RECOVERED: {d}"),
         Outcome::Failed(d) => format!("STOPPED ON FAILURE: {d}"),
-        Outcome::Stopped(d) => format!("stopped: {d}; continue with `nats-rescue resume {incident}`"),
-        Outcome::NeedDecision(d) => format!("a decision is needed: {d}; continue with `nats-rescue resume {incident}`"),
+        Outcome::Stopped(d) => {
+            format!("stopped: {d}; continue with `nats-rescue resume {incident}`")
+        }
+        Outcome::NeedDecision(d) => {
+            format!("a decision is needed: {d}; continue with `nats-rescue resume {incident}`")
+        }
     };
     if !g.quiet {
         eprintln!("\n{line}");
-        eprintln!("journal: {} (head {})", writer.path().display(), &writer.head_hash()[..16]);
+        eprintln!(
+            "journal: {} (head {})",
+            writer.path().display(),
+            &writer.head_hash()[..16]
+        );
         eprintln!("report:  nats-rescue journal export {incident} --format markdown");
     }
     if g.json {
@@ -171,7 +233,10 @@ pub fn resume(g: &GlobalOpts, lib: &Library, args: &ResumeArgs) -> Result<i32> {
     let incident = match &args.incident {
         Some(i) => {
             let p = journal::resolve(&dir, i)?;
-            p.file_stem().and_then(|s| s.to_str()).unwrap_or(i).to_string()
+            p.file_stem()
+                .and_then(|s| s.to_str())
+                .unwrap_or(i)
+                .to_string()
         }
         None => journal::latest_unfinished(&dir)
             .ok_or_else(|| Error::Usage(format!("no unfinished incident in {}", dir.display())))?,
@@ -181,13 +246,15 @@ pub fn resume(g: &GlobalOpts, lib: &Library, args: &ResumeArgs) -> Result<i32> {
         eprintln!("nats-rescue: the journal's last line was torn (crash mid-write: line {}, {} bytes); repaired by appending a record, history untouched", t.line, t.bytes);
     }
     if replay.is_finished() {
-        eprintln!("incident {incident} is closed ({}); nothing to resume", replay.status());
+        eprintln!(
+            "incident {incident} is closed ({}); nothing to resume",
+            replay.status()
+        );
         return Ok(0);
     }
-    let opened = replay
-        .opened
-        .clone()
-        .ok_or_else(|| Error::JournalIntegrity(format!("incident {incident} has no incident_opened record")))?;
+    let opened = replay.opened.clone().ok_or_else(|| {
+        Error::JournalIntegrity(format!("incident {incident} has no incident_opened record"))
+    })?;
     let plan = if opened.runbook_source == "builtin" {
         load(lib, &opened.runbook)?
     } else {
@@ -210,7 +277,12 @@ pub fn resume(g: &GlobalOpts, lib: &Library, args: &ResumeArgs) -> Result<i32> {
         eprintln!("nats-rescue: warning: the inventory changed since the incident started");
     }
     let prior = Prior {
-        finished: replay.finished_actions.iter().filter(|(_, r)| r.succeeded()).map(|(a, _)| a.clone()).collect(),
+        finished: replay
+            .finished_actions
+            .iter()
+            .filter(|(_, r)| r.succeeded())
+            .map(|(a, _)| a.clone())
+            .collect(),
         in_doubt: replay
             .in_doubt
             .iter()
@@ -225,11 +297,20 @@ pub fn resume(g: &GlobalOpts, lib: &Library, args: &ResumeArgs) -> Result<i32> {
             })
             .collect(),
         confirmations: replay.confirmations.clone(),
-        backups: replay.backups.iter().map(|b| (b.step.clone(), b.node.clone())).collect(),
+        backups: replay
+            .backups
+            .iter()
+            .map(|b| (b.step.clone(), b.node.clone()))
+            .collect(),
     };
     writer.append(Event::Resumed {
         operator: journal::current_operator(),
-        in_doubt: prior.in_doubt.iter().filter(|d| d.mutating).map(|d| format!("{} ({})", d.action, d.command)).collect(),
+        in_doubt: prior
+            .in_doubt
+            .iter()
+            .filter(|d| d.mutating)
+            .map(|d| format!("{} ({})", d.action, d.command))
+            .collect(),
         repaired_torn_tail: replay.repaired_torn_tail.is_some(),
     })?;
     let mut cfg = RunConfig::new(incident);

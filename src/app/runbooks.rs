@@ -56,13 +56,20 @@ fn validate(lib: &Library, files: &[std::path::PathBuf], json: bool) -> Result<i
             .map(|r| {
                 let name = match &r {
                     Ok(p) => p.id.clone(),
-                    Err(e) => e.0.first().map(|p| p.file.display().to_string()).unwrap_or_default(),
+                    Err(e) => {
+                        e.0.first()
+                            .map(|p| p.file.display().to_string())
+                            .unwrap_or_default()
+                    }
                 };
                 (name, r)
             })
             .collect()
     } else {
-        files.iter().map(|f| (f.display().to_string(), source::load_file(f))).collect()
+        files
+            .iter()
+            .map(|f| (f.display().to_string(), source::load_file(f)))
+            .collect()
     };
     let mut problems = 0;
     let mut report = Vec::new();
@@ -84,7 +91,10 @@ fn validate(lib: &Library, files: &[std::path::PathBuf], json: bool) -> Result<i
         }
     }
     if json {
-        println!("{}", serde_json::to_string_pretty(&report).unwrap_or_default());
+        println!(
+            "{}",
+            serde_json::to_string_pretty(&report).unwrap_or_default()
+        );
     }
     if problems > 0 {
         if !json {
@@ -119,7 +129,14 @@ fn show(lib: &Library, name: &str, json: bool) -> Result<i32> {
     if !p.vars.is_empty() {
         o.push_str("\nvariables (--var KEY=VALUE):\n");
         for (k, v) in &p.vars {
-            o.push_str(&format!("  {k} = {} {}\n", v.default.as_deref().unwrap_or("(required)"), v.description.as_deref().map(|d| format!("— {d}")).unwrap_or_default()));
+            o.push_str(&format!(
+                "  {k} = {} {}\n",
+                v.default.as_deref().unwrap_or("(required)"),
+                v.description
+                    .as_deref()
+                    .map(|d| format!("— {d}"))
+                    .unwrap_or_default()
+            ));
         }
     }
     o.push('\n');
@@ -129,28 +146,56 @@ fn show(lib: &Library, name: &str, json: bool) -> Result<i32> {
             (StepKind::Fix, true) => "fix, DESTRUCTIVE",
             (k, _) => k.as_str(),
         };
-        o.push_str(&format!("{:>2}. [{tag}] {}{}\n", i + 1, r.id, r.title.as_deref().map(|t| format!(" — {t}")).unwrap_or_default()));
+        o.push_str(&format!(
+            "{:>2}. [{tag}] {}{}\n",
+            i + 1,
+            r.id,
+            r.title
+                .as_deref()
+                .map(|t| format!(" — {t}"))
+                .unwrap_or_default()
+        ));
         if let Some(w) = &r.when {
             o.push_str(&format!("      when: {w}\n"));
         }
         if let Some(x) = &r.probe {
-            o.push_str(&format!("      gathers facts: {x:?} (monitoring endpoints + node checks, read-only)\n"));
+            o.push_str(&format!(
+                "      gathers facts: {x:?} (monitoring endpoints + node checks, read-only)\n"
+            ));
         }
         if let Some(f) = &r.finding {
             o.push_str(&format!("      finding when: {}\n", f.when));
         }
         if let Some(x) = &r.prompt {
-            o.push_str(&format!("      asks: {x}{}\n", if r.destructive { " (type the cluster name)" } else { "" }));
+            o.push_str(&format!(
+                "      asks: {x}{}\n",
+                if r.destructive {
+                    " (type the cluster name)"
+                } else {
+                    ""
+                }
+            ));
         }
         if let Some(x) = &r.on {
             o.push_str(&format!("      on: {x}\n"));
         }
         if let Some(x) = &r.run {
-            let kind = if s.is_mutating() { "runs" } else { "runs (read-only)" };
-            o.push_str(&format!("      {kind}: {}\n", x.trim().replace('\n', "\n            ")));
+            let kind = if s.is_mutating() {
+                "runs"
+            } else {
+                "runs (read-only)"
+            };
+            o.push_str(&format!(
+                "      {kind}: {}\n",
+                x.trim().replace('\n', "\n            ")
+            ));
         }
         if let Some(b) = &r.backup {
-            o.push_str(&format!("      backs up: {} → {}\n", b.path, b.dest.as_deref().unwrap_or("/var/backups/nats-rescue")));
+            o.push_str(&format!(
+                "      backs up: {} → {}\n",
+                b.path,
+                b.dest.as_deref().unwrap_or("/var/backups/nats-rescue")
+            ));
         }
         if let Some(x) = &r.precondition {
             o.push_str(&format!("      re-checks before running: {x}\n"));
@@ -162,7 +207,10 @@ fn show(lib: &Library, name: &str, json: bool) -> Result<i32> {
             o.push_str(&format!("      order: {:?}\n", s.order));
         }
         if let Some(g) = &r.gate {
-            o.push_str(&format!("      health gate after each node: {}\n", g.wait_until));
+            o.push_str(&format!(
+                "      health gate after each node: {}\n",
+                g.wait_until
+            ));
         }
         if let Some(x) = &r.check {
             o.push_str(&format!("      resume check: {x}\n"));
@@ -171,7 +219,10 @@ fn show(lib: &Library, name: &str, json: bool) -> Result<i32> {
             o.push_str("      idempotent: safe to repeat after a crash\n");
         }
         if let Some(x) = &r.wait_until {
-            o.push_str(&format!("      waits until: {x} (timeout {})\n", crate::duration::format(r.timeout.unwrap_or(std::time::Duration::from_secs(60)))));
+            o.push_str(&format!(
+                "      waits until: {x} (timeout {})\n",
+                crate::duration::format(r.timeout.unwrap_or(std::time::Duration::from_secs(60)))
+            ));
         }
     }
     print!("{o}");

@@ -10,12 +10,21 @@ use crate::runbook::Library;
 use crate::ssh::SshTransport;
 use std::sync::Arc;
 
-fn gather(g: &GlobalOpts) -> Result<(crate::inventory::Inventory, Arc<SshTransport>, crate::nats::ClusterFacts)> {
+fn gather(
+    g: &GlobalOpts,
+) -> Result<(
+    crate::inventory::Inventory,
+    Arc<SshTransport>,
+    crate::nats::ClusterFacts,
+)> {
     let inv = load_inventory(g)?;
     let ssh = Arc::new(SshTransport::new(g.accept_new_host_keys));
     let facts = crate::nats::gather(&*ssh, &inv, None);
     for k in ssh.take_accepted_host_keys() {
-        eprintln!("nats-rescue: accepted new host key for {} ({}): {}", k.node, k.host, k.fingerprint);
+        eprintln!(
+            "nats-rescue: accepted new host key for {} ({}): {}",
+            k.node, k.host, k.fingerprint
+        );
     }
     Ok((inv, ssh, facts))
 }
@@ -28,7 +37,10 @@ fn color(g: &GlobalOpts) -> bool {
 pub fn status(g: &GlobalOpts) -> Result<i32> {
     let (_inv, _ssh, facts) = gather(g)?;
     if g.json {
-        println!("{}", serde_json::to_string_pretty(&crate::nats::status_json(&facts)).unwrap_or_default());
+        println!(
+            "{}",
+            serde_json::to_string_pretty(&crate::nats::status_json(&facts)).unwrap_or_default()
+        );
     } else {
         print!("{}", crate::nats::render_status(&facts, color(g)));
     }
@@ -53,19 +65,36 @@ pub fn findings(
 ) -> Vec<Finding> {
     let mut out = Vec::new();
     for plan in lib.all().into_iter().flatten() {
-        let mut prompter = ScriptedPrompter { answers: Default::default(), in_doubt: None, asked: Vec::new() };
+        let mut prompter = ScriptedPrompter {
+            answers: Default::default(),
+            in_doubt: None,
+            asked: Vec::new(),
+        };
         let mut sink = MemorySink::default();
         let reporter = Reporter::silent();
         let mut cfg = RunConfig::new("diagnose");
         cfg.diagnose_only = true;
         let f2 = facts.clone();
         let gather: Arc<crate::engine::Gather> = Arc::new(move |_| f2.clone());
-        let mut e = Engine::new(&plan, inv, transport.clone(), gather, &mut prompter, &mut sink, &reporter, cfg)
-            .with_facts(facts.clone());
+        let mut e = Engine::new(
+            &plan,
+            inv,
+            transport.clone(),
+            gather,
+            &mut prompter,
+            &mut sink,
+            &reporter,
+            cfg,
+        )
+        .with_facts(facts.clone());
         e.run();
         out.extend(e.findings.clone());
     }
-    out.sort_by(|a, b| rank(&a.confidence).cmp(&rank(&b.confidence)).then(b.score.cmp(&a.score)));
+    out.sort_by(|a, b| {
+        rank(&a.confidence)
+            .cmp(&rank(&b.confidence))
+            .then(b.score.cmp(&a.score))
+    });
     out
 }
 
@@ -101,11 +130,20 @@ pub fn diagnose(g: &GlobalOpts, lib: &Library) -> Result<i32> {
         } else {
             println!("Findings, most likely first:");
             for (i, f) in found.iter().enumerate() {
-                println!("\n{}. [{}] {} — {}", i + 1, f.confidence, f.cause, f.summary);
+                println!(
+                    "\n{}. [{}] {} — {}",
+                    i + 1,
+                    f.confidence,
+                    f.cause,
+                    f.summary
+                );
                 for e in &f.evidence {
                     println!("     - {e}");
                 }
-                println!("     next: nats-rescue run {} --dry-run   (then without --dry-run)", f.runbook);
+                println!(
+                    "     next: nats-rescue run {} --dry-run   (then without --dry-run)",
+                    f.runbook
+                );
             }
         }
     }

@@ -142,7 +142,9 @@ impl<'a> Engine<'a> {
             return Ok(());
         }
         self.sink.append(ev).map_err(|e| {
-            Stop::Outcome(Outcome::Failed(format!("cannot write the journal, stopping before anything else runs: {e}")))
+            Stop::Outcome(Outcome::Failed(format!(
+                "cannot write the journal, stopping before anything else runs: {e}"
+            )))
         })
     }
 
@@ -159,7 +161,9 @@ impl<'a> Engine<'a> {
                 continue;
             }
             if interrupt::requested() {
-                let _ = self.journal(Event::Interrupted { reason: "interrupted by the operator (Ctrl-C)".into() });
+                let _ = self.journal(Event::Interrupted {
+                    reason: "interrupted by the operator (Ctrl-C)".into(),
+                });
                 return Outcome::Stopped("interrupted by the operator (Ctrl-C)".into());
             }
             if let Err(Stop::Outcome(o)) = self.step(step) {
@@ -203,7 +207,12 @@ impl<'a> Engine<'a> {
                 "hosts": self.inv.nodes.iter().map(|n| json!({"name": n.name, "host": n.host, "cluster_port": n.nats.cluster_port, "monitor_port": n.nats.monitor_port})).collect::<Vec<_>>(),
             })),
         );
-        m.insert("incident".into(), Value::from_serialize(json!({"id": self.cfg.incident, "rehearsal": self.cfg.rehearsal})));
+        m.insert(
+            "incident".into(),
+            Value::from_serialize(
+                json!({"id": self.cfg.incident, "rehearsal": self.cfg.rehearsal}),
+            ),
+        );
         m.insert("rehearsal".into(), Value::from(self.cfg.rehearsal));
         m
     }
@@ -215,7 +224,12 @@ impl<'a> Engine<'a> {
     fn node_ctx(&self, node: &Node, result: Option<Json>) -> Value {
         let mut m = self.base_ctx();
         m.insert("node".into(), node_value(node));
-        let f = self.facts.get("nodes").and_then(|n| n.get(&node.name)).cloned().unwrap_or(Json::Null);
+        let f = self
+            .facts
+            .get("nodes")
+            .and_then(|n| n.get(&node.name))
+            .cloned()
+            .unwrap_or(Json::Null);
         m.insert("f".into(), Value::from_serialize(&f));
         if let Some(r) = result {
             m.insert("result".into(), Value::from_serialize(&r));
@@ -232,23 +246,41 @@ impl<'a> Engine<'a> {
             match eval_bool(w, &ctx) {
                 Ok(true) => {}
                 Ok(false) => {
-                    self.reporter.skipped(&raw.id, &format!("`when` is false: {w}"));
-                    return self.journal(Event::StepSkipped { step: raw.id.clone(), reason: format!("when: {w} is false") });
+                    self.reporter
+                        .skipped(&raw.id, &format!("`when` is false: {w}"));
+                    return self.journal(Event::StepSkipped {
+                        step: raw.id.clone(),
+                        reason: format!("when: {w} is false"),
+                    });
                 }
                 Err(e) => {
-                    self.reporter.warn(&format!("step {}: cannot evaluate `when` ({e}); skipping it", raw.id));
-                    return self.journal(Event::StepSkipped { step: raw.id.clone(), reason: format!("when: cannot evaluate: {e}") });
+                    self.reporter.warn(&format!(
+                        "step {}: cannot evaluate `when` ({e}); skipping it",
+                        raw.id
+                    ));
+                    return self.journal(Event::StepSkipped {
+                        step: raw.id.clone(),
+                        reason: format!("when: cannot evaluate: {e}"),
+                    });
                 }
             }
         }
-        let title = raw.title.as_deref().map(|t| render_text(t, &ctx).unwrap_or_else(|_| t.to_string()));
+        let title = raw
+            .title
+            .as_deref()
+            .map(|t| render_text(t, &ctx).unwrap_or_else(|_| t.to_string()));
         if !self.cfg.diagnose_only {
-            self.reporter.step(raw.kind.as_str(), &raw.id, title.as_deref());
+            self.reporter
+                .step(raw.kind.as_str(), &raw.id, title.as_deref());
         }
-        self.journal(Event::StepStarted { step: raw.id.clone(), kind: raw.kind.as_str().into() })?;
+        self.journal(Event::StepStarted {
+            step: raw.id.clone(),
+            kind: raw.kind.as_str().into(),
+        })?;
         if let Some(m) = &raw.message {
             if !self.cfg.diagnose_only {
-                let text = render_text(m, &ctx).unwrap_or_else(|e| format!("{m} (render error: {e})"));
+                let text =
+                    render_text(m, &ctx).unwrap_or_else(|e| format!("{m} (render error: {e})"));
                 self.reporter.note(&text);
             }
         }
@@ -276,8 +308,16 @@ impl<'a> Engine<'a> {
         }
         match r {
             Ok(()) => {
-                let outcome = if self.cfg.rehearsal && step.is_mutating() { "rehearsed" } else { "ok" };
-                self.journal(Event::StepFinished { step: raw.id.clone(), outcome: outcome.into(), detail: None })
+                let outcome = if self.cfg.rehearsal && step.is_mutating() {
+                    "rehearsed"
+                } else {
+                    "ok"
+                };
+                self.journal(Event::StepFinished {
+                    step: raw.id.clone(),
+                    outcome: outcome.into(),
+                    detail: None,
+                })
             }
             Err(Stop::Outcome(o)) => {
                 let (outcome, detail) = match &o {
@@ -287,7 +327,11 @@ impl<'a> Engine<'a> {
                     Outcome::Failed(d) => ("failed", d.clone()),
                     _ => ("failed", String::new()),
                 };
-                let _ = self.journal(Event::StepFinished { step: raw.id.clone(), outcome: outcome.into(), detail: Some(detail) });
+                let _ = self.journal(Event::StepFinished {
+                    step: raw.id.clone(),
+                    outcome: outcome.into(),
+                    detail: Some(detail),
+                });
                 Err(Stop::Outcome(o))
             }
         }
@@ -297,7 +341,10 @@ impl<'a> Engine<'a> {
         let facts = (self.gather)(self.inv);
         self.facts = facts;
         let summary = facts_summary(&self.facts);
-        self.journal(Event::FactsGathered { step: step.into(), summary })
+        self.journal(Event::FactsGathered {
+            step: step.into(),
+            summary,
+        })
     }
 
     fn probe(&mut self, step: &Step) -> StepResult {
@@ -306,7 +353,10 @@ impl<'a> Engine<'a> {
         }
         self.gather_facts(&step.raw.id)?;
         // Keep this moment's facts: later steps compare against them (`steps.<id>.facts`).
-        self.captures.insert(step.raw.id.clone(), json!({"ok": true, "facts": self.facts.clone()}));
+        self.captures.insert(
+            step.raw.id.clone(),
+            json!({"ok": true, "facts": self.facts.clone()}),
+        );
         if !self.cfg.diagnose_only {
             let s = facts_summary(&self.facts);
             self.reporter.note(&format!(
@@ -321,13 +371,16 @@ impl<'a> Engine<'a> {
     }
 
     fn finding(&mut self, step: &Step) -> StepResult {
-        let Some(f) = &step.raw.finding else { return Ok(()) };
+        let Some(f) = &step.raw.finding else {
+            return Ok(());
+        };
         let ctx = self.ctx();
         let hit = eval_bool(&f.when, &ctx).unwrap_or(false);
         if !hit {
             return Ok(());
         }
-        let summary = render_text(&f.summary, &ctx).unwrap_or_else(|e| format!("(summary failed to render: {e})"));
+        let summary = render_text(&f.summary, &ctx)
+            .unwrap_or_else(|e| format!("(summary failed to render: {e})"));
         let confidence = f
             .confidence
             .as_deref()
@@ -341,12 +394,20 @@ impl<'a> Engine<'a> {
             .and_then(|s| s.trim().parse::<f64>().ok())
             .map(|x| x as i64)
             .unwrap_or(50);
-        let mut evidence: Vec<String> =
-            f.evidence.iter().filter_map(|e| render_text(e, &ctx).ok()).filter(|e| !e.trim().is_empty()).collect();
+        let mut evidence: Vec<String> = f
+            .evidence
+            .iter()
+            .filter_map(|e| render_text(e, &ctx).ok())
+            .filter(|e| !e.trim().is_empty())
+            .collect();
         if let Some(ef) = &f.evidence_from {
             if let Ok(v) = eval(ef, &ctx) {
                 if let Ok(it) = v.try_iter() {
-                    evidence.extend(it.map(|x| x.as_str().map(String::from).unwrap_or_else(|| x.to_string())));
+                    evidence.extend(it.map(|x| {
+                        x.as_str()
+                            .map(String::from)
+                            .unwrap_or_else(|| x.to_string())
+                    }));
                 }
             }
         }
@@ -359,13 +420,20 @@ impl<'a> Engine<'a> {
             evidence: evidence.clone(),
         };
         if !self.cfg.diagnose_only {
-            self.reporter.warn(&format!("finding ({confidence}): {summary}"));
+            self.reporter
+                .warn(&format!("finding ({confidence}): {summary}"));
             for e in &evidence {
                 self.reporter.note(&format!("  - {e}"));
             }
         }
         self.findings.push(finding);
-        self.journal(Event::Finding { step: step.raw.id.clone(), cause: self.plan.id.clone(), confidence, summary, evidence })
+        self.journal(Event::Finding {
+            step: step.raw.id.clone(),
+            cause: self.plan.id.clone(),
+            confidence,
+            summary,
+            evidence,
+        })
     }
 
     /// Renders what the next fix steps would run, per node, for the confirmation.
@@ -389,10 +457,19 @@ impl<'a> Engine<'a> {
                 Order::Serial | Order::SerialBy { .. } => "one node at a time",
             };
             let targets = self.targets(s);
-            lines.push(format!("step `{}` on {} ({order}):", s.id(), if targets.is_empty() { "no node".into() } else { names(&targets) }));
+            lines.push(format!(
+                "step `{}` on {} ({order}):",
+                s.id(),
+                if targets.is_empty() {
+                    "no node".into()
+                } else {
+                    names(&targets)
+                }
+            ));
             for n in self.ordered(s, targets) {
                 let cmd = if let Some(run) = &s.raw.run {
-                    render_shell(run, &self.node_ctx(&n, None)).unwrap_or_else(|e| format!("(render error: {e})"))
+                    render_shell(run, &self.node_ctx(&n, None))
+                        .unwrap_or_else(|e| format!("(render error: {e})"))
                 } else if let Some(b) = &s.raw.backup {
                     let p = render_shell(&b.path, &self.node_ctx(&n, None)).unwrap_or_default();
                     format!("archive {p} (tar.gz, verified, SHA-256 journaled)")
@@ -408,12 +485,30 @@ impl<'a> Engine<'a> {
     fn confirm(&mut self, step: &Step) -> StepResult {
         let raw = &step.raw;
         let ctx = self.ctx();
-        let question = render_text(raw.prompt.as_deref().unwrap_or("Proceed?"), &ctx).unwrap_or_else(|e| format!("(prompt failed to render: {e})"));
-        let mut details: Vec<String> = raw.details.iter().filter_map(|d| render_text(d, &ctx).ok()).filter(|d| !d.trim().is_empty()).collect();
-        let idx = self.plan.steps.iter().position(|s| s.id() == raw.id).unwrap_or(0);
+        let question = render_text(raw.prompt.as_deref().unwrap_or("Proceed?"), &ctx)
+            .unwrap_or_else(|e| format!("(prompt failed to render: {e})"));
+        let mut details: Vec<String> = raw
+            .details
+            .iter()
+            .filter_map(|d| render_text(d, &ctx).ok())
+            .filter(|d| !d.trim().is_empty())
+            .collect();
+        let idx = self
+            .plan
+            .steps
+            .iter()
+            .position(|s| s.id() == raw.id)
+            .unwrap_or(0);
         details.extend(self.preview(idx));
         if self.cfg.rehearsal {
-            self.reporter.note(&format!("would ask{}: {question}", if raw.destructive { " (DESTRUCTIVE, cluster name typed)" } else { "" }));
+            self.reporter.note(&format!(
+                "would ask{}: {question}",
+                if raw.destructive {
+                    " (DESTRUCTIVE, cluster name typed)"
+                } else {
+                    ""
+                }
+            ));
             for d in &details {
                 self.reporter.note(&format!("  {d}"));
             }
@@ -427,7 +522,8 @@ impl<'a> Engine<'a> {
         }
         if let Some(&approved) = self.prior.confirmations.get(&raw.id) {
             if approved {
-                self.reporter.note(&format!("approved earlier in this incident: {question}"));
+                self.reporter
+                    .note(&format!("approved earlier in this incident: {question}"));
                 return self.journal(Event::Confirmation {
                     step: raw.id.clone(),
                     question,
@@ -450,28 +546,57 @@ impl<'a> Engine<'a> {
         match answer {
             Answer::Approved { how } => {
                 self.reporter.good(&format!("approved ({how})"));
-                self.journal(Event::Confirmation { step: raw.id.clone(), question, destructive: raw.destructive, approved: true, how })
+                self.journal(Event::Confirmation {
+                    step: raw.id.clone(),
+                    question,
+                    destructive: raw.destructive,
+                    approved: true,
+                    how,
+                })
             }
             Answer::Declined { how } => {
-                self.journal(Event::Confirmation { step: raw.id.clone(), question, destructive: raw.destructive, approved: false, how })?;
+                self.journal(Event::Confirmation {
+                    step: raw.id.clone(),
+                    question,
+                    destructive: raw.destructive,
+                    approved: false,
+                    how,
+                })?;
                 let reason = format!("the operator declined step `{}`", raw.id);
-                self.journal(Event::Interrupted { reason: reason.clone() })?;
+                self.journal(Event::Interrupted {
+                    reason: reason.clone(),
+                })?;
                 Err(Stop::Outcome(Outcome::Stopped(reason)))
             }
             Answer::Unavailable { reason } => {
-                self.journal(Event::Interrupted { reason: format!("no decision for step `{}`: {reason}", raw.id) })?;
+                self.journal(Event::Interrupted {
+                    reason: format!("no decision for step `{}`: {reason}", raw.id),
+                })?;
                 Err(Stop::Outcome(Outcome::NeedDecision(reason)))
             }
         }
     }
 
     /// Polls (re-gathering facts) until the condition holds or the timeout passes.
-    fn wait_for(&mut self, step_id: &str, expr: &str, timeout: Duration, interval: Duration) -> Result<bool, Stop> {
+    fn wait_for(
+        &mut self,
+        step_id: &str,
+        expr: &str,
+        timeout: Duration,
+        interval: Duration,
+    ) -> Result<bool, Stop> {
         self.wait_for_node(step_id, expr, None, timeout, interval)
     }
 
     /// `wait_for` with a node in scope (health gates).
-    fn wait_for_node(&mut self, step_id: &str, expr: &str, node: Option<&Node>, timeout: Duration, interval: Duration) -> Result<bool, Stop> {
+    fn wait_for_node(
+        &mut self,
+        step_id: &str,
+        expr: &str,
+        node: Option<&Node>,
+        timeout: Duration,
+        interval: Duration,
+    ) -> Result<bool, Stop> {
         let start = Instant::now();
         self.reporter.wait_start(expr, timeout);
         let mut polls = 0u32;
@@ -502,10 +627,17 @@ impl<'a> Engine<'a> {
         };
         self.reporter.wait_end();
         let summary = facts_summary(&self.facts);
-        self.journal(Event::FactsGathered { step: step_id.into(), summary })?;
+        self.journal(Event::FactsGathered {
+            step: step_id.into(),
+            summary,
+        })?;
         if interrupt::requested() && !ok {
-            self.journal(Event::Interrupted { reason: "interrupted by the operator (Ctrl-C) while waiting".into() })?;
-            return Err(Stop::Outcome(Outcome::Stopped("interrupted by the operator (Ctrl-C)".into())));
+            self.journal(Event::Interrupted {
+                reason: "interrupted by the operator (Ctrl-C) while waiting".into(),
+            })?;
+            return Err(Stop::Outcome(Outcome::Stopped(
+                "interrupted by the operator (Ctrl-C)".into(),
+            )));
         }
         let _ = polls;
         Ok(ok)
@@ -532,9 +664,17 @@ impl<'a> Engine<'a> {
             self.reporter.good(&format!("{expr}"));
             Ok(())
         } else {
-            let msg = format!("step `{}`: `{expr}` did not hold within {}", raw.id, crate::duration::format(timeout));
+            let msg = format!(
+                "step `{}`: `{expr}` did not hold within {}",
+                raw.id,
+                crate::duration::format(timeout)
+            );
             self.reporter.bad(&msg);
-            Err(Stop::Outcome(if raw.kind == StepKind::Verify { Outcome::VerifyFailed(msg) } else { Outcome::Failed(msg) }))
+            Err(Stop::Outcome(if raw.kind == StepKind::Verify {
+                Outcome::VerifyFailed(msg)
+            } else {
+                Outcome::Failed(msg)
+            }))
         }
     }
 
@@ -546,7 +686,12 @@ impl<'a> Engine<'a> {
             None => self.inv.nodes.clone(),
             Some(expr) => {
                 let names = eval_names(expr, &self.ctx()).unwrap_or_default();
-                self.inv.nodes.iter().filter(|n| names.contains(&n.name)).cloned().collect()
+                self.inv
+                    .nodes
+                    .iter()
+                    .filter(|n| names.contains(&n.name))
+                    .cloned()
+                    .collect()
             }
         };
         if step.kind() == StepKind::Fix && !self.cfg.node_limit.is_empty() {
@@ -557,8 +702,15 @@ impl<'a> Engine<'a> {
 
     fn ordered(&self, step: &Step, mut nodes: Vec<Node>) -> Vec<Node> {
         if let Order::SerialBy { expr, descending } = &step.order {
-            let mut keyed: Vec<(Value, Node)> =
-                nodes.drain(..).map(|n| (eval(expr, &self.node_ctx(&n, None)).unwrap_or(Value::UNDEFINED), n)).collect();
+            let mut keyed: Vec<(Value, Node)> = nodes
+                .drain(..)
+                .map(|n| {
+                    (
+                        eval(expr, &self.node_ctx(&n, None)).unwrap_or(Value::UNDEFINED),
+                        n,
+                    )
+                })
+                .collect();
             keyed.sort_by(|a, b| a.0.cmp(&b.0).then_with(|| a.1.name.cmp(&b.1.name)));
             if *descending {
                 keyed.reverse();
@@ -573,7 +725,10 @@ impl<'a> Engine<'a> {
     }
 
     fn capture(&mut self, step: &str, node: &str, entry: Json) {
-        let s = self.captures.entry(step.to_string()).or_insert_with(|| json!({"nodes": {}, "ok": true, "failed": []}));
+        let s = self
+            .captures
+            .entry(step.to_string())
+            .or_insert_with(|| json!({"nodes": {}, "ok": true, "failed": []}));
         let ok = entry.get("ok").and_then(Json::as_bool).unwrap_or(false);
         if let Some(nodes) = s.get_mut("nodes").and_then(Json::as_object_mut) {
             nodes.insert(node.to_string(), entry);
@@ -591,7 +746,10 @@ impl<'a> Engine<'a> {
         let raw = step.raw.clone();
         let targets = self.targets(step);
         let targets = self.ordered(step, targets);
-        self.captures.insert(raw.id.clone(), json!({"nodes": {}, "ok": true, "failed": []}));
+        self.captures.insert(
+            raw.id.clone(),
+            json!({"nodes": {}, "ok": true, "failed": []}),
+        );
         if targets.is_empty() {
             self.reporter.note("no node selected");
             return Ok(());
@@ -600,10 +758,18 @@ impl<'a> Engine<'a> {
         if mutating {
             if self.cfg.rehearsal {
                 for n in &targets {
-                    let cmd = render_shell(raw.run.as_deref().unwrap_or_default(), &self.node_ctx(n, None))
-                        .unwrap_or_else(|e| format!("(render error: {e})"));
+                    let cmd = render_shell(
+                        raw.run.as_deref().unwrap_or_default(),
+                        &self.node_ctx(n, None),
+                    )
+                    .unwrap_or_else(|e| format!("(render error: {e})"));
                     self.reporter.command(&n.name, &cmd, true, true);
-                    self.journal(Event::ActionRehearsed { action: action_id(&raw.id, &n.name), step: raw.id.clone(), node: n.name.clone(), command: cmd })?;
+                    self.journal(Event::ActionRehearsed {
+                        action: action_id(&raw.id, &n.name),
+                        step: raw.id.clone(),
+                        node: n.name.clone(),
+                        command: cmd,
+                    })?;
                     self.capture(&raw.id, &n.name, json!({"ok": true, "rehearsed": true}));
                 }
                 return Ok(());
@@ -617,8 +783,12 @@ impl<'a> Engine<'a> {
         let mut failures = Vec::new();
         for batch in batches {
             if interrupt::requested() {
-                self.journal(Event::Interrupted { reason: "interrupted by the operator (Ctrl-C)".into() })?;
-                return Err(Stop::Outcome(Outcome::Stopped("interrupted by the operator (Ctrl-C)".into())));
+                self.journal(Event::Interrupted {
+                    reason: "interrupted by the operator (Ctrl-C)".into(),
+                })?;
+                return Err(Stop::Outcome(Outcome::Stopped(
+                    "interrupted by the operator (Ctrl-C)".into(),
+                )));
             }
             failures.extend(self.run_batch(step, &batch)?);
             if !failures.is_empty() && mutating {
@@ -628,9 +798,16 @@ impl<'a> Engine<'a> {
                 let timeout = g.timeout.unwrap_or(Duration::from_secs(120));
                 let interval = g.interval.unwrap_or(self.cfg.poll_interval);
                 let who = names(&batch);
-                self.reporter.note(&format!("health gate after {who}: {}", g.wait_until));
+                self.reporter
+                    .note(&format!("health gate after {who}: {}", g.wait_until));
                 let gate_node = batch.first().cloned();
-                if !self.wait_for_node(&raw.id, &g.wait_until, gate_node.as_ref(), timeout, interval)? {
+                if !self.wait_for_node(
+                    &raw.id,
+                    &g.wait_until,
+                    gate_node.as_ref(),
+                    timeout,
+                    interval,
+                )? {
                     let msg = format!("step `{}`: health gate `{}` did not hold within {} after {who}; stopping before the next node", raw.id, g.wait_until, crate::duration::format(timeout));
                     self.reporter.bad(&msg);
                     return Err(Stop::Outcome(Outcome::Failed(msg)));
@@ -644,8 +821,16 @@ impl<'a> Engine<'a> {
             return Ok(());
         }
         match raw.kind {
-            StepKind::Fix => Err(Stop::Outcome(Outcome::Failed(format!("step `{}` failed on {}", raw.id, failures.join(", "))))),
-            StepKind::Verify => Err(Stop::Outcome(Outcome::VerifyFailed(format!("step `{}` failed on {}", raw.id, failures.join(", "))))),
+            StepKind::Fix => Err(Stop::Outcome(Outcome::Failed(format!(
+                "step `{}` failed on {}",
+                raw.id,
+                failures.join(", ")
+            )))),
+            StepKind::Verify => Err(Stop::Outcome(Outcome::VerifyFailed(format!(
+                "step `{}` failed on {}",
+                raw.id,
+                failures.join(", ")
+            )))),
             // A diagnose command that fails is evidence, not an error.
             _ => Ok(()),
         }
@@ -656,8 +841,11 @@ impl<'a> Engine<'a> {
     fn preconditions(&mut self, step: &Step, targets: &[Node]) -> StepResult {
         let raw = &step.raw;
         if let Some(b) = &raw.requires_backup {
-            let missing: Vec<String> =
-                targets.iter().filter(|n| !self.backups.contains(&(b.clone(), n.name.clone()))).map(|n| n.name.clone()).collect();
+            let missing: Vec<String> = targets
+                .iter()
+                .filter(|n| !self.backups.contains(&(b.clone(), n.name.clone())))
+                .map(|n| n.name.clone())
+                .collect();
             if !missing.is_empty() {
                 let msg = format!("step `{}` requires a verified backup (`{b}`) of {} in this incident; none is recorded, refusing", raw.id, missing.join(", "));
                 self.reporter.bad(&msg);
@@ -684,7 +872,10 @@ impl<'a> Engine<'a> {
         for n in batch {
             let action = action_id(&raw.id, &n.name);
             if mutating && self.prior.finished.contains(&action) {
-                self.reporter.note(&format!("{}: already done in this incident (journal), not repeated", n.name));
+                self.reporter.note(&format!(
+                    "{}: already done in this incident (journal), not repeated",
+                    n.name
+                ));
                 self.capture(&raw.id, &n.name, json!({"ok": true, "resumed": true}));
                 continue;
             }
@@ -697,14 +888,23 @@ impl<'a> Engine<'a> {
                         sudo: raw.privileged && n.ssh.sudo,
                     }),
                     Err(e) => {
-                        self.reporter.bad(&format!("{}: cannot render the command: {e}", n.name));
-                        self.capture(&raw.id, &n.name, json!({"ok": false, "error": format!("render: {e}")}));
+                        self.reporter
+                            .bad(&format!("{}: cannot render the command: {e}", n.name));
+                        self.capture(
+                            &raw.id,
+                            &n.name,
+                            json!({"ok": false, "error": format!("render: {e}")}),
+                        );
                         continue;
                     }
                 }
             } else {
-                let path = render_text(raw.http.as_deref().unwrap_or("/"), &ctx).unwrap_or_default();
-                RemoteCommandOrGet::Get(path, self.command_timeout(step, n).min(Duration::from_secs(30)))
+                let path =
+                    render_text(raw.http.as_deref().unwrap_or("/"), &ctx).unwrap_or_default();
+                RemoteCommandOrGet::Get(
+                    path,
+                    self.command_timeout(step, n).min(Duration::from_secs(30)),
+                )
             };
             let shown = match &item {
                 RemoteCommandOrGet::Cmd(c) => c.script.clone(),
@@ -717,7 +917,10 @@ impl<'a> Engine<'a> {
                 command: shown.clone(),
                 mutating,
                 idempotent: raw.idempotent,
-                check: raw.check.as_ref().map(|c| render_shell(c, &ctx).unwrap_or_default()),
+                check: raw
+                    .check
+                    .as_ref()
+                    .map(|c| render_shell(c, &ctx).unwrap_or_default()),
             })?;
             self.reporter.command(&n.name, &shown, mutating, false);
             work.push((n.clone(), item, action));
@@ -725,18 +928,25 @@ impl<'a> Engine<'a> {
         let incident = self.cfg.incident.clone();
         let transport = self.transport.clone();
         let jobs: Vec<Node> = work.iter().map(|w| w.0.clone()).collect();
-        let items: Arc<BTreeMap<String, (RemoteCommandOrGet, String)>> =
-            Arc::new(work.into_iter().map(|(n, i, a)| (n.name.clone(), (i, a))).collect());
+        let items: Arc<BTreeMap<String, (RemoteCommandOrGet, String)>> = Arc::new(
+            work.into_iter()
+                .map(|(n, i, a)| (n.name.clone(), (i, a)))
+                .collect(),
+        );
         let items2 = items.clone();
         let mut failures = Vec::new();
-        let mut results: Vec<(String, String, Result<Outcome1, TransportError>, Duration)> = Vec::new();
+        let mut stop: Option<Stop> = None;
+        let concurrency = self.cfg.concurrency;
         fanout(
             &jobs,
-            self.cfg.concurrency,
+            concurrency,
             move |node| {
                 let start = Instant::now();
                 let Some((item, action)) = items2.get(&node.name) else {
-                    return (Err(TransportError::Other("internal: no work".into())), start.elapsed());
+                    return (
+                        Err(TransportError::Other("internal: no work".into())),
+                        start.elapsed(),
+                    );
                 };
                 let r = match item {
                     RemoteCommandOrGet::Cmd(c) => {
@@ -746,90 +956,167 @@ impl<'a> Engine<'a> {
                         }
                         transport.exec(node, &c).map(Outcome1::Exec)
                     }
-                    RemoteCommandOrGet::Get(p, t) => transport.http_get(node, p, *t).map(|h| Outcome1::Http(h.status, h.body)),
+                    RemoteCommandOrGet::Get(p, t) => transport
+                        .http_get(node, p, *t)
+                        .map(|h| Outcome1::Http(h.status, h.body)),
                 };
                 (r, start.elapsed())
             },
+            // Each result is journaled the moment it arrives, while slower nodes still work.
             |_, node, (r, d)| {
-                let action = items.get(&node.name).map(|x| x.1.clone()).unwrap_or_default();
-                results.push((node.name.clone(), action, r, d));
+                if stop.is_some() {
+                    return;
+                }
+                let action = items
+                    .get(&node.name)
+                    .map(|x| x.1.clone())
+                    .unwrap_or_default();
+                match self.finish_action(&raw, mutating, &node.name, &action, r, d) {
+                    Ok(true) => {}
+                    Ok(false) => failures.push(node.name.clone()),
+                    Err(e) => stop = Some(e),
+                }
             },
         );
-        for (node_name, action, r, d) in results {
-            let node = self.inv.node(&node_name).cloned();
-            let (entry, ev) = match r {
-                Ok(Outcome1::Exec(out)) => {
-                    let parsed = parse_output(raw.parse, &out.stdout.text);
-                    let entry = json!({
-                        "ok": out.success(), "exit_code": out.exit_code, "stdout": out.stdout.text,
-                        "stderr": out.stderr.text, "parsed": parsed, "timed_out": out.timed_out,
-                        "lines": out.stdout.text.lines().collect::<Vec<_>>(),
-                    });
-                    (entry, result_event(&action, &raw.id, &node_name, &out, None))
-                }
-                Ok(Outcome1::Http(status, body)) => {
-                    let parsed = parse_output(raw.parse.or(Some(Parse::Json)), &body);
-                    let entry = json!({"ok": (200..300).contains(&status), "status": status, "body": body, "parsed": parsed, "stdout": body, "exit_code": if (200..300).contains(&status) {0} else {status as i32}});
-                    let ev = Event::ActionResult {
-                        action: action.clone(), step: raw.id.clone(), node: node_name.clone(), exit_code: Some(status as i32),
-                        timed_out: false, error: None, stdout: truncate(&body, 4096), stdout_bytes: body.len() as u64,
-                        stdout_sha256: crate::inventory::sha256_hex(body.as_bytes()), stderr: String::new(), stderr_bytes: 0,
-                        stderr_sha256: crate::inventory::sha256_hex(b""), duration_ms: d.as_millis() as u64,
-                    };
-                    (entry, ev)
-                }
-                Err(e) => {
-                    let entry = json!({"ok": false, "error": e.to_string(), "exit_code": null});
-                    let ev = Event::ActionResult {
-                        action: action.clone(), step: raw.id.clone(), node: node_name.clone(), exit_code: None, timed_out: false,
-                        error: Some(e.to_string()), stdout: String::new(), stdout_bytes: 0, stdout_sha256: crate::inventory::sha256_hex(b""),
-                        stderr: String::new(), stderr_bytes: 0, stderr_sha256: crate::inventory::sha256_hex(b""), duration_ms: d.as_millis() as u64,
-                    };
-                    (entry, ev)
-                }
-            };
-            self.journal(ev)?;
-            let mut ok = entry.get("ok").and_then(Json::as_bool).unwrap_or(false);
-            if let (Some(expect), Some(node)) = (&raw.expect, node.as_ref()) {
-                ok = eval_bool(expect, &self.node_ctx(node, Some(entry.clone()))).unwrap_or(false);
-            }
-            let summary = summarize(&entry, d);
-            self.reporter.result(&node_name, ok, mutating, &summary);
-            let mut entry = entry;
-            entry["ok"] = json!(ok);
-            self.capture(&raw.id, &node_name, entry);
-            if !ok {
-                failures.push(node_name);
-            }
+        if let Some(e) = stop {
+            return Err(e);
         }
         Ok(failures)
+    }
+
+    /// Journals one action's result, captures it for later steps, and says whether it
+    /// succeeded (exit 0, or the step's `expect`).
+    fn finish_action(
+        &mut self,
+        raw: &crate::runbook::raw::RawStep,
+        mutating: bool,
+        node_name: &str,
+        action: &str,
+        r: Result<Outcome1, TransportError>,
+        d: Duration,
+    ) -> Result<bool, Stop> {
+        let node_name = node_name.to_string();
+        let action = action.to_string();
+        let node = self.inv.node(&node_name).cloned();
+        let (entry, ev) = match r {
+            Ok(Outcome1::Exec(out)) => {
+                let parsed = parse_output(raw.parse, &out.stdout.text);
+                let entry = json!({
+                    "ok": out.success(), "exit_code": out.exit_code, "stdout": out.stdout.text,
+                    "stderr": out.stderr.text, "parsed": parsed, "timed_out": out.timed_out,
+                    "lines": out.stdout.text.lines().collect::<Vec<_>>(),
+                });
+                (
+                    entry,
+                    result_event(&action, &raw.id, &node_name, &out, None),
+                )
+            }
+            Ok(Outcome1::Http(status, body)) => {
+                let parsed = parse_output(raw.parse.or(Some(Parse::Json)), &body);
+                let entry = json!({"ok": (200..300).contains(&status), "status": status, "body": body, "parsed": parsed, "stdout": body, "exit_code": if (200..300).contains(&status) {0} else {status as i32}});
+                let ev = Event::ActionResult {
+                    action: action.clone(),
+                    step: raw.id.clone(),
+                    node: node_name.clone(),
+                    exit_code: Some(status as i32),
+                    timed_out: false,
+                    error: None,
+                    stdout: truncate(&body, 4096),
+                    stdout_bytes: body.len() as u64,
+                    stdout_sha256: crate::inventory::sha256_hex(body.as_bytes()),
+                    stderr: String::new(),
+                    stderr_bytes: 0,
+                    stderr_sha256: crate::inventory::sha256_hex(b""),
+                    duration_ms: d.as_millis() as u64,
+                };
+                (entry, ev)
+            }
+            Err(e) => {
+                let entry = json!({"ok": false, "error": e.to_string(), "exit_code": null});
+                let ev = Event::ActionResult {
+                    action: action.clone(),
+                    step: raw.id.clone(),
+                    node: node_name.clone(),
+                    exit_code: None,
+                    timed_out: false,
+                    error: Some(e.to_string()),
+                    stdout: String::new(),
+                    stdout_bytes: 0,
+                    stdout_sha256: crate::inventory::sha256_hex(b""),
+                    stderr: String::new(),
+                    stderr_bytes: 0,
+                    stderr_sha256: crate::inventory::sha256_hex(b""),
+                    duration_ms: d.as_millis() as u64,
+                };
+                (entry, ev)
+            }
+        };
+        self.journal(ev)?;
+        let mut ok = entry.get("ok").and_then(Json::as_bool).unwrap_or(false);
+        if let (Some(expect), Some(node)) = (&raw.expect, node.as_ref()) {
+            ok = eval_bool(expect, &self.node_ctx(node, Some(entry.clone()))).unwrap_or(false);
+        }
+        let summary = summarize(&entry, d);
+        self.reporter.result(&node_name, ok, mutating, &summary);
+        let mut entry = entry;
+        entry["ok"] = json!(ok);
+        self.capture(&raw.id, &node_name, entry);
+        Ok(ok)
     }
 
     /// The built-in backup action: archive a path on each node, verify the archive, and
     /// journal its path, size and SHA-256.
     fn backup(&mut self, step: &Step) -> StepResult {
         let raw = step.raw.clone();
-        let Some(b) = raw.backup.clone() else { return Ok(()) };
+        let Some(b) = raw.backup.clone() else {
+            return Ok(());
+        };
         let targets = self.targets(step);
-        self.captures.insert(raw.id.clone(), json!({"nodes": {}, "ok": true, "failed": []}));
+        self.captures.insert(
+            raw.id.clone(),
+            json!({"nodes": {}, "ok": true, "failed": []}),
+        );
         let mut failures = Vec::new();
         let mut work = Vec::new();
         for n in &targets {
             let action = action_id(&raw.id, &n.name);
             let ctx = self.node_ctx(n, None);
             let src = render_shell(&b.path, &ctx).unwrap_or_default();
-            let dest = b.dest.as_deref().map(|d| render_shell(d, &ctx).unwrap_or_default()).unwrap_or_else(|| "/var/backups/nats-rescue".into());
-            let name = template::quote(&format!("{}-{}.tar.gz", self.cfg.incident, template::quote_path_component(&n.name)));
+            let dest = b
+                .dest
+                .as_deref()
+                .map(|d| render_shell(d, &ctx).unwrap_or_default())
+                .unwrap_or_else(|| "/var/backups/nats-rescue".into());
+            let name = template::quote(&format!(
+                "{}-{}.tar.gz",
+                self.cfg.incident,
+                template::quote_path_component(&n.name)
+            ));
             let script = format!(
                 "set -e\nsrc={src}\ndest={dest}\n[ -e \"$src\" ] || {{ echo \"nothing to back up: $src does not exist\" >&2; exit 3; }}\nmkdir -p \"$dest\"\nf=\"$dest\"/{name}\ntar -czf \"$f.tmp\" -C \"$(dirname \"$src\")\" \"$(basename \"$src\")\"\ntar -tzf \"$f.tmp\" >/dev/null\nmv \"$f.tmp\" \"$f\"\necho \"path=$f\"\necho \"size=$(stat -c %s \"$f\")\"\necho \"sha256=$(sha256sum \"$f\" | cut -d' ' -f1)\"\necho \"source=$src\""
             );
             if self.cfg.rehearsal {
-                self.reporter.command(&n.name, &format!("archive {src} into {dest} (tar.gz, verified)"), true, true);
-                self.journal(Event::ActionRehearsed { action, step: raw.id.clone(), node: n.name.clone(), command: script })?;
+                self.reporter.command(
+                    &n.name,
+                    &format!("archive {src} into {dest} (tar.gz, verified)"),
+                    true,
+                    true,
+                );
+                self.journal(Event::ActionRehearsed {
+                    action,
+                    step: raw.id.clone(),
+                    node: n.name.clone(),
+                    command: script,
+                })?;
                 continue;
             }
-            if self.prior.finished.contains(&action) && self.backups.contains(&(raw.id.clone(), n.name.clone())) {
-                self.reporter.note(&format!("{}: backup already made in this incident (journal)", n.name));
+            if self.prior.finished.contains(&action)
+                && self.backups.contains(&(raw.id.clone(), n.name.clone()))
+            {
+                self.reporter.note(&format!(
+                    "{}: backup already made in this incident (journal)",
+                    n.name
+                ));
                 continue;
             }
             work.push((n.clone(), action, script, format!("{src} → {dest}")));
@@ -839,18 +1126,31 @@ impl<'a> Engine<'a> {
         }
         for (n, action, script, what) in &work {
             self.journal(Event::ActionIntent {
-                action: action.clone(), step: raw.id.clone(), node: n.name.clone(), command: script.clone(),
-                mutating: true, idempotent: true, check: None,
+                action: action.clone(),
+                step: raw.id.clone(),
+                node: n.name.clone(),
+                command: script.clone(),
+                mutating: true,
+                idempotent: true,
+                check: None,
             })?;
-            self.reporter.command(&n.name, &format!("archive {what} (verified tar.gz, SHA-256 journaled)"), true, false);
+            self.reporter.command(
+                &n.name,
+                &format!("archive {what} (verified tar.gz, SHA-256 journaled)"),
+                true,
+                false,
+            );
         }
         let incident = self.cfg.incident.clone();
         let transport = self.transport.clone();
         let timeout = raw.timeout.unwrap_or(Duration::from_secs(600));
         let sudo = raw.privileged;
         let jobs: Vec<Node> = work.iter().map(|w| w.0.clone()).collect();
-        let scripts: Arc<BTreeMap<String, (String, String)>> =
-            Arc::new(work.into_iter().map(|(n, a, s, _)| (n.name.clone(), (a, s))).collect());
+        let scripts: Arc<BTreeMap<String, (String, String)>> = Arc::new(
+            work.into_iter()
+                .map(|(n, a, s, _)| (n.name.clone(), (a, s)))
+                .collect(),
+        );
         let s2 = scripts.clone();
         let mut results = Vec::new();
         fanout(
@@ -860,7 +1160,11 @@ impl<'a> Engine<'a> {
                 let Some((action, script)) = s2.get(&node.name) else {
                     return Err(TransportError::Other("internal: no work".into()));
                 };
-                let cmd = RemoteCommand { script: receipt::wrap(&incident, action, script), timeout, sudo: sudo && node.ssh.sudo };
+                let cmd = RemoteCommand {
+                    script: receipt::wrap(&incident, action, script),
+                    timeout,
+                    sudo: sudo && node.ssh.sudo,
+                };
                 transport.exec(node, &cmd)
             },
             |_, node, r| results.push((node.name.clone(), r)),
@@ -871,18 +1175,40 @@ impl<'a> Engine<'a> {
                 Ok(out) => {
                     self.journal(result_event(&action, &raw.id, &name, &out, None))?;
                     let kv = parse_kv(&out.stdout.text);
-                    match (out.success(), kv.get("path"), kv.get("size").and_then(|s| s.parse::<u64>().ok()), kv.get("sha256")) {
-                        (true, Some(path), Some(size), Some(sha)) if sha.len() == 64 && size > 0 => {
+                    match (
+                        out.success(),
+                        kv.get("path"),
+                        kv.get("size").and_then(|s| s.parse::<u64>().ok()),
+                        kv.get("sha256"),
+                    ) {
+                        (true, Some(path), Some(size), Some(sha))
+                            if sha.len() == 64 && size > 0 =>
+                        {
                             self.journal(Event::BackupMade {
-                                step: raw.id.clone(), node: name.clone(), path: path.clone(), size, sha256: sha.clone(),
+                                step: raw.id.clone(),
+                                node: name.clone(),
+                                path: path.clone(),
+                                size,
+                                sha256: sha.clone(),
                                 source: kv.get("source").cloned().unwrap_or_default(),
                             })?;
                             self.backups.insert((raw.id.clone(), name.clone()));
-                            self.reporter.good(&format!("{name}: backup {path} ({size} bytes, sha256 {})", &sha[..12]));
-                            self.capture(&raw.id, &name, json!({"ok": true, "path": path, "size": size, "sha256": sha}));
+                            self.reporter.good(&format!(
+                                "{name}: backup {path} ({size} bytes, sha256 {})",
+                                &sha[..12]
+                            ));
+                            self.capture(
+                                &raw.id,
+                                &name,
+                                json!({"ok": true, "path": path, "size": size, "sha256": sha}),
+                            );
                         }
                         _ => {
-                            let why = if out.stderr.text.trim().is_empty() { format!("exit {:?}", out.exit_code) } else { out.stderr.text.trim().to_string() };
+                            let why = if out.stderr.text.trim().is_empty() {
+                                format!("exit {:?}", out.exit_code)
+                            } else {
+                                out.stderr.text.trim().to_string()
+                            };
                             self.reporter.bad(&format!("{name}: backup failed: {why}"));
                             self.capture(&raw.id, &name, json!({"ok": false, "error": why}));
                             failures.push(name);
@@ -891,9 +1217,19 @@ impl<'a> Engine<'a> {
                 }
                 Err(e) => {
                     self.journal(Event::ActionResult {
-                        action, step: raw.id.clone(), node: name.clone(), exit_code: None, timed_out: false, error: Some(e.to_string()),
-                        stdout: String::new(), stdout_bytes: 0, stdout_sha256: crate::inventory::sha256_hex(b""), stderr: String::new(),
-                        stderr_bytes: 0, stderr_sha256: crate::inventory::sha256_hex(b""), duration_ms: 0,
+                        action,
+                        step: raw.id.clone(),
+                        node: name.clone(),
+                        exit_code: None,
+                        timed_out: false,
+                        error: Some(e.to_string()),
+                        stdout: String::new(),
+                        stdout_bytes: 0,
+                        stdout_sha256: crate::inventory::sha256_hex(b""),
+                        stderr: String::new(),
+                        stderr_bytes: 0,
+                        stderr_sha256: crate::inventory::sha256_hex(b""),
+                        duration_ms: 0,
                     })?;
                     self.reporter.bad(&format!("{name}: backup failed: {e}"));
                     self.capture(&raw.id, &name, json!({"ok": false, "error": e.to_string()}));
@@ -904,7 +1240,11 @@ impl<'a> Engine<'a> {
         if failures.is_empty() {
             Ok(())
         } else {
-            Err(Stop::Outcome(Outcome::Failed(format!("backup `{}` failed on {}", raw.id, failures.join(", ")))))
+            Err(Stop::Outcome(Outcome::Failed(format!(
+                "backup `{}` failed on {}",
+                raw.id,
+                failures.join(", ")
+            ))))
         }
     }
 
@@ -923,11 +1263,21 @@ impl<'a> Engine<'a> {
             let Some(node) = self.inv.node(&d.node).cloned() else {
                 continue;
             };
-            self.reporter.note(&format!("in doubt: {} on {} — {}", d.action, d.node, d.command));
+            self.reporter.note(&format!(
+                "in doubt: {} on {} — {}",
+                d.action, d.node, d.command
+            ));
             let mut receipt_rc = None;
+            // The receipt lives in the HOME of whoever ran the action: query it the same way
+            // (through sudo for privileged steps).
+            let privileged = self.plan.step(&d.step).is_some_and(|s| s.raw.privileged);
             let deadline = Instant::now() + node.ssh.command_timeout + Duration::from_secs(5);
             loop {
-                let q = RemoteCommand::new(receipt::query(&self.cfg.incident, &d.action), node.ssh.connect_timeout + Duration::from_secs(10));
+                let mut q = RemoteCommand::new(
+                    receipt::query(&self.cfg.incident, &d.action),
+                    node.ssh.connect_timeout + Duration::from_secs(10),
+                );
+                q.sudo = privileged && node.ssh.sudo;
                 match self.transport.exec(&node, &q) {
                     Ok(out) => match receipt::parse(&out.stdout.text) {
                         Receipt::Finished(rc) => {
@@ -935,21 +1285,30 @@ impl<'a> Engine<'a> {
                             break;
                         }
                         Receipt::Running if Instant::now() < deadline => {
-                            self.reporter.note(&format!("{}: the command is still running on the node; waiting for it", d.node));
+                            self.reporter.note(&format!(
+                                "{}: the command is still running on the node; waiting for it",
+                                d.node
+                            ));
                             std::thread::sleep(Duration::from_secs(1));
                         }
                         _ => break,
                     },
                     Err(e) => {
-                        self.reporter.warn(&format!("{}: cannot read the receipt: {e}", d.node));
+                        self.reporter
+                            .warn(&format!("{}: cannot read the receipt: {e}", d.node));
                         break;
                     }
                 }
             }
             if let Some(rc) = receipt_rc {
                 self.journal(Event::Decision {
-                    action: d.action.clone(), node: d.node.clone(), decision: "receipt".into(), how: "node receipt".into(),
-                    detail: Some(format!("the command finished on the node with exit code {rc}")),
+                    action: d.action.clone(),
+                    node: d.node.clone(),
+                    decision: "receipt".into(),
+                    how: "node receipt".into(),
+                    detail: Some(format!(
+                        "the command finished on the node with exit code {rc}"
+                    )),
                 })?;
                 if rc == 0 {
                     self.prior.finished.insert(d.action.clone());
@@ -960,35 +1319,69 @@ impl<'a> Engine<'a> {
                             self.prior.finished.remove(&d.action);
                         }
                     }
-                    self.reporter.good(&format!("{}: finished before the interruption (exit 0), not repeated", d.node));
+                    self.reporter.good(&format!(
+                        "{}: finished before the interruption (exit 0), not repeated",
+                        d.node
+                    ));
                     continue;
                 }
-                self.reporter.warn(&format!("{}: it had finished with exit code {rc}", d.node));
+                self.reporter
+                    .warn(&format!("{}: it had finished with exit code {rc}", d.node));
             }
-            let check = self
-                .plan
-                .step(&d.step)
-                .and_then(|s| s.raw.check.clone())
-                .map(|c| render_shell(&c, &self.node_ctx(&node, None)).unwrap_or_default())
-                .or_else(|| d.check.clone());
+            // The check as it was rendered with the intent (same captures and facts as the
+            // action); re-rendered from the runbook only when the journal's copy was redacted.
+            let check: Option<Result<String, String>> = match &d.check {
+                Some(c) if !c.contains(crate::journal::REDACTED) => Some(Ok(c.clone())),
+                _ => self
+                    .plan
+                    .step(&d.step)
+                    .and_then(|s| s.raw.check.clone())
+                    .map(|c| render_shell(&c, &self.node_ctx(&node, None))),
+            };
             if let Some(check) = &check {
-                let c = RemoteCommand::new(check.clone(), node.ssh.command_timeout);
-                let ok = self.transport.exec(&node, &c).map(|o| o.success()).unwrap_or(false);
+                let (ok, check) = match check {
+                    Ok(check) => {
+                        let mut c = RemoteCommand::new(check.clone(), node.ssh.command_timeout);
+                        c.sudo = privileged && node.ssh.sudo;
+                        (
+                            self.transport
+                                .exec(&node, &c)
+                                .map(|o| o.success())
+                                .unwrap_or(false),
+                            check.clone(),
+                        )
+                    }
+                    // A check that cannot be rendered proves nothing: treat it as failed.
+                    Err(e) => (false, format!("(check could not be rendered: {e})")),
+                };
                 self.journal(Event::Decision {
-                    action: d.action.clone(), node: d.node.clone(),
-                    decision: if ok { "check-passed" } else { "check-failed" }.into(), how: "check".into(), detail: Some(check.clone()),
+                    action: d.action.clone(),
+                    node: d.node.clone(),
+                    decision: if ok { "check-passed" } else { "check-failed" }.into(),
+                    how: "check".into(),
+                    detail: Some(check),
                 })?;
                 if ok {
                     self.prior.finished.insert(d.action.clone());
-                    self.reporter.good(&format!("{}: check passed, already applied, not repeated", d.node));
+                    self.reporter.good(&format!(
+                        "{}: check passed, already applied, not repeated",
+                        d.node
+                    ));
                 } else {
-                    self.reporter.note(&format!("{}: check says not applied; it will run again", d.node));
+                    self.reporter.note(&format!(
+                        "{}: check says not applied; it will run again",
+                        d.node
+                    ));
                 }
                 continue;
             }
             if d.idempotent {
                 self.journal(Event::Decision {
-                    action: d.action.clone(), node: d.node.clone(), decision: "rerun-idempotent".into(), how: "runbook: idempotent".into(), detail: None,
+                    action: d.action.clone(),
+                    node: d.node.clone(),
+                    decision: "rerun-idempotent".into(),
+                    how: "runbook: idempotent".into(),
+                    detail: None,
                 })?;
                 continue;
             }
@@ -997,23 +1390,47 @@ impl<'a> Engine<'a> {
             let choice = reporter.suspend(|| prompter.in_doubt(&d.action, &d.node, &d.command));
             match choice {
                 Some(InDoubtChoice::Rerun) => {
-                    self.journal(Event::Decision { action: d.action.clone(), node: d.node.clone(), decision: "operator-rerun".into(), how: "tty".into(), detail: None })?;
+                    self.journal(Event::Decision {
+                        action: d.action.clone(),
+                        node: d.node.clone(),
+                        decision: "operator-rerun".into(),
+                        how: "tty".into(),
+                        detail: None,
+                    })?;
                 }
                 Some(InDoubtChoice::MarkDone) => {
-                    self.journal(Event::Decision { action: d.action.clone(), node: d.node.clone(), decision: "operator-mark-done".into(), how: "tty".into(), detail: None })?;
+                    self.journal(Event::Decision {
+                        action: d.action.clone(),
+                        node: d.node.clone(),
+                        decision: "operator-mark-done".into(),
+                        how: "tty".into(),
+                        detail: None,
+                    })?;
                     self.prior.finished.insert(d.action.clone());
                 }
                 Some(InDoubtChoice::Abort) => {
-                    self.journal(Event::Decision { action: d.action.clone(), node: d.node.clone(), decision: "operator-abort".into(), how: "tty".into(), detail: None })?;
-                    self.journal(Event::Interrupted { reason: "the operator aborted the resume".into() })?;
-                    return Err(Stop::Outcome(Outcome::Stopped("the operator aborted the resume".into())));
+                    self.journal(Event::Decision {
+                        action: d.action.clone(),
+                        node: d.node.clone(),
+                        decision: "operator-abort".into(),
+                        how: "tty".into(),
+                        detail: None,
+                    })?;
+                    self.journal(Event::Interrupted {
+                        reason: "the operator aborted the resume".into(),
+                    })?;
+                    return Err(Stop::Outcome(Outcome::Stopped(
+                        "the operator aborted the resume".into(),
+                    )));
                 }
                 None => {
                     let reason = format!(
                         "action {} on {} is in doubt (sent, outcome unknown), is not idempotent and has no check; a human must decide: run `nats-rescue resume` in a terminal",
                         d.action, d.node
                     );
-                    self.journal(Event::Interrupted { reason: reason.clone() })?;
+                    self.journal(Event::Interrupted {
+                        reason: reason.clone(),
+                    })?;
                     return Err(Stop::Outcome(Outcome::NeedDecision(reason)));
                 }
             }
@@ -1043,8 +1460,20 @@ fn node_value(n: &Node) -> Value {
     service.insert("start", safe(&n.nats.service.start));
     service.insert("stop", safe(&n.nats.service.stop));
     service.insert("status", safe(&n.nats.service.status));
-    service.insert("reload", n.nats.service.reload.as_deref().map(safe).unwrap_or(Value::from(())));
-    let raft_dir = format!("{}/jetstream/{}/_js_", n.nats.store_dir.trim_end_matches('/'), n.nats.system_account);
+    service.insert(
+        "reload",
+        n.nats
+            .service
+            .reload
+            .as_deref()
+            .map(safe)
+            .unwrap_or(Value::from(())),
+    );
+    let raft_dir = format!(
+        "{}/jetstream/{}/_js_",
+        n.nats.store_dir.trim_end_matches('/'),
+        n.nats.system_account
+    );
     let mut m: BTreeMap<&str, Value> = BTreeMap::new();
     m.insert("name", Value::from(n.name.clone()));
     m.insert("host", Value::from(n.host.clone()));
@@ -1055,7 +1484,13 @@ fn node_value(n: &Node) -> Value {
     m.insert("config_file", Value::from(n.nats.config_file.clone()));
     m.insert("store_dir", Value::from(n.nats.store_dir.clone()));
     m.insert("system_account", Value::from(n.nats.system_account.clone()));
-    m.insert("jetstream_dir", Value::from(format!("{}/jetstream", n.nats.store_dir.trim_end_matches('/'))));
+    m.insert(
+        "jetstream_dir",
+        Value::from(format!(
+            "{}/jetstream",
+            n.nats.store_dir.trim_end_matches('/')
+        )),
+    );
     m.insert("raft_dir", Value::from(raft_dir));
     m.insert("sudo", Value::from(n.ssh.sudo));
     m.insert("service", Value::from_serialize(&service));
@@ -1065,13 +1500,19 @@ fn node_value(n: &Node) -> Value {
 fn parse_output(p: Option<Parse>, text: &str) -> Json {
     match p {
         Some(Parse::Json) => serde_json::from_str(text).unwrap_or(Json::Null),
-        Some(Parse::Lines) => json!(text.lines().filter(|l| !l.trim().is_empty()).collect::<Vec<_>>()),
+        Some(Parse::Lines) => json!(text
+            .lines()
+            .filter(|l| !l.trim().is_empty())
+            .collect::<Vec<_>>()),
         Some(Parse::Text) | None => json!(text.trim()),
     }
 }
 
 fn parse_kv(text: &str) -> BTreeMap<String, String> {
-    text.lines().filter_map(|l| l.split_once('=')).map(|(k, v)| (k.trim().to_string(), v.trim().to_string())).collect()
+    text.lines()
+        .filter_map(|l| l.split_once('='))
+        .map(|(k, v)| (k.trim().to_string(), v.trim().to_string()))
+        .collect()
 }
 
 fn truncate(s: &str, max: usize) -> String {
@@ -1085,7 +1526,13 @@ fn truncate(s: &str, max: usize) -> String {
     format!("{}…[truncated]", &s[..end])
 }
 
-fn result_event(action: &str, step: &str, node: &str, out: &ExecOutput, error: Option<String>) -> Event {
+fn result_event(
+    action: &str,
+    step: &str,
+    node: &str,
+    out: &ExecOutput,
+    error: Option<String>,
+) -> Event {
     Event::ActionResult {
         action: action.into(),
         step: step.into(),
@@ -1110,21 +1557,43 @@ fn summarize(entry: &Json, d: Duration) -> String {
     if entry.get("timed_out").and_then(Json::as_bool) == Some(true) {
         return format!("timed out after {}", crate::duration::format(d));
     }
-    let code = entry.get("exit_code").map(|c| c.to_string()).unwrap_or_default();
-    let err = entry.get("stderr").and_then(Json::as_str).unwrap_or("").trim();
-    let tail = if err.is_empty() { String::new() } else { format!(": {}", truncate(err.lines().last().unwrap_or(""), 200)) };
-    format!("exit {code} in {}{tail}", crate::duration::format(Duration::from_millis(d.as_millis() as u64)))
+    let code = entry
+        .get("exit_code")
+        .map(|c| c.to_string())
+        .unwrap_or_default();
+    let err = entry
+        .get("stderr")
+        .and_then(Json::as_str)
+        .unwrap_or("")
+        .trim();
+    let tail = if err.is_empty() {
+        String::new()
+    } else {
+        format!(": {}", truncate(err.lines().last().unwrap_or(""), 200))
+    };
+    format!(
+        "exit {code} in {}{tail}",
+        crate::duration::format(Duration::from_millis(d.as_millis() as u64))
+    )
 }
 
 fn list(v: &Json) -> String {
     match v.as_array() {
-        Some(a) if !a.is_empty() => a.iter().filter_map(Json::as_str).collect::<Vec<_>>().join(","),
+        Some(a) if !a.is_empty() => a
+            .iter()
+            .filter_map(Json::as_str)
+            .collect::<Vec<_>>()
+            .join(","),
         _ => "-".into(),
     }
 }
 
 fn names(nodes: &[Node]) -> String {
-    nodes.iter().map(|n| n.name.as_str()).collect::<Vec<_>>().join(", ")
+    nodes
+        .iter()
+        .map(|n| n.name.as_str())
+        .collect::<Vec<_>>()
+        .join(", ")
 }
 
 /// The part of the facts worth journaling at each gathering (the full facts are large).

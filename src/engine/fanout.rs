@@ -41,7 +41,9 @@ where
             let tx = tx.clone();
             let node = n.clone();
             tokio::spawn(async move {
-                let Ok(_permit) = sem.acquire_owned().await else { return };
+                let Ok(_permit) = sem.acquire_owned().await else {
+                    return;
+                };
                 let r = tokio::task::spawn_blocking(move || work(&node)).await;
                 let _ = tx.send((i, r));
             });
@@ -64,9 +66,13 @@ mod tests {
     fn nodes(n: usize) -> Vec<Node> {
         let text = format!(
             "cluster: c\nnodes:\n{}",
-            (1..=n).map(|i| format!("  - {{name: n{i}, host: h{i}}}\n")).collect::<String>()
+            (1..=n)
+                .map(|i| format!("  - {{name: n{i}, host: h{i}}}\n"))
+                .collect::<String>()
         );
-        crate::inventory::Inventory::parse(std::path::Path::new("i"), &text).unwrap().nodes
+        crate::inventory::Inventory::parse(std::path::Path::new("i"), &text)
+            .unwrap()
+            .nodes
     }
 
     #[test]
@@ -95,7 +101,10 @@ mod tests {
             assert_eq!(got[7], (7, "n8".to_string()));
             let peak = peak.load(Ordering::SeqCst);
             assert!(peak <= limit, "peak {peak} > limit {limit}");
-            assert!(peak >= 2, "nodes were not worked on concurrently (peak {peak})");
+            assert!(
+                peak >= 2,
+                "nodes were not worked on concurrently (peak {peak})"
+            );
         }
     }
 }

@@ -94,7 +94,10 @@ impl Outcome {
     }
     pub fn detail(&self) -> Option<String> {
         match self {
-            Outcome::VerifyFailed(d) | Outcome::Failed(d) | Outcome::Stopped(d) | Outcome::NeedDecision(d) => Some(d.clone()),
+            Outcome::VerifyFailed(d)
+            | Outcome::Failed(d)
+            | Outcome::Stopped(d)
+            | Outcome::NeedDecision(d) => Some(d.clone()),
             _ => None,
         }
     }

@@ -18,10 +18,16 @@ pub struct ConfirmRequest {
 /// The operator's answer, and how it was given (journaled).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Answer {
-    Approved { how: String },
-    Declined { how: String },
+    Approved {
+        how: String,
+    },
+    Declined {
+        how: String,
+    },
     /// No decision could be had; the message names the flag that would approve.
-    Unavailable { reason: String },
+    Unavailable {
+        reason: String,
+    },
 }
 
 /// How an in-doubt action (intent without result, outcome unknown) is settled.
@@ -52,7 +58,12 @@ pub enum Policy {
 
 /// The pure decision. Flags win over the terminal (scripts are explicit); without flags we
 /// ask only when both stdin and stderr are terminals; end of input is never consent.
-pub fn decide(interactive: bool, approvals: &Approvals, destructive: bool, cluster: &str) -> Policy {
+pub fn decide(
+    interactive: bool,
+    approvals: &Approvals,
+    destructive: bool,
+    cluster: &str,
+) -> Policy {
     if destructive {
         match &approvals.confirm_destructive {
             Some(c) if c == cluster => {
@@ -70,7 +81,11 @@ pub fn decide(interactive: bool, approvals: &Approvals, destructive: bool, clust
         if interactive {
             return Policy::Ask;
         }
-        let hint = if approvals.yes { " (--yes does not approve destructive steps)" } else { "" };
+        let hint = if approvals.yes {
+            " (--yes does not approve destructive steps)"
+        } else {
+            ""
+        };
         return Policy::Refuse {
             reason: format!(
                 "this destructive step needs approval and there is no terminal to ask: pass --confirm-destructive {cluster}{hint}"
@@ -78,12 +93,18 @@ pub fn decide(interactive: bool, approvals: &Approvals, destructive: bool, clust
         };
     }
     if approvals.yes || approvals.confirm_destructive.as_deref() == Some(cluster) {
-        return Policy::Approve { how: "--yes".into() };
+        return Policy::Approve {
+            how: "--yes".into(),
+        };
     }
     if interactive {
         return Policy::Ask;
     }
-    Policy::Refuse { reason: "this step needs approval and there is no terminal to ask: pass --yes to approve it".into() }
+    Policy::Refuse {
+        reason:
+            "this step needs approval and there is no terminal to ask: pass --yes to approve it"
+                .into(),
+    }
 }
 
 /// Whether we may prompt: stdin AND stderr must be terminals (dialoguer draws on stderr and
@@ -107,13 +128,21 @@ pub struct TerminalPrompter {
 
 impl TerminalPrompter {
     pub fn new(approvals: Approvals) -> Self {
-        TerminalPrompter { approvals, interactive: is_interactive() }
+        TerminalPrompter {
+            approvals,
+            interactive: is_interactive(),
+        }
     }
 }
 
 impl Prompter for TerminalPrompter {
     fn confirm(&mut self, req: &ConfirmRequest) -> Answer {
-        match decide(self.interactive, &self.approvals, req.destructive, &req.cluster) {
+        match decide(
+            self.interactive,
+            &self.approvals,
+            req.destructive,
+            &req.cluster,
+        ) {
             Policy::Approve { how } => Answer::Approved { how },
             Policy::Refuse { reason } => Answer::Unavailable { reason },
             Policy::Ask => ask(req),
@@ -128,7 +157,11 @@ impl Prompter for TerminalPrompter {
         let _ = term.write_line(&format!(
             "\nAction {action} on {node} was sent before the crash and its outcome is unknown:\n    {command}"
         ));
-        let items = ["re-run it", "mark it done (I checked: it took effect)", "abort the resume"];
+        let items = [
+            "re-run it",
+            "mark it done (I checked: it took effect)",
+            "abort the resume",
+        ];
         let sel = dialoguer::Select::new()
             .with_prompt("What should happen?")
             .items(items)
@@ -151,18 +184,36 @@ fn ask(req: &ConfirmRequest) -> Answer {
         let _ = term.write_line(&format!("  {d}"));
     }
     if req.destructive {
-        let _ = term.write_line(&format!("\n  {}", console::style("DESTRUCTIVE STEP").red().bold()));
+        let _ = term.write_line(&format!(
+            "\n  {}",
+            console::style("DESTRUCTIVE STEP").red().bold()
+        ));
         let _ = term.write_line(&format!("  {}", req.question));
         loop {
             let typed: Result<String, _> = dialoguer::Input::new()
-                .with_prompt(format!("Type the cluster name `{}` to proceed (empty to stop)", req.cluster))
+                .with_prompt(format!(
+                    "Type the cluster name `{}` to proceed (empty to stop)",
+                    req.cluster
+                ))
                 .allow_empty(true)
                 .interact_text_on(&term);
             match typed {
-                Ok(t) if t.trim() == req.cluster => return Answer::Approved { how: "typed".into() },
-                Ok(t) if t.trim().is_empty() => return Answer::Declined { how: "typed".into() },
+                Ok(t) if t.trim() == req.cluster => {
+                    return Answer::Approved {
+                        how: "typed".into(),
+                    }
+                }
+                Ok(t) if t.trim().is_empty() => {
+                    return Answer::Declined {
+                        how: "typed".into(),
+                    }
+                }
                 Ok(t) => {
-                    let _ = term.write_line(&format!("  `{}` is not `{}`; try again.", t.trim(), req.cluster));
+                    let _ = term.write_line(&format!(
+                        "  `{}` is not `{}`; try again.",
+                        t.trim(),
+                        req.cluster
+                    ));
                 }
                 // Ctrl-C or end of input is never consent.
                 Err(_) => return Answer::Declined { how: "tty".into() },
@@ -191,9 +242,15 @@ impl Prompter for ScriptedPrompter {
     fn confirm(&mut self, req: &ConfirmRequest) -> Answer {
         self.asked.push(req.clone());
         match self.answers.pop_front() {
-            Some(true) => Answer::Approved { how: "scripted".into() },
-            Some(false) => Answer::Declined { how: "scripted".into() },
-            None => Answer::Unavailable { reason: "no scripted answer left".into() },
+            Some(true) => Answer::Approved {
+                how: "scripted".into(),
+            },
+            Some(false) => Answer::Declined {
+                how: "scripted".into(),
+            },
+            None => Answer::Unavailable {
+                reason: "no scripted answer left".into(),
+            },
         }
     }
     fn in_doubt(&mut self, _: &str, _: &str, _: &str) -> Option<InDoubtChoice> {
@@ -206,14 +263,27 @@ mod tests {
     use super::*;
 
     fn a(yes: bool, cd: Option<&str>) -> Approvals {
-        Approvals { yes, confirm_destructive: cd.map(String::from) }
+        Approvals {
+            yes,
+            confirm_destructive: cd.map(String::from),
+        }
     }
 
     #[test]
     fn ordinary_confirmations() {
         assert_eq!(decide(true, &a(false, None), false, "c"), Policy::Ask);
-        assert_eq!(decide(false, &a(true, None), false, "c"), Policy::Approve { how: "--yes".into() });
-        assert_eq!(decide(true, &a(true, None), false, "c"), Policy::Approve { how: "--yes".into() });
+        assert_eq!(
+            decide(false, &a(true, None), false, "c"),
+            Policy::Approve {
+                how: "--yes".into()
+            }
+        );
+        assert_eq!(
+            decide(true, &a(true, None), false, "c"),
+            Policy::Approve {
+                how: "--yes".into()
+            }
+        );
         match decide(false, &a(false, None), false, "c") {
             Policy::Refuse { reason } => assert!(reason.contains("--yes")),
             p => panic!("{p:?}"),
@@ -231,9 +301,14 @@ mod tests {
         }
         assert_eq!(
             decide(false, &a(false, Some("prod")), true, "prod"),
-            Policy::Approve { how: "--confirm-destructive".into() }
+            Policy::Approve {
+                how: "--confirm-destructive".into()
+            }
         );
-        assert!(matches!(decide(true, &a(false, Some("staging")), true, "prod"), Policy::Refuse { .. }));
+        assert!(matches!(
+            decide(true, &a(false, Some("staging")), true, "prod"),
+            Policy::Refuse { .. }
+        ));
         assert_eq!(decide(true, &a(true, None), true, "prod"), Policy::Ask);
     }
 }

@@ -7,7 +7,10 @@ use crate::runbook::template::quote_path_component;
 
 /// Where receipts live on a node (per incident).
 pub fn dir(incident: &str) -> String {
-    format!("\"${{HOME:-/tmp}}\"/.nats-rescue/receipts/{}", quote_path_component(incident))
+    format!(
+        "\"${{HOME:-/tmp}}\"/.nats-rescue/receipts/{}",
+        quote_path_component(incident)
+    )
 }
 
 fn file_stem(action: &str) -> String {
@@ -43,7 +46,11 @@ pub enum Receipt {
 pub fn parse(stdout: &str) -> Receipt {
     let t = stdout.trim();
     if let Some(rc) = t.strip_prefix("rc=") {
-        return rc.trim().parse().map(Receipt::Finished).unwrap_or(Receipt::None);
+        return rc
+            .trim()
+            .parse()
+            .map(Receipt::Finished)
+            .unwrap_or(Receipt::None);
     }
     if t == "running" {
         return Receipt::Running;
@@ -57,20 +64,37 @@ mod tests {
     use std::process::Command;
 
     fn sh(script: &str, home: &std::path::Path) -> (i32, String) {
-        let o = Command::new("sh").arg("-c").arg(script).env("HOME", home).output().unwrap();
-        (o.status.code().unwrap_or(-1), String::from_utf8_lossy(&o.stdout).into_owned())
+        let o = Command::new("sh")
+            .arg("-c")
+            .arg(script)
+            .env("HOME", home)
+            .output()
+            .unwrap();
+        (
+            o.status.code().unwrap_or(-1),
+            String::from_utf8_lossy(&o.stdout).into_owned(),
+        )
     }
 
     #[test]
     fn receipt_records_exit_status() {
         let home = tempfile::tempdir().unwrap();
         let inc = "20260101T000000Z-x-abcd";
-        assert_eq!(parse(&sh(&query(inc, "start@n1"), home.path()).1), Receipt::None);
+        assert_eq!(
+            parse(&sh(&query(inc, "start@n1"), home.path()).1),
+            Receipt::None
+        );
         let (rc, out) = sh(&wrap(inc, "start@n1", "echo hello; exit 7"), home.path());
         assert_eq!(rc, 7);
         assert_eq!(out.trim(), "hello");
-        assert_eq!(parse(&sh(&query(inc, "start@n1"), home.path()).1), Receipt::Finished(7));
-        assert_eq!(parse(&sh(&query(inc, "start@n2"), home.path()).1), Receipt::None);
+        assert_eq!(
+            parse(&sh(&query(inc, "start@n1"), home.path()).1),
+            Receipt::Finished(7)
+        );
+        assert_eq!(
+            parse(&sh(&query(inc, "start@n2"), home.path()).1),
+            Receipt::None
+        );
     }
 
     #[test]
@@ -96,6 +120,9 @@ mod tests {
         let _ = child.wait();
         assert_eq!(seen, Receipt::Running);
         // Killed before it wrote its status: the pid is gone, no rc.
-        assert_eq!(parse(&sh(&query(inc, "s@n1"), home.path()).1), Receipt::None);
+        assert_eq!(
+            parse(&sh(&query(inc, "s@n1"), home.path()).1),
+            Receipt::None
+        );
     }
 }

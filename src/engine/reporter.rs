@@ -22,12 +22,24 @@ impl Reporter {
         if !color {
             console::set_colors_enabled_stderr(false);
         }
-        Reporter { quiet, verbose, color, fancy: tty && !quiet, spinner: Mutex::new(None) }
+        Reporter {
+            quiet,
+            verbose,
+            color,
+            fancy: tty && !quiet,
+            spinner: Mutex::new(None),
+        }
     }
 
     /// A reporter that prints nothing (tests, `diagnose --json`).
     pub fn silent() -> Self {
-        Reporter { quiet: true, verbose: false, color: false, fancy: false, spinner: Mutex::new(None) }
+        Reporter {
+            quiet: true,
+            verbose: false,
+            color: false,
+            fancy: false,
+            spinner: Mutex::new(None),
+        }
     }
 
     fn print(&self, s: &str) {
@@ -41,7 +53,11 @@ impl Reporter {
         }
     }
 
-    fn style(&self, s: &str, f: impl Fn(console::StyledObject<&str>) -> console::StyledObject<&str>) -> String {
+    fn style(
+        &self,
+        s: &str,
+        f: impl Fn(console::StyledObject<&str>) -> console::StyledObject<&str>,
+    ) -> String {
         if self.color {
             f(console::style(s)).to_string()
         } else {
@@ -55,7 +71,12 @@ impl Reporter {
 
     pub fn step(&self, kind: &str, id: &str, title: Option<&str>) {
         let t = title.map(|t| format!(" — {t}")).unwrap_or_default();
-        self.print(&format!("\n{} {}{}", self.style(&format!("[{kind}]"), |s| s.cyan()), self.style(id, |s| s.bold()), t));
+        self.print(&format!(
+            "\n{} {}{}",
+            self.style(&format!("[{kind}]"), |s| s.cyan()),
+            self.style(id, |s| s.bold()),
+            t
+        ));
     }
 
     pub fn skipped(&self, id: &str, reason: &str) {
@@ -71,11 +92,17 @@ impl Reporter {
     }
 
     pub fn warn(&self, text: &str) {
-        self.print(&format!("  {} {text}", self.style("!", |s| s.yellow().bold())));
+        self.print(&format!(
+            "  {} {text}",
+            self.style("!", |s| s.yellow().bold())
+        ));
     }
 
     pub fn good(&self, text: &str) {
-        self.print(&format!("  {} {text}", self.style("✓", |s| s.green().bold())));
+        self.print(&format!(
+            "  {} {text}",
+            self.style("✓", |s| s.green().bold())
+        ));
     }
 
     pub fn bad(&self, text: &str) {
@@ -106,7 +133,10 @@ impl Reporter {
     /// Starts a spinner for a wait (`what`, bounded by `timeout`).
     pub fn wait_start(&self, what: &str, timeout: Duration) {
         if !self.fancy {
-            self.print(&format!("  waiting up to {} for {what}", crate::duration::format(timeout)));
+            self.print(&format!(
+                "  waiting up to {} for {what}",
+                crate::duration::format(timeout)
+            ));
             return;
         }
         let pb = ProgressBar::new_spinner();
@@ -114,7 +144,10 @@ impl Reporter {
             ProgressStyle::with_template("  {spinner} {msg} [{elapsed}]")
                 .unwrap_or_else(|_| ProgressStyle::default_spinner()),
         );
-        pb.set_message(format!("waiting up to {} for {what}", crate::duration::format(timeout)));
+        pb.set_message(format!(
+            "waiting up to {} for {what}",
+            crate::duration::format(timeout)
+        ));
         pb.enable_steady_tick(Duration::from_millis(120));
         if let Ok(mut g) = self.spinner.lock() {
             *g = Some(pb);

@@ -14,7 +14,13 @@ use std::sync::Arc;
 fn inventory(names: &[&str]) -> Inventory {
     let text = format!(
         "cluster: test\nnodes:\n{}",
-        names.iter().map(|n| format!("  - {{name: {}, host: 127.0.0.1}}\n", serde_json::to_string(n).unwrap())).collect::<String>()
+        names
+            .iter()
+            .map(|n| format!(
+                "  - {{name: {}, host: 127.0.0.1}}\n",
+                serde_json::to_string(n).unwrap()
+            ))
+            .collect::<String>()
     );
     Inventory::parse(Path::new("inv.yaml"), &text).unwrap()
 }
@@ -25,7 +31,11 @@ fn facts(down: &[&str]) -> Arc<Gather> {
 }
 
 fn prompter(answers: &[bool]) -> ScriptedPrompter {
-    ScriptedPrompter { answers: answers.iter().copied().collect(), in_doubt: None, asked: Vec::new() }
+    ScriptedPrompter {
+        answers: answers.iter().copied().collect(),
+        in_doubt: None,
+        asked: Vec::new(),
+    }
 }
 
 const RUNBOOK: &str = r#"
@@ -55,14 +65,30 @@ vars:
   dir: {}
 "#;
 
-fn run(rb: &str, inv: &Inventory, cfg: RunConfig, answers: &[bool], down: &[&str]) -> (Outcome, Vec<(String, String)>, MemorySink) {
+fn run(
+    rb: &str,
+    inv: &Inventory,
+    cfg: RunConfig,
+    answers: &[bool],
+    down: &[&str],
+) -> (Outcome, Vec<(String, String)>, MemorySink) {
     let plan = parse(Path::new("t.yaml"), rb, Source::Builtin).unwrap_or_else(|e| panic!("{e}"));
     let t = RecordingTransport::new(LocalTransport);
     let transport: Arc<dyn crate::transport::Transport> = Arc::new(t.clone());
     let mut p = prompter(answers);
     let mut sink = MemorySink::default();
     let rep = Reporter::silent();
-    let outcome = Engine::new(&plan, inv, transport, facts(down), &mut p, &mut sink, &rep, cfg).run();
+    let outcome = Engine::new(
+        &plan,
+        inv,
+        transport,
+        facts(down),
+        &mut p,
+        &mut sink,
+        &rep,
+        cfg,
+    )
+    .run();
     (outcome, t.commands(), sink)
 }
 
@@ -80,16 +106,26 @@ fn dry_run_sends_no_mutating_command() {
     let (outcome, cmds, sink) = run(RUNBOOK, &inv, cfg(dir.path(), true), &[], &["n2", "n3"]);
     assert_eq!(outcome, Outcome::Rehearsed);
     // Read-only steps ran for real on every node...
-    assert_eq!(cmds.iter().filter(|(_, c)| c.starts_with("echo looking")).count(), 3);
+    assert_eq!(
+        cmds.iter()
+            .filter(|(_, c)| c.starts_with("echo looking"))
+            .count(),
+        3
+    );
     // ...and nothing else was sent.
     assert!(cmds.iter().all(|(_, c)| !c.contains("touch")), "{cmds:?}");
-    assert!(std::fs::read_dir(dir.path()).unwrap().next().is_none(), "a marker file was created");
+    assert!(
+        std::fs::read_dir(dir.path()).unwrap().next().is_none(),
+        "a marker file was created"
+    );
     // The rehearsal shows each mutating command, fully rendered, per node.
     let rehearsed: Vec<_> = sink
         .0
         .iter()
         .filter_map(|e| match e {
-            crate::journal::Event::ActionRehearsed { node, command, .. } => Some((node.clone(), command.clone())),
+            crate::journal::Event::ActionRehearsed { node, command, .. } => {
+                Some((node.clone(), command.clone()))
+            }
             _ => None,
         })
         .collect();
@@ -101,7 +137,13 @@ fn dry_run_sends_no_mutating_command() {
 fn real_run_asks_then_acts_and_journals_intent_before_result() {
     let dir = tempfile::tempdir().unwrap();
     let inv = inventory(&["n1", "n2", "n3"]);
-    let (outcome, _cmds, sink) = run(RUNBOOK, &inv, cfg(dir.path(), false), &[true], &["n2", "n3"]);
+    let (outcome, _cmds, sink) = run(
+        RUNBOOK,
+        &inv,
+        cfg(dir.path(), false),
+        &[true],
+        &["n2", "n3"],
+    );
     assert_eq!(outcome, Outcome::Recovered);
     assert!(dir.path().join("n2").exists() && dir.path().join("n3").exists());
     assert!(!dir.path().join("n1").exists());
@@ -156,7 +198,10 @@ steps:
     let (outcome, _, _) = run(rb, &inv, cfg(dir.path(), false), &[true], &[]);
     assert_eq!(outcome, Outcome::Completed);
     let out = std::fs::read_to_string(dir.path().join("out")).unwrap();
-    assert_eq!(out.trim(), format!("{evil} $(touch {}/pwned2)", dir.path().display()));
+    assert_eq!(
+        out.trim(),
+        format!("{evil} $(touch {}/pwned2)", dir.path().display())
+    );
     assert!(!dir.path().join("pwned1").exists());
     assert!(!dir.path().join("pwned2").exists());
 }
@@ -170,8 +215,16 @@ fn resume_skips_finished_and_settles_in_doubt_by_receipt() {
     let c = cfg(dir.path(), false);
     // First run: n1 finished; n2 was sent (receipt written by the node) but the tool died
     // before journaling the result.
-    let wrapped = receipt::wrap(&c.incident, "touch@n2", &format!("touch {}/n2", dir.path().display()));
-    let st = std::process::Command::new("sh").arg("-c").arg(&wrapped).status().unwrap();
+    let wrapped = receipt::wrap(
+        &c.incident,
+        "touch@n2",
+        &format!("touch {}/n2", dir.path().display()),
+    );
+    let st = std::process::Command::new("sh")
+        .arg("-c")
+        .arg(&wrapped)
+        .status()
+        .unwrap();
     assert!(st.success());
     std::fs::remove_file(dir.path().join("n2")).unwrap();
     let mut prior = Prior::default();
@@ -192,12 +245,29 @@ fn resume_skips_finished_and_settles_in_doubt_by_receipt() {
     let mut p = prompter(&[]);
     let mut sink = MemorySink::default();
     let rep = Reporter::silent();
-    let outcome = Engine::new(&plan, &inv, transport, facts(&["n1", "n2"]), &mut p, &mut sink, &rep, c).with_prior(prior).run();
+    let outcome = Engine::new(
+        &plan,
+        &inv,
+        transport,
+        facts(&["n1", "n2"]),
+        &mut p,
+        &mut sink,
+        &rep,
+        c,
+    )
+    .with_prior(prior)
+    .run();
     assert_eq!(outcome, Outcome::Recovered, "{:?}", sink.0);
     // Neither node's action ran again: n1 was journaled finished, n2's receipt says exit 0.
-    assert!(t.commands().iter().all(|(_, c)| !c.contains("touch ")), "{:?}", t.commands());
+    assert!(
+        t.commands().iter().all(|(_, c)| !c.contains("touch ")),
+        "{:?}",
+        t.commands()
+    );
     assert!(!dir.path().join("n1").exists() && !dir.path().join("n2").exists());
-    assert!(sink.0.iter().any(|e| matches!(e, crate::journal::Event::Decision { decision, .. } if decision == "receipt")));
+    assert!(sink.0.iter().any(
+        |e| matches!(e, crate::journal::Event::Decision { decision, .. } if decision == "receipt")
+    ));
     // The approval given before the crash was reused, not asked again.
     assert!(p.asked.is_empty());
 }

@@ -19,7 +19,13 @@ pub const SETTLED_DONE: &[&str] = &["receipt", "check-passed", "operator-mark-do
 /// Decisions that settle an in-doubt action as not done.
 pub const SETTLED_NOT_DONE: &[&str] = &["check-failed"];
 /// Close outcomes after which `resume` has nothing to continue.
-pub const FINAL_OUTCOMES: &[&str] = &["recovered", "verify-failed", "aborted", "rehearsed"];
+pub const FINAL_OUTCOMES: &[&str] = &[
+    "recovered",
+    "completed",
+    "verify-failed",
+    "aborted",
+    "rehearsed",
+];
 
 /// The `incident_opened` record's fields.
 #[derive(Debug, Clone, PartialEq, Serialize)]

@@ -20,15 +20,30 @@ pub fn inject(st: &mut LabState, fault: Fault, nodes: &[String]) -> Result<()> {
     for n in nodes {
         st.node(n)?;
     }
-    let named = |default: Vec<String>| if nodes.is_empty() { default } else { nodes.to_vec() };
+    let named = |default: Vec<String>| {
+        if nodes.is_empty() {
+            default
+        } else {
+            nodes.to_vec()
+        }
+    };
     match fault {
         Fault::QuorumLoss => {
             let first = st.nodes[0].name.clone();
-            let targets = named(st.node_names().into_iter().filter(|n| *n != first).collect());
+            let targets = named(
+                st.node_names()
+                    .into_iter()
+                    .filter(|n| *n != first)
+                    .collect(),
+            );
             if targets.is_empty() {
-                return Err(Error::Usage("quorum-loss needs at least 2 nodes (it kills all but n1)".into()));
+                return Err(Error::Usage(
+                    "quorum-loss needs at least 2 nodes (it kills all but n1)".into(),
+                ));
             }
-            st.faults.push(FaultRecord::QuorumLoss { nodes: targets.clone() });
+            st.faults.push(FaultRecord::QuorumLoss {
+                nodes: targets.clone(),
+            });
             st.save()?;
             for n in &targets {
                 let out = server::ctl(st, n, "kill")?;
@@ -44,7 +59,9 @@ pub fn inject(st: &mut LabState, fault: Fault, nodes: &[String]) -> Result<()> {
             );
         }
         Fault::Partition => {
-            let targets = named(vec![current_leader(st).unwrap_or_else(|| st.nodes[0].name.clone())]);
+            let targets = named(vec![
+                current_leader(st).unwrap_or_else(|| st.nodes[0].name.clone())
+            ]);
             let mut rules = Vec::new();
             for n in &targets {
                 let ns = st.node(n)?.netns.clone();
@@ -61,7 +78,10 @@ pub fn inject(st: &mut LabState, fault: Fault, nodes: &[String]) -> Result<()> {
                     }
                 }
             }
-            st.faults.push(FaultRecord::Partition { nodes: targets.clone(), rules: rules.clone() });
+            st.faults.push(FaultRecord::Partition {
+                nodes: targets.clone(),
+                rules: rules.clone(),
+            });
             st.iptables.extend(rules.iter().cloned());
             st.save()?;
             for r in &rules {
@@ -82,7 +102,9 @@ pub fn inject(st: &mut LabState, fault: Fault, nodes: &[String]) -> Result<()> {
                     .map_err(|e| super::io_err(format!("cannot read {}", conf.display()), e))?;
                 originals.push((n.clone(), text));
             }
-            st.faults.push(FaultRecord::BadRoutes { originals: originals.clone() });
+            st.faults.push(FaultRecord::BadRoutes {
+                originals: originals.clone(),
+            });
             st.save()?;
             for (n, text) in &originals {
                 let conf = st.node(n)?.config.clone();
@@ -105,19 +127,24 @@ pub fn inject(st: &mut LabState, fault: Fault, nodes: &[String]) -> Result<()> {
             st.save()?;
             for n in &targets {
                 // Truncate in place: sshd's namespace bind-mounts this very inode over /etc/hosts.
-                std::fs::write(hosts_file(st, n)?, "").map_err(|e| super::io_err("cannot empty the hosts file", e))?;
+                std::fs::write(hosts_file(st, n)?, "")
+                    .map_err(|e| super::io_err("cannot empty the hosts file", e))?;
             }
             restart(st, &targets)?;
             println!("dns: /etc/hosts emptied in the namespaces of {}; servers restarted (routes by host name no longer resolve there).", targets.join(", "));
         }
         Fault::Frozen => {
-            let targets = named(vec![current_leader(st).unwrap_or_else(|| st.nodes[0].name.clone())]);
+            let targets = named(vec![
+                current_leader(st).unwrap_or_else(|| st.nodes[0].name.clone())
+            ]);
             let mut pids = Vec::new();
             for n in &targets {
                 let node = st.node(n)?;
                 let pid = server::read_pid(&node.server_pidfile)
                     .filter(|p| server::pid_is_ours(*p, &node.config))
-                    .ok_or_else(|| Error::Usage(format!("frozen: nats-server of {n} is not running")))?;
+                    .ok_or_else(|| {
+                        Error::Usage(format!("frozen: nats-server of {n} is not running"))
+                    })?;
                 pids.push((n.clone(), pid));
             }
             st.faults.push(FaultRecord::Frozen { pids: pids.clone() });
@@ -146,15 +173,21 @@ pub fn inject(st: &mut LabState, fault: Fault, nodes: &[String]) -> Result<()> {
 
 /// The meta leader any node reports (the agreed one first).
 pub fn current_leader(st: &LabState) -> Option<String> {
-    monitor::agreed_leader(st, &st.node_names())
-        .or_else(|| monitor::leaders(st, &st.node_names(), Duration::from_millis(800)).into_iter().find_map(|(_, l)| l))
+    monitor::agreed_leader(st, &st.node_names()).or_else(|| {
+        monitor::leaders(st, &st.node_names(), Duration::from_millis(800))
+            .into_iter()
+            .find_map(|(_, l)| l)
+    })
 }
 
 fn bad_routes(conf: &str) -> String {
     conf.lines()
         .map(|l| {
             if l.contains("nats-route://") {
-                l.replace(&format!(":{CLUSTER_PORT}\""), &format!(":{BAD_ROUTE_PORT}\""))
+                l.replace(
+                    &format!(":{CLUSTER_PORT}\""),
+                    &format!(":{BAD_ROUTE_PORT}\""),
+                )
             } else {
                 l.to_string()
             }
@@ -166,13 +199,24 @@ fn bad_routes(conf: &str) -> String {
 
 fn hosts_file(st: &LabState, node: &str) -> Result<std::path::PathBuf> {
     let n = st.node(node)?;
-    let etc =
-        n.netns_etc.clone().ok_or_else(|| Error::Other(format!("{node} has no /etc/netns directory recorded")))?;
+    let etc = n
+        .netns_etc
+        .clone()
+        .ok_or_else(|| Error::Other(format!("{node} has no /etc/netns directory recorded")))?;
     Ok(etc.join("hosts"))
 }
 
 fn iptables(r: &IptablesRule, op: &str) -> Result<()> {
-    let mut args = vec!["netns", "exec", r.netns.as_str(), "iptables", "-w", "5", op, r.chain.as_str()];
+    let mut args = vec![
+        "netns",
+        "exec",
+        r.netns.as_str(),
+        "iptables",
+        "-w",
+        "5",
+        op,
+        r.chain.as_str(),
+    ];
     args.extend(r.spec.iter().map(String::as_str));
     super::run("ip", &args).map(|_| ())
 }
@@ -186,7 +230,12 @@ fn restart(st: &mut LabState, nodes: &[String]) -> Result<()> {
 
 /// Meta term persisted in `<store_dir>/jetstream/<SYS>/_js_/_meta_/tav.idx` (first u64, LE).
 pub fn meta_term(store_dir: &Path) -> Option<u64> {
-    let p = store_dir.join("jetstream").join(server::SYSTEM_ACCOUNT).join("_js_").join("_meta_").join("tav.idx");
+    let p = store_dir
+        .join("jetstream")
+        .join(server::SYSTEM_ACCOUNT)
+        .join("_js_")
+        .join("_meta_")
+        .join("tav.idx");
     let b = std::fs::read(p).ok()?;
     Some(u64::from_le_bytes(b.get(..8)?.try_into().ok()?))
 }
@@ -200,12 +249,21 @@ fn diverge(st: &mut LabState, nodes: &[String]) -> Result<()> {
         .map_err(|e| Error::Usage(format!("diverged needs a healthy cluster first: {e}")))?;
     let stale = match nodes.first() {
         Some(n) => n.clone(),
-        None => all.iter().rev().find(|n| **n != leader).cloned().unwrap_or_else(|| all[0].clone()),
+        None => all
+            .iter()
+            .rev()
+            .find(|n| **n != leader)
+            .cloned()
+            .unwrap_or_else(|| all[0].clone()),
     };
     if all.len() < 3 {
-        return Err(Error::Usage("diverged needs at least 3 nodes (the others must keep quorum)".into()));
+        return Err(Error::Usage(
+            "diverged needs at least 3 nodes (the others must keep quorum)".into(),
+        ));
     }
-    st.faults.push(FaultRecord::Diverged { stale: stale.clone() });
+    st.faults.push(FaultRecord::Diverged {
+        stale: stale.clone(),
+    });
     st.save()?;
     server::stop(st, &stale)?;
     let others: Vec<String> = all.iter().filter(|n| **n != stale).cloned().collect();
@@ -216,25 +274,49 @@ fn diverge(st: &mut LabState, nodes: &[String]) -> Result<()> {
     seed::retry(Duration::from_secs(20), || {
         let mut c = seed::connect_any(st, false, &skip)?;
         let cfg = json!({"name": "LAB_DIVERGED", "subjects": ["lab.diverged.>"], "storage": "file", "num_replicas": 1});
-        c.js_request("$JS.API.STREAM.CREATE.LAB_DIVERGED", &cfg, Duration::from_secs(5))?;
-        c.js_request("$JS.API.STREAM.DELETE.LAB_DIVERGED", &json!({}), Duration::from_secs(5))?;
+        c.js_request(
+            "$JS.API.STREAM.CREATE.LAB_DIVERGED",
+            &cfg,
+            Duration::from_secs(5),
+        )?;
+        c.js_request(
+            "$JS.API.STREAM.DELETE.LAB_DIVERGED",
+            &json!({}),
+            Duration::from_secs(5),
+        )?;
         Ok(())
     })?;
     // A higher term the stale node will miss.
     let before = current_leader(st);
     seed::retry(Duration::from_secs(20), || {
         let mut c = seed::connect_any(st, true, &skip)?;
-        c.js_request("$JS.API.META.LEADER.STEPDOWN", &json!({}), Duration::from_secs(5)).map(|_| ())
+        c.js_request(
+            "$JS.API.META.LEADER.STEPDOWN",
+            &json!({}),
+            Duration::from_secs(5),
+        )
+        .map(|_| ())
     })?;
     let t0 = Instant::now();
     // Wait until the others agree on a leader again (possibly a different one).
     let (after, _) = monitor::wait_leader(st, &others, t0, Duration::from_secs(30))?;
-    say(format!("meta leader stepped down: {} -> {after}", before.unwrap_or_else(|| "?".into())));
+    say(format!(
+        "meta leader stepped down: {} -> {after}",
+        before.unwrap_or_else(|| "?".into())
+    ));
     server::stop_many(st, &others)?;
     let terms: Vec<String> = st
         .nodes
         .iter()
-        .map(|n| format!("{}={}", n.name, meta_term(&n.store_dir).map(|t| t.to_string()).unwrap_or_else(|| "?".into())))
+        .map(|n| {
+            format!(
+                "{}={}",
+                n.name,
+                meta_term(&n.store_dir)
+                    .map(|t| t.to_string())
+                    .unwrap_or_else(|| "?".into())
+            )
+        })
         .collect();
     println!(
         "diverged: {stale} stopped first and missed a stream create/delete and a leader step-down; all servers are now stopped. Meta terms on disk: {}",
@@ -261,7 +343,9 @@ pub fn remove_all_rules(st: &mut LabState, problems: &mut Vec<String>) {
             ];
             check.extend(r.spec.iter().cloned());
             let args: Vec<&str> = check.iter().map(String::as_str).collect();
-            let present = run_out("ip", &args, Duration::from_secs(10)).map(|o| o.ok).unwrap_or(false);
+            let present = run_out("ip", &args, Duration::from_secs(10))
+                .map(|o| o.ok)
+                .unwrap_or(false);
             if present {
                 if let Err(e) = iptables(&r, "-D") {
                     problems.push(e.to_string());
@@ -285,10 +369,21 @@ pub fn heal(st: &mut LabState) -> Result<()> {
             FaultRecord::QuorumLoss { .. } | FaultRecord::Diverged { .. } => {}
             FaultRecord::Partition { rules, .. } => {
                 for r in rules {
-                    let mut check =
-                        vec!["netns", "exec", r.netns.as_str(), "iptables", "-w", "5", "-C", r.chain.as_str()];
+                    let mut check = vec![
+                        "netns",
+                        "exec",
+                        r.netns.as_str(),
+                        "iptables",
+                        "-w",
+                        "5",
+                        "-C",
+                        r.chain.as_str(),
+                    ];
                     check.extend(r.spec.iter().map(String::as_str));
-                    if run_out("ip", &check, Duration::from_secs(10)).map(|o| o.ok).unwrap_or(false) {
+                    if run_out("ip", &check, Duration::from_secs(10))
+                        .map(|o| o.ok)
+                        .unwrap_or(false)
+                    {
                         iptables(r, "-D")?;
                         say(format!("removed: {}", r.display()));
                     }
@@ -298,8 +393,9 @@ pub fn heal(st: &mut LabState) -> Result<()> {
             FaultRecord::BadRoutes { originals } => {
                 for (n, text) in originals {
                     let conf = st.node(n)?.config.clone();
-                    std::fs::write(&conf, text)
-                        .map_err(|e| super::io_err(format!("cannot restore {}", conf.display()), e))?;
+                    std::fs::write(&conf, text).map_err(|e| {
+                        super::io_err(format!("cannot restore {}", conf.display()), e)
+                    })?;
                     restart_nodes.push(n.clone());
                 }
                 say("restored the original configs");
@@ -323,14 +419,23 @@ pub fn heal(st: &mut LabState) -> Result<()> {
             }
         }
         // Each undone fault is forgotten at once: a crash mid-heal does not undo it twice.
-        st.faults.retain(|x| x.kind() != f.kind() || x.nodes() != f.nodes());
+        st.faults
+            .retain(|x| x.kind() != f.kind() || x.nodes() != f.nodes());
         st.save()?;
     }
     restart_nodes.sort();
     restart_nodes.dedup();
-    let running: Vec<String> = restart_nodes.iter().filter(|n| server::is_running(st, n)).cloned().collect();
+    let running: Vec<String> = restart_nodes
+        .iter()
+        .filter(|n| server::is_running(st, n))
+        .cloned()
+        .collect();
     server::stop_many(st, &running)?;
-    let stopped: Vec<String> = st.node_names().into_iter().filter(|n| !server::is_running(st, n)).collect();
+    let stopped: Vec<String> = st
+        .node_names()
+        .into_iter()
+        .filter(|n| !server::is_running(st, n))
+        .collect();
     server::start_many(st, &stopped)?;
     let (leader, took) = monitor::wait_leader(st, &st.node_names(), t0, super::LEADER_TIMEOUT)?;
     println!(

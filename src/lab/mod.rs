@@ -73,7 +73,9 @@ fn absolute(p: &Path) -> PathBuf {
     if p.is_absolute() {
         p.to_path_buf()
     } else {
-        std::env::current_dir().map(|c| c.join(p)).unwrap_or_else(|_| p.to_path_buf())
+        std::env::current_dir()
+            .map(|c| c.join(p))
+            .unwrap_or_else(|_| p.to_path_buf())
     }
 }
 
@@ -147,7 +149,12 @@ pub(crate) fn run_out(prog: &str, args: &[&str], timeout: Duration) -> Result<Ou
     if status.is_none() {
         stderr.push_str(&format!("\n(timed out after {}s)", timeout.as_secs()));
     }
-    Ok(Out { ok: status.map(|s| s.success()).unwrap_or(false), code: status.and_then(|s| s.code()), stdout, stderr })
+    Ok(Out {
+        ok: status.map(|s| s.success()).unwrap_or(false),
+        code: status.and_then(|s| s.code()),
+        stdout,
+        stderr,
+    })
 }
 
 /// Runs a program that must succeed; the error names the command and its stderr.
@@ -160,7 +167,9 @@ pub(crate) fn run(prog: &str, args: &[&str]) -> Result<String> {
             "`{} {}` failed ({}): {}",
             prog,
             args.join(" "),
-            o.code.map(|c| format!("exit {c}")).unwrap_or_else(|| "killed".into()),
+            o.code
+                .map(|c| format!("exit {c}"))
+                .unwrap_or_else(|| "killed".into()),
             o.stderr.trim()
         )))
     }
@@ -194,9 +203,12 @@ fn check_tools(nats_server: &Path) -> Result<()> {
     if !is_executable(Path::new(sshd::SSHD)) {
         missing.push(format!("{} (apt-get install openssh-server)", sshd::SSHD));
     }
-    for (tool, pkg) in
-        [("ip", "iproute2"), ("iptables", "iptables"), ("ssh-keygen", "openssh-client"), ("setsid", "util-linux")]
-    {
+    for (tool, pkg) in [
+        ("ip", "iproute2"),
+        ("iptables", "iptables"),
+        ("ssh-keygen", "openssh-client"),
+        ("setsid", "util-linux"),
+    ] {
         if which(tool).is_none() {
             missing.push(format!("`{tool}` (apt-get install {pkg})"));
         }
@@ -213,13 +225,19 @@ fn check_tools(nats_server: &Path) -> Result<()> {
 
 fn is_executable(p: &Path) -> bool {
     use std::os::unix::fs::PermissionsExt;
-    std::fs::metadata(p).map(|m| m.is_file() && m.permissions().mode() & 0o111 != 0).unwrap_or(false)
+    std::fs::metadata(p)
+        .map(|m| m.is_file() && m.permissions().mode() & 0o111 != 0)
+        .unwrap_or(false)
 }
 
 pub(crate) fn which(tool: &str) -> Option<PathBuf> {
     let path = std::env::var_os("PATH").unwrap_or_else(|| "/usr/sbin:/usr/bin:/sbin:/bin".into());
     std::env::split_paths(&path)
-        .chain(["/usr/sbin", "/sbin", "/usr/bin", "/bin"].iter().map(PathBuf::from))
+        .chain(
+            ["/usr/sbin", "/sbin", "/usr/bin", "/bin"]
+                .iter()
+                .map(PathBuf::from),
+        )
         .map(|d| d.join(tool))
         .find(|p| is_executable(p))
 }
@@ -232,7 +250,9 @@ fn default_nats_server() -> PathBuf {
 fn check_names(name: &str, subnet: &str) -> Result<(u8, u8)> {
     if name.is_empty()
         || name.len() > 6
-        || !name.chars().all(|c| c.is_ascii_lowercase() || c.is_ascii_digit())
+        || !name
+            .chars()
+            .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit())
         || !name.starts_with(|c: char| c.is_ascii_lowercase())
     {
         return Err(Error::Usage(format!(
@@ -244,7 +264,9 @@ fn check_names(name: &str, subnet: &str) -> Result<(u8, u8)> {
     let parsed: Vec<Option<u8>> = parts.iter().map(|p| p.parse::<u8>().ok()).collect();
     match parsed.as_slice() {
         [Some(x), Some(y)] => Ok((*x, *y)),
-        _ => Err(Error::Usage(format!("--subnet `{subnet}`: expected X.Y for the lab's 10.X.Y.0/24, e.g. 213.7"))),
+        _ => Err(Error::Usage(format!(
+            "--subnet `{subnet}`: expected X.Y for the lab's 10.X.Y.0/24, e.g. 213.7"
+        ))),
     }
 }
 
@@ -253,12 +275,19 @@ fn up(args: &LabUpArgs) -> Result<i32> {
     let t0 = Instant::now();
     let (x, y) = check_names(&args.name, &args.subnet)?;
     if args.nodes == 0 || args.nodes > 9 {
-        return Err(Error::Usage(format!("--nodes {}: the lab supports 1 to 9 nodes", args.nodes)));
+        return Err(Error::Usage(format!(
+            "--nodes {}: the lab supports 1 to 9 nodes",
+            args.nodes
+        )));
     }
     let nats_server = absolute(&args.nats_server.clone().unwrap_or_else(default_nats_server));
     check_tools(&nats_server)?;
     let dir = dir_or_default(&args.dir);
-    if dir.to_string_lossy().chars().any(|c| c.is_whitespace() || "\"'\\$`#;".contains(c)) {
+    if dir
+        .to_string_lossy()
+        .chars()
+        .any(|c| c.is_whitespace() || "\"'\\$`#;".contains(c))
+    {
         return Err(Error::Usage(format!(
             "--dir {}: choose a directory path without spaces, quotes or shell characters (it is written into sshd and nats-server configs)",
             dir.display()
@@ -290,9 +319,13 @@ fn up(args: &LabUpArgs) -> Result<i32> {
     }
     let created_dir = match std::fs::read_dir(&dir) {
         Err(_) => true,
-        Ok(mut it) => it.all(|e| e.map(|e| e.file_name() == state::STATE_FILE).unwrap_or(false)),
+        Ok(mut it) => it.all(|e| {
+            e.map(|e| e.file_name() == state::STATE_FILE)
+                .unwrap_or(false)
+        }),
     } || previous.as_ref().map(|o| o.created_dir).unwrap_or(false);
-    std::fs::create_dir_all(&dir).map_err(|e| io_err(format!("cannot create {}", dir.display()), e))?;
+    std::fs::create_dir_all(&dir)
+        .map_err(|e| io_err(format!("cannot create {}", dir.display()), e))?;
     let mut st = LabState {
         name: args.name.clone(),
         dir: dir.clone(),
@@ -365,7 +398,10 @@ fn up(args: &LabUpArgs) -> Result<i32> {
         took.as_secs_f64()
     );
     println!("inventory: {}", inv.display());
-    println!("next: nats-rescue -i {} status", shell_quote(&inv.to_string_lossy()));
+    println!(
+        "next: nats-rescue -i {} status",
+        shell_quote(&inv.to_string_lossy())
+    );
     Ok(0)
 }
 
@@ -388,7 +424,10 @@ pub fn down(dir: &Path) -> Result<()> {
     let mut st = match LabState::load_opt(dir)? {
         Some(s) => s,
         None => {
-            say(format!("no lab recorded in {}; nothing to remove", dir.display()));
+            say(format!(
+                "no lab recorded in {}; nothing to remove",
+                dir.display()
+            ));
             return Ok(());
         }
     };
@@ -424,7 +463,10 @@ fn teardown(st: &mut LabState) -> Result<()> {
         say(format!("lab `{}` removed", st.name));
         Ok(())
     } else {
-        Err(Error::Other(format!("lab down left things behind:\n  {}", problems.join("\n  "))))
+        Err(Error::Other(format!(
+            "lab down left things behind:\n  {}",
+            problems.join("\n  ")
+        )))
     }
 }
 
@@ -438,14 +480,22 @@ fn print_status(st: &LabState) {
         st.subnet
     );
     println!("inventory: {}", st.inventory_path().display());
-    println!("{:<4} {:<12} {:<14} {:<22} {:<14} {:<10}", "NODE", "NETNS", "ADDRESS", "NATS-SERVER", "SSHD", "LEADER");
+    println!(
+        "{:<4} {:<12} {:<14} {:<22} {:<14} {:<10}",
+        "NODE", "NETNS", "ADDRESS", "NATS-SERVER", "SSHD", "LEADER"
+    );
     for n in &st.nodes {
-        let server = match server::read_pid(&n.server_pidfile).filter(|p| server::pid_is_ours(*p, &n.config)) {
+        let server = match server::read_pid(&n.server_pidfile)
+            .filter(|p| server::pid_is_ours(*p, &n.config))
+        {
             Some(p) if server::proc_state(p) == Some('T') => format!("frozen pid {p}"),
             Some(p) => format!("running pid {p}"),
             None => "stopped".into(),
         };
-        let sshd = match n.sshd_pid.filter(|p| server::pid_is_ours(*p, &n.sshd_config)) {
+        let sshd = match n
+            .sshd_pid
+            .filter(|p| server::pid_is_ours(*p, &n.sshd_config))
+        {
             Some(p) => format!("pid {p}"),
             None => "not running".into(),
         };
@@ -453,7 +503,10 @@ fn print_status(st: &LabState) {
             Ok(j) => monitor::leader_of(&j).unwrap_or_else(|| "(none)".into()),
             Err(_) => "(no answer)".into(),
         };
-        println!("{:<4} {:<12} {:<14} {:<22} {:<14} {:<10}", n.name, n.netns, n.addr, server, sshd, leader);
+        println!(
+            "{:<4} {:<12} {:<14} {:<22} {:<14} {:<10}",
+            n.name, n.netns, n.addr, server, sshd, leader
+        );
     }
     match seed::stream_messages_now(st, seed::STREAM) {
         Ok(n) => println!("stream {}: {n} messages", seed::STREAM),
@@ -465,7 +518,9 @@ fn print_status(st: &LabState) {
         for f in &st.faults {
             let note = match f {
                 // Someone (a runbook, say) may have repaired it already; `lab heal` is still safe.
-                state::FaultRecord::QuorumLoss { nodes } if nodes.iter().all(|n| server::is_running(st, n)) => {
+                state::FaultRecord::QuorumLoss { nodes }
+                    if nodes.iter().all(|n| server::is_running(st, n)) =>
+                {
                     " (those servers run again; `lab heal` forgets it)"
                 }
                 _ => "",
@@ -484,30 +539,42 @@ pub(crate) fn random_hex(bytes: usize) -> String {
     match std::fs::File::open("/dev/urandom").and_then(|mut f| f.read_exact(&mut buf)) {
         Ok(()) => hex::encode(buf),
         Err(_) => {
-            let t =
-                std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_nanos()).unwrap_or(0);
+            let t = std::time::SystemTime::now()
+                .duration_since(std::time::UNIX_EPOCH)
+                .map(|d| d.as_nanos())
+                .unwrap_or(0);
             format!("{:x}{:x}", t, std::process::id())
         }
     }
 }
 
 pub(crate) fn shell_quote(s: &str) -> String {
-    shlex::try_quote(s).map(|c| c.into_owned()).unwrap_or_else(|_| s.to_string())
+    shlex::try_quote(s)
+        .map(|c| c.into_owned())
+        .unwrap_or_else(|_| s.to_string())
 }
 
 /// `NATS_RESCUE_LAB_KEEP` set to anything but empty or `0`.
 fn keep_requested() -> bool {
-    std::env::var_os(KEEP_ENV).map(|v| !v.is_empty() && v != "0").unwrap_or(false)
+    std::env::var_os(KEEP_ENV)
+        .map(|v| !v.is_empty() && v != "0")
+        .unwrap_or(false)
 }
 
 /// The files and node directories a previous lab left in `dir` (nothing else there).
 fn remove_lab_files(dir: &Path) -> Result<()> {
-    for f in ["id_ed25519", "id_ed25519.pub", "known_hosts", "inventory.yaml"] {
+    for f in [
+        "id_ed25519",
+        "id_ed25519.pub",
+        "known_hosts",
+        "inventory.yaml",
+    ] {
         let _ = std::fs::remove_file(dir.join(f));
     }
     let nodes = dir.join("nodes");
     if nodes.exists() {
-        std::fs::remove_dir_all(&nodes).map_err(|e| io_err(format!("cannot remove the old {}", nodes.display()), e))?;
+        std::fs::remove_dir_all(&nodes)
+            .map_err(|e| io_err(format!("cannot remove the old {}", nodes.display()), e))?;
     }
     Ok(())
 }

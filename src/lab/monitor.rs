@@ -11,19 +11,26 @@ use std::time::{Duration, Instant};
 
 /// `GET http://addr:port/path` → (status code, body). Errors when nothing answers in `timeout`.
 pub fn http_get(addr: &str, port: u16, path: &str, timeout: Duration) -> Result<(u16, String)> {
-    let sa: SocketAddr =
-        format!("{addr}:{port}").parse().map_err(|e| Error::Other(format!("bad address {addr}:{port}: {e}")))?;
+    let sa: SocketAddr = format!("{addr}:{port}")
+        .parse()
+        .map_err(|e| Error::Other(format!("bad address {addr}:{port}: {e}")))?;
     let deadline = Instant::now() + timeout;
-    let mut s = TcpStream::connect_timeout(&sa, timeout).map_err(|e| Error::Other(format!("{sa}: {e}")))?;
+    let mut s =
+        TcpStream::connect_timeout(&sa, timeout).map_err(|e| Error::Other(format!("{sa}: {e}")))?;
     let _ = s.set_write_timeout(Some(timeout));
-    s.write_all(format!("GET {path} HTTP/1.0\r\nHost: {addr}\r\nConnection: close\r\n\r\n").as_bytes())
-        .map_err(|e| Error::Other(format!("{sa}: {e}")))?;
+    s.write_all(
+        format!("GET {path} HTTP/1.0\r\nHost: {addr}\r\nConnection: close\r\n\r\n").as_bytes(),
+    )
+    .map_err(|e| Error::Other(format!("{sa}: {e}")))?;
     let mut buf = Vec::new();
     let mut chunk = [0u8; 16384];
     loop {
         let left = deadline.saturating_duration_since(Instant::now());
         if left.is_zero() {
-            return Err(Error::Other(format!("{sa}{path}: no complete answer within {}ms", timeout.as_millis())));
+            return Err(Error::Other(format!(
+                "{sa}{path}: no complete answer within {}ms",
+                timeout.as_millis()
+            )));
         }
         let _ = s.set_read_timeout(Some(left));
         match s.read(&mut chunk) {
@@ -33,8 +40,9 @@ pub fn http_get(addr: &str, port: u16, path: &str, timeout: Duration) -> Result<
         }
     }
     let text = String::from_utf8_lossy(&buf);
-    let (head, body) =
-        text.split_once("\r\n\r\n").ok_or_else(|| Error::Other(format!("{sa}{path}: not an HTTP answer")))?;
+    let (head, body) = text
+        .split_once("\r\n\r\n")
+        .ok_or_else(|| Error::Other(format!("{sa}{path}: not an HTTP answer")))?;
     let code = head
         .split_whitespace()
         .nth(1)
@@ -47,7 +55,10 @@ pub fn http_get(addr: &str, port: u16, path: &str, timeout: Duration) -> Result<
 pub fn get_json(addr: &str, path: &str, timeout: Duration) -> Result<Value> {
     let (code, body) = http_get(addr, MONITOR_PORT, path, timeout)?;
     if code != 200 {
-        return Err(Error::Other(format!("{addr}{path}: HTTP {code}: {}", body.trim())));
+        return Err(Error::Other(format!(
+            "{addr}{path}: HTTP {code}: {}",
+            body.trim()
+        )));
     }
     serde_json::from_str(&body).map_err(|e| Error::Other(format!("{addr}{path}: not JSON: {e}")))
 }
@@ -58,15 +69,27 @@ pub fn jsz(addr: &str, timeout: Duration) -> Result<Value> {
 
 /// `meta_cluster.leader`, when present and non-empty.
 pub fn leader_of(jsz: &Value) -> Option<String> {
-    jsz.get("meta_cluster")?.get("leader")?.as_str().filter(|s| !s.is_empty()).map(String::from)
+    jsz.get("meta_cluster")?
+        .get("leader")?
+        .as_str()
+        .filter(|s| !s.is_empty())
+        .map(String::from)
 }
 
 /// The meta leader as seen by each node's `/jsz` (`None`: no leader or no answer).
-pub fn leaders(st: &LabState, nodes: &[String], timeout: Duration) -> Vec<(String, Option<String>)> {
+pub fn leaders(
+    st: &LabState,
+    nodes: &[String],
+    timeout: Duration,
+) -> Vec<(String, Option<String>)> {
     nodes
         .iter()
         .map(|name| {
-            let l = st.node(name).ok().and_then(|n| jsz(&n.addr, timeout).ok()).and_then(|j| leader_of(&j));
+            let l = st
+                .node(name)
+                .ok()
+                .and_then(|n| jsz(&n.addr, timeout).ok())
+                .and_then(|j| leader_of(&j));
             (name.clone(), l)
         })
         .collect()
@@ -76,12 +99,19 @@ pub fn leaders(st: &LabState, nodes: &[String], timeout: Duration) -> Vec<(Strin
 pub fn agreed_leader(st: &LabState, nodes: &[String]) -> Option<String> {
     let ls = leaders(st, nodes, Duration::from_millis(800));
     let first = ls.first()?.1.clone()?;
-    ls.iter().all(|(_, l)| l.as_deref() == Some(first.as_str())).then_some(first)
+    ls.iter()
+        .all(|(_, l)| l.as_deref() == Some(first.as_str()))
+        .then_some(first)
 }
 
 /// Polls until every node in `nodes` reports the same meta leader; returns it and the time
 /// since `t0`.
-pub fn wait_leader(st: &LabState, nodes: &[String], t0: Instant, timeout: Duration) -> Result<(String, Duration)> {
+pub fn wait_leader(
+    st: &LabState,
+    nodes: &[String],
+    t0: Instant,
+    timeout: Duration,
+) -> Result<(String, Duration)> {
     let deadline = Instant::now() + timeout;
     loop {
         if let Some(l) = agreed_leader(st, nodes) {

@@ -44,10 +44,17 @@ const INBOX_SID: u64 = 1;
 
 impl Client {
     /// Connects to `addr:port` and authenticates; fails within `timeout`.
-    pub fn connect(addr: &str, port: u16, user: Option<(&str, &str)>, timeout: Duration) -> Result<Client> {
-        let sa: SocketAddr =
-            format!("{addr}:{port}").parse().map_err(|e| Error::Other(format!("bad address {addr}:{port}: {e}")))?;
-        let sock = TcpStream::connect_timeout(&sa, timeout).map_err(|e| Error::Other(format!("nats {sa}: {e}")))?;
+    pub fn connect(
+        addr: &str,
+        port: u16,
+        user: Option<(&str, &str)>,
+        timeout: Duration,
+    ) -> Result<Client> {
+        let sa: SocketAddr = format!("{addr}:{port}")
+            .parse()
+            .map_err(|e| Error::Other(format!("bad address {addr}:{port}: {e}")))?;
+        let sock = TcpStream::connect_timeout(&sa, timeout)
+            .map_err(|e| Error::Other(format!("nats {sa}: {e}")))?;
         let _ = sock.set_nodelay(true);
         let _ = sock.set_write_timeout(Some(timeout));
         let mut c = Client {
@@ -78,7 +85,10 @@ impl Client {
             if line == "PONG" {
                 break;
             } else if let Some(e) = line.strip_prefix("-ERR") {
-                return Err(Error::Other(format!("nats {sa}: connect refused: {}", e.trim())));
+                return Err(Error::Other(format!(
+                    "nats {sa}: connect refused: {}",
+                    e.trim()
+                )));
             }
         }
         let sub = format!("SUB {}.* {INBOX_SID}\r\n", c.inbox);
@@ -87,7 +97,9 @@ impl Client {
     }
 
     fn send(&mut self, bytes: &[u8]) -> Result<()> {
-        self.sock.write_all(bytes).map_err(|e| Error::Other(format!("nats write: {e}")))
+        self.sock
+            .write_all(bytes)
+            .map_err(|e| Error::Other(format!("nats write: {e}")))
     }
 
     /// Fills the buffer with at least one more read, bounded by `deadline`.
@@ -104,7 +116,12 @@ impl Client {
                 self.buf.extend_from_slice(&chunk[..n]);
                 Ok(())
             }
-            Err(e) if matches!(e.kind(), std::io::ErrorKind::WouldBlock | std::io::ErrorKind::TimedOut) => {
+            Err(e)
+                if matches!(
+                    e.kind(),
+                    std::io::ErrorKind::WouldBlock | std::io::ErrorKind::TimedOut
+                ) =>
+            {
                 Err(Error::Other("nats: timed out".into()))
             }
             Err(e) => Err(Error::Other(format!("nats read: {e}"))),
@@ -147,9 +164,16 @@ impl Client {
                         [s, _sid, r, len] => (s.to_string(), Some(r.to_string()), *len),
                         _ => return Err(Error::Other(format!("nats: bad MSG line `{line}`"))),
                     };
-                    let n: usize = len.parse().map_err(|_| Error::Other(format!("nats: bad MSG line `{line}`")))?;
+                    let n: usize = len
+                        .parse()
+                        .map_err(|_| Error::Other(format!("nats: bad MSG line `{line}`")))?;
                     let payload = self.read_exact_bytes(n, deadline)?;
-                    return Ok(Msg { subject, reply, status: None, payload });
+                    return Ok(Msg {
+                        subject,
+                        reply,
+                        status: None,
+                        payload,
+                    });
                 }
                 Some("HMSG") => {
                     let f: Vec<&str> = parts.collect();
@@ -172,7 +196,12 @@ impl Client {
                         .and_then(|l| l.strip_prefix("NATS/1.0"))
                         .and_then(|r| r.split_whitespace().next())
                         .and_then(|c| c.parse().ok());
-                    return Ok(Msg { subject, reply, status, payload: all[h..].to_vec() });
+                    return Ok(Msg {
+                        subject,
+                        reply,
+                        status,
+                        payload: all[h..].to_vec(),
+                    });
                 }
                 Some(_) => {}
             }
@@ -203,7 +232,9 @@ impl Client {
         self.publish(subject, Some(&reply), payload)?;
         let deadline = Instant::now() + timeout;
         loop {
-            let m = self.next_msg(deadline).map_err(|e| Error::Other(format!("request {subject}: {e}")))?;
+            let m = self
+                .next_msg(deadline)
+                .map_err(|e| Error::Other(format!("request {subject}: {e}")))?;
             if m.subject != reply {
                 continue; // a late answer to an earlier request
             }
@@ -221,7 +252,9 @@ impl Client {
         if let Some(e) = v.get("error") {
             return Err(Error::Other(format!(
                 "{subject}: {} (code {}, err_code {})",
-                e.get("description").and_then(Value::as_str).unwrap_or("error"),
+                e.get("description")
+                    .and_then(Value::as_str)
+                    .unwrap_or("error"),
                 e.get("code").map(Value::to_string).unwrap_or_default(),
                 e.get("err_code").map(Value::to_string).unwrap_or_default()
             )));

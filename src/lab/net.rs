@@ -20,19 +20,33 @@ fn veth_names(prefix: &str, i: usize) -> (String, String) {
 /// Names of all network namespaces on this machine.
 pub fn netns_list() -> Vec<String> {
     run_out("ip", &["netns", "list"], Duration::from_secs(10))
-        .map(|o| o.stdout.lines().filter_map(|l| l.split_whitespace().next().map(String::from)).collect())
+        .map(|o| {
+            o.stdout
+                .lines()
+                .filter_map(|l| l.split_whitespace().next().map(String::from))
+                .collect()
+        })
         .unwrap_or_default()
 }
 
 pub fn link_exists(name: &str) -> bool {
-    run_out("ip", &["link", "show", "dev", name], Duration::from_secs(10)).map(|o| o.ok).unwrap_or(false)
+    run_out(
+        "ip",
+        &["link", "show", "dev", name],
+        Duration::from_secs(10),
+    )
+    .map(|o| o.ok)
+    .unwrap_or(false)
 }
 
 /// Refuses when the namespaces, the bridge or the address range are already in use.
 pub fn check_free(prefix: &str, subnet: &str, nodes: usize) -> Result<()> {
     let mut clashes = Vec::new();
     let existing = netns_list();
-    for ns in existing.iter().filter(|ns| ns.starts_with(&format!("{prefix}-"))) {
+    for ns in existing
+        .iter()
+        .filter(|ns| ns.starts_with(&format!("{prefix}-")))
+    {
         clashes.push(format!("network namespace `{ns}` exists"));
     }
     let br = bridge_name(prefix);
@@ -58,9 +72,16 @@ pub fn check_free(prefix: &str, subnet: &str, nodes: usize) -> Result<()> {
             }
         }
     }
-    if let Ok(o) = run_out("ip", &["-4", "route", "show", &format!("10.{subnet}.0/24")], Duration::from_secs(10)) {
+    if let Ok(o) = run_out(
+        "ip",
+        &["-4", "route", "show", &format!("10.{subnet}.0/24")],
+        Duration::from_secs(10),
+    ) {
         if !o.stdout.trim().is_empty() {
-            clashes.push(format!("a route for 10.{subnet}.0/24 exists: {}", o.stdout.trim()));
+            clashes.push(format!(
+                "a route for 10.{subnet}.0/24 exists: {}",
+                o.stdout.trim()
+            ));
         }
     }
     if clashes.is_empty() {
@@ -80,7 +101,10 @@ pub fn create(st: &mut LabState) -> Result<()> {
     st.bridge = Some(br.clone());
     st.save()?;
     run("ip", &["link", "add", "name", &br, "type", "bridge"])?;
-    run("ip", &["addr", "add", &format!("{}/24", st.bridge_addr), "dev", &br])?;
+    run(
+        "ip",
+        &["addr", "add", &format!("{}/24", st.bridge_addr), "dev", &br],
+    )?;
     run("ip", &["link", "set", &br, "up"])?;
 
     let hosts = hosts_text(st);
@@ -93,16 +117,34 @@ pub fn create(st: &mut LabState) -> Result<()> {
         st.nodes[i].netns_etc = Some(etc.clone());
         st.save()?;
 
-        std::fs::create_dir_all(&etc).map_err(|e| io_err(format!("cannot create {}", etc.display()), e))?;
-        std::fs::write(etc.join("hosts"), &hosts).map_err(|e| io_err("cannot write the namespace hosts file", e))?;
+        std::fs::create_dir_all(&etc)
+            .map_err(|e| io_err(format!("cannot create {}", etc.display()), e))?;
+        std::fs::write(etc.join("hosts"), &hosts)
+            .map_err(|e| io_err("cannot write the namespace hosts file", e))?;
         std::fs::write(etc.join("resolv.conf"), "# nats-rescue lab: no DNS server; names come from /etc/hosts only\nnameserver 127.0.0.1\noptions timeout:1 attempts:1\n")
             .map_err(|e| io_err("cannot write the namespace resolv.conf", e))?;
 
         run("ip", &["netns", "add", &ns])?;
-        run("ip", &["link", "add", "name", &h, "type", "veth", "peer", "name", &c])?;
+        run(
+            "ip",
+            &[
+                "link", "add", "name", &h, "type", "veth", "peer", "name", &c,
+            ],
+        )?;
         run("ip", &["link", "set", &c, "netns", &ns])?;
         run("ip", &["-n", &ns, "link", "set", &c, "name", "eth0"])?;
-        run("ip", &["-n", &ns, "addr", "add", &format!("{addr}/24"), "dev", "eth0"])?;
+        run(
+            "ip",
+            &[
+                "-n",
+                &ns,
+                "addr",
+                "add",
+                &format!("{addr}/24"),
+                "dev",
+                "eth0",
+            ],
+        )?;
         run("ip", &["-n", &ns, "link", "set", "eth0", "up"])?;
         run("ip", &["-n", &ns, "link", "set", "lo", "up"])?;
         run("ip", &["link", "set", &h, "master", &br])?;
@@ -113,7 +155,8 @@ pub fn create(st: &mut LabState) -> Result<()> {
 
 /// `n1 10.X.Y.11` … for every node.
 pub fn hosts_text(st: &LabState) -> String {
-    let mut s = String::from("# nats-rescue lab: node names (routes use them)\n127.0.0.1 localhost\n");
+    let mut s =
+        String::from("# nats-rescue lab: node names (routes use them)\n127.0.0.1 localhost\n");
     for n in &st.nodes {
         s.push_str(&format!("{} {}\n", n.addr, n.name));
     }
@@ -137,7 +180,10 @@ pub fn destroy(st: &mut LabState, problems: &mut Vec<String>) {
         if let Some(etc) = &n.netns_etc {
             // Only the directory this lab created for its own namespace.
             if etc.starts_with("/etc/netns")
-                && etc.file_name().map(|f| f.to_string_lossy() == n.netns).unwrap_or(false)
+                && etc
+                    .file_name()
+                    .map(|f| f.to_string_lossy() == n.netns)
+                    .unwrap_or(false)
                 && etc.exists()
             {
                 if let Err(e) = std::fs::remove_dir_all(etc) {
@@ -150,7 +196,10 @@ pub fn destroy(st: &mut LabState, problems: &mut Vec<String>) {
         del_link(br, problems);
     }
     if problems.is_empty() {
-        say(format!("namespaces, links and /etc/netns entries of `{}` removed", st.name));
+        say(format!(
+            "namespaces, links and /etc/netns entries of `{}` removed",
+            st.name
+        ));
     }
 }
 

@@ -32,7 +32,10 @@ pub fn connect_any(st: &LabState, sys: bool, skip: &[String]) -> Result<Client> 
             Err(e) => errs.push(format!("{}: {e}", n.name)),
         }
     }
-    Err(Error::Other(format!("no lab server accepted a connection ({})", errs.join("; "))))
+    Err(Error::Other(format!(
+        "no lab server accepted a connection ({})",
+        errs.join("; ")
+    )))
 }
 
 /// Retries `f` on transient failures (no leader yet, no responders, timeouts) until `timeout`.
@@ -51,7 +54,11 @@ pub fn retry<T>(timeout: Duration, mut f: impl FnMut() -> Result<T>) -> Result<T
 }
 
 fn stream_info(c: &mut Client, stream: &str) -> Result<Value> {
-    c.js_request(&format!("$JS.API.STREAM.INFO.{stream}"), &json!({}), API_TIMEOUT)
+    c.js_request(
+        &format!("$JS.API.STREAM.INFO.{stream}"),
+        &json!({}),
+        API_TIMEOUT,
+    )
 }
 
 fn messages_of(info: &Value) -> Result<u64> {
@@ -71,7 +78,11 @@ pub fn seed(st: &LabState, count: u64) -> Result<()> {
     });
     let before = retry(Duration::from_secs(30), || {
         let mut c = connect_any(st, false, &[])?;
-        let info = match c.js_request(&format!("$JS.API.STREAM.CREATE.{STREAM}"), &config, API_TIMEOUT) {
+        let info = match c.js_request(
+            &format!("$JS.API.STREAM.CREATE.{STREAM}"),
+            &config,
+            API_TIMEOUT,
+        ) {
             Ok(v) => v,
             // Already there (seeded before): fine, append.
             Err(e) if e.to_string().contains("already in use") => stream_info(&mut c, STREAM)?,
@@ -80,13 +91,19 @@ pub fn seed(st: &LabState, count: u64) -> Result<()> {
         messages_of(&info)
     })
     .map_err(|e| Error::Other(format!("cannot create stream {STREAM}: {e}")))?;
-    say(format!("stream {STREAM} (R{replicas}, file, subjects orders.>) ready with {before} message(s)"));
+    say(format!(
+        "stream {STREAM} (R{replicas}, file, subjects orders.>) ready with {before} message(s)"
+    ));
 
     let mut c = connect_any(st, false, &[])?;
     // Right after an election the stream may not have a leader yet: wait for one.
     retry(Duration::from_secs(30), || {
         let info = stream_info(&mut c, STREAM)?;
-        match info.get("cluster").and_then(|c| c.get("leader")).and_then(Value::as_str) {
+        match info
+            .get("cluster")
+            .and_then(|c| c.get("leader"))
+            .and_then(Value::as_str)
+        {
             Some(l) if !l.is_empty() => Ok(()),
             _ if st.nodes.len() == 1 => Ok(()),
             _ => Err(Error::Other(format!("stream {STREAM} has no leader yet"))),
@@ -103,14 +120,22 @@ pub fn seed(st: &LabState, count: u64) -> Result<()> {
             let mut pending = std::collections::HashMap::new();
             for &k in &todo {
                 let reply = c.new_reply();
-                c.publish(&format!("orders.{k}"), Some(&reply), payload(before + k).as_bytes())?;
+                c.publish(
+                    &format!("orders.{k}"),
+                    Some(&reply),
+                    payload(before + k).as_bytes(),
+                )?;
                 pending.insert(reply, k);
             }
             let mut retry_later = Vec::new();
             let deadline = Instant::now() + Duration::from_secs(10);
             while !pending.is_empty() {
-                let m = c.next_msg(deadline).map_err(|e| Error::Other(format!("waiting for JetStream acks: {e}")))?;
-                let Some(k) = pending.remove(&m.subject) else { continue };
+                let m = c
+                    .next_msg(deadline)
+                    .map_err(|e| Error::Other(format!("waiting for JetStream acks: {e}")))?;
+                let Some(k) = pending.remove(&m.subject) else {
+                    continue;
+                };
                 if m.status == Some(503) {
                     // No responders: nothing was stored; send it again once the stream answers.
                     retry_later.push(k);
@@ -135,11 +160,19 @@ pub fn seed(st: &LabState, count: u64) -> Result<()> {
         }
         i = end + 1;
     }
-    let after = retry(Duration::from_secs(10), || stream_info(&mut c, STREAM).and_then(|i| messages_of(&i)))?;
+    let after = retry(Duration::from_secs(10), || {
+        stream_info(&mut c, STREAM).and_then(|i| messages_of(&i))
+    })?;
     if after != before + count {
-        return Err(Error::Problems(format!("stream {STREAM} holds {after} messages, expected {}", before + count)));
+        return Err(Error::Problems(format!(
+            "stream {STREAM} holds {after} messages, expected {}",
+            before + count
+        )));
     }
-    println!("seeded {count} message(s) into {STREAM} in {:.2}s; the stream holds {after}", t0.elapsed().as_secs_f64());
+    println!(
+        "seeded {count} message(s) into {STREAM} in {:.2}s; the stream holds {after}",
+        t0.elapsed().as_secs_f64()
+    );
     Ok(())
 }
 
@@ -156,5 +189,9 @@ pub fn stream_messages(lab_dir: &Path, stream: &str) -> Result<u64> {
 /// One attempt at the message count (for `lab status`: no waiting).
 pub fn stream_messages_now(st: &LabState, stream: &str) -> Result<u64> {
     let mut c = connect_any(st, false, &[])?;
-    messages_of(&c.js_request(&format!("$JS.API.STREAM.INFO.{stream}"), &json!({}), Duration::from_secs(2))?)
+    messages_of(&c.js_request(
+        &format!("$JS.API.STREAM.INFO.{stream}"),
+        &json!({}),
+        Duration::from_secs(2),
+    )?)
 }

@@ -19,7 +19,11 @@ pub const DOWN_MARKER: &str = ".down";
 
 /// `v2.15.1` from `nats-server --version`.
 pub fn version(bin: &Path) -> Result<String> {
-    let o = run_out(&bin.to_string_lossy(), &["--version"], Duration::from_secs(10))?;
+    let o = run_out(
+        &bin.to_string_lossy(),
+        &["--version"],
+        Duration::from_secs(10),
+    )?;
     let text = format!("{}{}", o.stdout, o.stderr);
     text.split_whitespace()
         .find(|w| w.starts_with('v') && w[1..].starts_with(|c: char| c.is_ascii_digit()))
@@ -36,7 +40,11 @@ pub fn version(bin: &Path) -> Result<String> {
 /// The server config for node `i`, routes on port `route_port` by host name.
 pub fn config_text(st: &LabState, i: usize, route_port: u16) -> String {
     let n = &st.nodes[i];
-    let routes: String = st.nodes.iter().map(|p| format!("    \"nats-route://{}:{route_port}\"\n", p.name)).collect();
+    let routes: String = st
+        .nodes
+        .iter()
+        .map(|p| format!("    \"nats-route://{}:{route_port}\"\n", p.name))
+        .collect();
     format!(
         "# nats-rescue lab: node {name} of `{lab}` (namespace {ns})\n\
          server_name: {name}\n\
@@ -138,11 +146,14 @@ esac
 pub fn write_node_files(st: &LabState, i: usize) -> Result<()> {
     use std::os::unix::fs::PermissionsExt;
     let n = &st.nodes[i];
-    std::fs::create_dir_all(&n.store_dir).map_err(|e| io_err(format!("cannot create {}", n.store_dir.display()), e))?;
+    std::fs::create_dir_all(&n.store_dir)
+        .map_err(|e| io_err(format!("cannot create {}", n.store_dir.display()), e))?;
     std::fs::write(&n.config, config_text(st, i, CLUSTER_PORT))
         .map_err(|e| io_err(format!("cannot write {}", n.config.display()), e))?;
-    std::fs::write(&n.ctl, ctl_text(st, i)).map_err(|e| io_err(format!("cannot write {}", n.ctl.display()), e))?;
-    std::fs::set_permissions(&n.ctl, std::fs::Permissions::from_mode(0o755)).map_err(|e| io_err("chmod ctl", e))?;
+    std::fs::write(&n.ctl, ctl_text(st, i))
+        .map_err(|e| io_err(format!("cannot write {}", n.ctl.display()), e))?;
+    std::fs::set_permissions(&n.ctl, std::fs::Permissions::from_mode(0o755))
+        .map_err(|e| io_err("chmod ctl", e))?;
     Ok(())
 }
 
@@ -153,7 +164,12 @@ pub fn ctl(st: &LabState, node: &str, action: &str) -> Result<String> {
     if o.ok {
         Ok(o.stdout)
     } else {
-        Err(Error::Other(format!("`{} {action}` failed: {}{}", n.ctl.display(), o.stdout.trim(), o.stderr.trim())))
+        Err(Error::Other(format!(
+            "`{} {action}` failed: {}{}",
+            n.ctl.display(),
+            o.stdout.trim(),
+            o.stderr.trim()
+        )))
     }
 }
 
@@ -161,7 +177,14 @@ pub fn ctl(st: &LabState, node: &str, action: &str) -> Result<String> {
 pub fn is_running(st: &LabState, node: &str) -> bool {
     st.node(node)
         .ok()
-        .and_then(|n| run_out(&n.ctl.to_string_lossy(), &["status"], Duration::from_secs(10)).ok())
+        .and_then(|n| {
+            run_out(
+                &n.ctl.to_string_lossy(),
+                &["status"],
+                Duration::from_secs(10),
+            )
+            .ok()
+        })
         .map(|o| o.ok)
         .unwrap_or(false)
 }
@@ -199,10 +222,16 @@ pub fn stop(st: &LabState, node: &str) -> Result<()> {
 /// they would on separate machines); the first failure is returned after all finished.
 fn ctl_parallel(st: &LabState, nodes: &[String], action: &str) -> Result<()> {
     let results: Vec<Result<String>> = std::thread::scope(|s| {
-        let handles: Vec<_> = nodes.iter().map(|n| s.spawn(move || ctl(st, n, action))).collect();
+        let handles: Vec<_> = nodes
+            .iter()
+            .map(|n| s.spawn(move || ctl(st, n, action)))
+            .collect();
         handles
             .into_iter()
-            .map(|h| h.join().unwrap_or_else(|_| Err(Error::Other(format!("ctl {action}: thread panicked")))))
+            .map(|h| {
+                h.join()
+                    .unwrap_or_else(|_| Err(Error::Other(format!("ctl {action}: thread panicked"))))
+            })
             .collect()
     });
     let mut first_err = None;
@@ -242,7 +271,9 @@ pub fn pid_is_ours(pid: u32, marker: &Path) -> bool {
     if matches!(proc_state(pid), None | Some('Z') | Some('X')) {
         return false;
     }
-    let Ok(cmdline) = std::fs::read(format!("/proc/{pid}/cmdline")) else { return false };
+    let Ok(cmdline) = std::fs::read(format!("/proc/{pid}/cmdline")) else {
+        return false;
+    };
     let text = String::from_utf8_lossy(&cmdline).replace('\0', " ");
     text.contains(&*marker.to_string_lossy())
 }
@@ -256,7 +287,13 @@ pub fn proc_state(pid: u32) -> Option<char> {
 }
 
 pub fn signal(pid: u32, sig: &str) -> bool {
-    run_out("kill", &[&format!("-{sig}"), &pid.to_string()], Duration::from_secs(5)).map(|o| o.ok).unwrap_or(false)
+    run_out(
+        "kill",
+        &[&format!("-{sig}"), &pid.to_string()],
+        Duration::from_secs(5),
+    )
+    .map(|o| o.ok)
+    .unwrap_or(false)
 }
 
 /// Waits until `pid` no longer runs our program.
@@ -316,7 +353,7 @@ pub fn inventory_text(st: &LabState) -> String {
          # `nats-rescue lab down --dir {dir}`.\n\
          cluster: {CLUSTER_NAME}\n\
          defaults:\n  ssh:\n    user: root\n    port: 22\n    identity_file: {key}\n    known_hosts: {kh}\n    \
-         connect_timeout: 3s\n    command_timeout: 60s\n  \
+         connect_timeout: 10s\n    command_timeout: 60s\n  \
          nats:\n    monitor_port: {MONITOR_PORT}\n    monitor: direct\n    cluster_port: {CLUSTER_PORT}\n    \
          system_account: {SYSTEM_ACCOUNT}\n\
          nodes:\n",
@@ -349,7 +386,8 @@ pub fn inventory_text(st: &LabState) -> String {
 /// A YAML scalar: plain when safe, double-quoted (JSON rules are valid YAML) otherwise.
 fn yaml_str(s: &str) -> String {
     let plain = !s.is_empty()
-        && s.chars().all(|c| c.is_ascii_alphanumeric() || "/._- ".contains(c))
+        && s.chars()
+            .all(|c| c.is_ascii_alphanumeric() || "/._- ".contains(c))
         && !s.starts_with(['-', ' '])
         && !s.ends_with(' ');
     if plain {
@@ -362,8 +400,11 @@ fn yaml_str(s: &str) -> String {
 pub fn write_inventory(st: &LabState) -> Result<()> {
     let text = inventory_text(st);
     let path = st.inventory_path();
-    crate::inventory::Inventory::parse(&path, &text)
-        .map_err(|e| Error::Other(format!("internal error: the lab inventory does not load: {e}")))?;
+    crate::inventory::Inventory::parse(&path, &text).map_err(|e| {
+        Error::Other(format!(
+            "internal error: the lab inventory does not load: {e}"
+        ))
+    })?;
     std::fs::write(&path, text).map_err(|e| io_err(format!("cannot write {}", path.display()), e))
 }
 
@@ -409,19 +450,26 @@ mod tests {
         for dir in ["/tmp/lab", "/tmp/a lab: with 'quotes'"] {
             let st = lab(dir);
             let text = inventory_text(&st);
-            let inv = crate::inventory::Inventory::parse(Path::new("inventory.yaml"), &text).expect(&text);
+            let inv = crate::inventory::Inventory::parse(Path::new("inventory.yaml"), &text)
+                .expect(&text);
             assert_eq!(inv.cluster, "lab");
             assert_eq!(inv.nodes.len(), 3);
             let n2 = &inv.nodes[1];
             assert_eq!(n2.host, "10.213.7.12");
             assert_eq!(n2.ssh.user, "root");
-            assert_eq!(n2.ssh.identity_file.as_deref(), Some(Path::new(dir).join("id_ed25519").as_path()));
+            assert_eq!(
+                n2.ssh.identity_file.as_deref(),
+                Some(Path::new(dir).join("id_ed25519").as_path())
+            );
             assert_eq!(n2.nats.monitor, crate::inventory::MonitorMode::Direct);
             assert_eq!(n2.nats.system_account, "SYS");
             assert_eq!(n2.nats.store_dir, format!("{dir}/nodes/n2/data"));
             // the service commands are shell text: the ctl path is quoted when it needs it
             let words = shlex::split(&n2.nats.service.status).expect("shell words");
-            assert_eq!(words, vec![format!("{dir}/nodes/n2/ctl"), "status".to_string()]);
+            assert_eq!(
+                words,
+                vec![format!("{dir}/nodes/n2/ctl"), "status".to_string()]
+            );
         }
     }
 

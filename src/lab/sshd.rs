@@ -26,17 +26,26 @@ fn keygen(path: &Path, comment: &str) -> Result<()> {
     let p = path.to_string_lossy();
     let _ = std::fs::remove_file(path);
     let _ = std::fs::remove_file(format!("{p}.pub"));
-    run("ssh-keygen", &["-q", "-t", "ed25519", "-N", "", "-C", comment, "-f", &p])?;
+    run(
+        "ssh-keygen",
+        &["-q", "-t", "ed25519", "-N", "", "-C", comment, "-f", &p],
+    )?;
     Ok(())
 }
 
 /// The operator key pair and one host key per node.
 pub fn write_keys(st: &LabState) -> Result<()> {
-    keygen(&operator_key(st), &format!("nats-rescue-lab-{}-operator", st.name))?;
+    keygen(
+        &operator_key(st),
+        &format!("nats-rescue-lab-{}-operator", st.name),
+    )?;
     for n in &st.nodes {
         std::fs::create_dir_all(&n.node_dir)
             .map_err(|e| io_err(format!("cannot create {}", n.node_dir.display()), e))?;
-        keygen(&host_key(&n.node_dir), &format!("nats-rescue-lab-{}-{}", st.name, n.name))?;
+        keygen(
+            &host_key(&n.node_dir),
+            &format!("nats-rescue-lab-{}-{}", st.name, n.name),
+        )?;
     }
     Ok(())
 }
@@ -46,11 +55,14 @@ pub fn write_known_hosts(st: &LabState) -> Result<()> {
     let mut text = String::new();
     for n in &st.nodes {
         let pubp = host_key(&n.node_dir).with_extension("pub");
-        let pub_key =
-            std::fs::read_to_string(&pubp).map_err(|e| io_err(format!("cannot read {}", pubp.display()), e))?;
+        let pub_key = std::fs::read_to_string(&pubp)
+            .map_err(|e| io_err(format!("cannot read {}", pubp.display()), e))?;
         let mut parts = pub_key.split_whitespace();
         let (Some(kind), Some(key)) = (parts.next(), parts.next()) else {
-            return Err(Error::Other(format!("{} is not an OpenSSH public key", pubp.display())));
+            return Err(Error::Other(format!(
+                "{} is not an OpenSSH public key",
+                pubp.display()
+            )));
         };
         text.push_str(&format!("{} {kind} {key}\n", n.addr));
     }
@@ -93,15 +105,28 @@ fn config_text(st: &LabState, i: usize) -> String {
 
 /// Starts one sshd inside each namespace and records its PID.
 pub fn start_all(st: &mut LabState) -> Result<()> {
-    std::fs::create_dir_all("/run/sshd")
-        .map_err(|e| io_err("cannot create /run/sshd (sshd's privilege separation dir)", e))?;
+    std::fs::create_dir_all("/run/sshd").map_err(|e| {
+        io_err(
+            "cannot create /run/sshd (sshd's privilege separation dir)",
+            e,
+        )
+    })?;
     for i in 0..st.nodes.len() {
         let n = st.nodes[i].clone();
         std::fs::write(&n.sshd_config, config_text(st, i))
             .map_err(|e| io_err(format!("cannot write {}", n.sshd_config.display()), e))?;
         let _ = std::fs::remove_file(&n.sshd_pidfile);
         let log = n.node_dir.join("sshd.log");
-        run_in_ns(&n.netns, &[SSHD, "-f", &n.sshd_config.to_string_lossy(), "-E", &log.to_string_lossy()])?;
+        run_in_ns(
+            &n.netns,
+            &[
+                SSHD,
+                "-f",
+                &n.sshd_config.to_string_lossy(),
+                "-E",
+                &log.to_string_lossy(),
+            ],
+        )?;
         // sshd daemonizes; its pid file appears once it listens.
         let deadline = Instant::now() + Duration::from_secs(10);
         let pid = loop {
@@ -110,7 +135,11 @@ pub fn start_all(st: &mut LabState) -> Result<()> {
             }
             if Instant::now() > deadline {
                 let tail = std::fs::read_to_string(&log).unwrap_or_default();
-                return Err(Error::Other(format!("sshd for {} did not start: {}", n.name, tail.trim())));
+                return Err(Error::Other(format!(
+                    "sshd for {} did not start: {}",
+                    n.name,
+                    tail.trim()
+                )));
             }
             std::thread::sleep(Duration::from_millis(20));
         };

@@ -75,7 +75,12 @@ pub struct IptablesRule {
 
 impl IptablesRule {
     pub fn display(&self) -> String {
-        format!("ip netns exec {} iptables -I {} {}", self.netns, self.chain, self.spec.join(" "))
+        format!(
+            "ip netns exec {} iptables -I {} {}",
+            self.netns,
+            self.chain,
+            self.spec.join(" ")
+        )
     }
 }
 
@@ -86,7 +91,10 @@ pub enum FaultRecord {
     /// Servers SIGKILLed.
     QuorumLoss { nodes: Vec<String> },
     /// Cluster-port traffic dropped inside these nodes' namespaces.
-    Partition { nodes: Vec<String>, rules: Vec<IptablesRule> },
+    Partition {
+        nodes: Vec<String>,
+        rules: Vec<IptablesRule>,
+    },
     /// Configs rewritten; `originals` holds (node, original config text).
     BadRoutes { originals: Vec<(String, String)> },
     /// Hosts files emptied; `originals` holds (node, original hosts text).
@@ -111,7 +119,9 @@ impl FaultRecord {
 
     pub fn nodes(&self) -> Vec<String> {
         match self {
-            FaultRecord::QuorumLoss { nodes } | FaultRecord::Partition { nodes, .. } => nodes.clone(),
+            FaultRecord::QuorumLoss { nodes } | FaultRecord::Partition { nodes, .. } => {
+                nodes.clone()
+            }
             FaultRecord::BadRoutes { originals } | FaultRecord::Dns { originals } => {
                 originals.iter().map(|(n, _)| n.clone()).collect()
             }
@@ -169,7 +179,10 @@ impl LabState {
     }
 
     pub fn node(&self, name: &str) -> Result<&NodeState> {
-        self.nodes.iter().find(|n| n.name == name).ok_or_else(|| self.unknown_node(name))
+        self.nodes
+            .iter()
+            .find(|n| n.name == name)
+            .ok_or_else(|| self.unknown_node(name))
     }
 
     pub fn node_mut(&mut self, name: &str) -> Result<&mut NodeState> {
@@ -179,7 +192,10 @@ impl LabState {
 
     fn unknown_node(&self, name: &str) -> Error {
         let names: Vec<&str> = self.nodes.iter().map(|n| n.name.as_str()).collect();
-        Error::Usage(format!("unknown lab node `{name}` (this lab has {})", names.join(", ")))
+        Error::Usage(format!(
+            "unknown lab node `{name}` (this lab has {})",
+            names.join(", ")
+        ))
     }
 
     pub fn node_names(&self) -> Vec<String> {

@@ -275,7 +275,8 @@ impl NodeFacts {
             }
             Some(Ok((code, body))) => {
                 answered = true;
-                f.errors.push(format!("monitor /varz: HTTP {code}: {}", short(body)));
+                f.errors
+                    .push(format!("monitor /varz: HTTP {code}: {}", short(body)));
             }
             Some(Err(e)) => note_err(&mut f, "/varz", e),
             None => {}
@@ -292,7 +293,8 @@ impl NodeFacts {
             }
             Some(Ok((code, body))) => {
                 answered = true;
-                f.errors.push(format!("monitor /jsz: HTTP {code}: {}", short(body)));
+                f.errors
+                    .push(format!("monitor /jsz: HTTP {code}: {}", short(body)));
             }
             Some(Err(e)) => note_err(&mut f, "/jsz", e),
             None => {}
@@ -311,7 +313,8 @@ impl NodeFacts {
             Some(Ok((404, _))) => answered = true,
             Some(Ok((code, body))) => {
                 answered = true;
-                f.errors.push(format!("monitor /raftz: HTTP {code}: {}", short(body)));
+                f.errors
+                    .push(format!("monitor /raftz: HTTP {code}: {}", short(body)));
             }
             Some(Err(e)) => note_err(&mut f, "/raftz", e),
             None => {}
@@ -328,7 +331,8 @@ impl NodeFacts {
             }
             Some(Ok((code, body))) => {
                 answered = true;
-                f.errors.push(format!("monitor /routez: HTTP {code}: {}", short(body)));
+                f.errors
+                    .push(format!("monitor /routez: HTTP {code}: {}", short(body)));
             }
             Some(Err(e)) => note_err(&mut f, "/routez", e),
             None => {}
@@ -338,7 +342,10 @@ impl NodeFacts {
             Some(Ok((code, body))) => {
                 answered = true;
                 let h = Healthz::from_response(*code, body);
-                f.healthz = HealthzFacts { status: Some(h.status), text: Some(h.text) };
+                f.healthz = HealthzFacts {
+                    status: Some(h.status),
+                    text: Some(h.text),
+                };
             }
             Some(Err(e)) => note_err(&mut f, "/healthz", e),
             None => {}
@@ -372,10 +379,14 @@ impl NodeFacts {
         }
 
         // meta cluster as this node sees it (jsz first, varz.jetstream.meta as fallback)
-        let meta: Option<MetaCluster> = jsz
-            .as_ref()
-            .and_then(|j| j.meta_cluster.clone())
-            .or_else(|| varz.as_ref().and_then(|v| v.jetstream.as_ref()).and_then(|j| j.meta.clone()));
+        let meta: Option<MetaCluster> =
+            jsz.as_ref()
+                .and_then(|j| j.meta_cluster.clone())
+                .or_else(|| {
+                    varz.as_ref()
+                        .and_then(|v| v.jetstream.as_ref())
+                        .and_then(|j| j.meta.clone())
+                });
         if let Some(m) = &meta {
             f.meta_leader = m.leader().map(str::to_string);
             f.meta_leader_peer = m.leader_peer().map(str::to_string);
@@ -427,7 +438,10 @@ impl NodeFacts {
                     let name = if Some(lp) == g.id.as_deref() {
                         f.server_name.clone()
                     } else {
-                        g.peers.get(lp).and_then(|p| p.name.clone()).filter(|n| !n.is_empty())
+                        g.peers
+                            .get(lp)
+                            .and_then(|p| p.name.clone())
+                            .filter(|n| !n.is_empty())
                     };
                     f.meta_leader_peer = Some(lp.to_string());
                     f.meta_leader = name;
@@ -463,7 +477,11 @@ impl NodeFacts {
         // streams
         if let Some(j) = &jsz {
             for acc in &j.account_details {
-                let account = acc.name.clone().or_else(|| acc.id.clone()).unwrap_or_default();
+                let account = acc
+                    .name
+                    .clone()
+                    .or_else(|| acc.id.clone())
+                    .unwrap_or_default();
                 for s in &acc.stream_detail {
                     f.streams.push(StreamFacts {
                         account: account.clone(),
@@ -516,7 +534,10 @@ impl NodeFacts {
         let listening = r.listening.unwrap_or(false) || r.pid.is_some();
         self.process = if stopped {
             "frozen".into()
-        } else if self.monitor != "ok" && listening && self.monitor_error_kind.as_deref() == Some("timeout") {
+        } else if self.monitor != "ok"
+            && listening
+            && self.monitor_error_kind.as_deref() == Some("timeout")
+        {
             // Something holds the port but the monitor does not answer in time.
             "frozen".into()
         } else if listening || self.monitor == "ok" {
@@ -533,25 +554,50 @@ impl NodeFacts {
         for d in &r.dns {
             self.peer_dns.insert(
                 d.peer.clone(),
-                DnsFacts { host: d.host.clone(), status: d.status.clone(), addresses: d.addresses.clone() },
+                DnsFacts {
+                    host: d.host.clone(),
+                    status: d.status.clone(),
+                    addresses: d.addresses.clone(),
+                },
             );
         }
         for d in &r.route_dns {
             self.route_dns.insert(
                 d.host.clone(),
-                DnsFacts { host: d.host.clone(), status: d.status.clone(), addresses: d.addresses.clone() },
+                DnsFacts {
+                    host: d.host.clone(),
+                    status: d.status.clone(),
+                    addresses: d.addresses.clone(),
+                },
             );
         }
         if let Some((l1, l5, l15)) = r.loadavg {
-            self.load = Some(LoadFacts { load1: l1, load5: l5, load15: l15, cpus: r.nproc });
+            self.load = Some(LoadFacts {
+                load1: l1,
+                load5: l5,
+                load15: l15,
+                cpus: r.nproc,
+            });
         }
         if let (Some(t), Some(a)) = (r.mem_total_kb, r.mem_available_kb) {
-            let pct = if t > 0 { a as f64 * 100.0 / t as f64 } else { 0.0 };
-            self.memory = Some(MemFacts { total_kb: t, available_kb: a, available_pct: round1(pct) });
+            let pct = if t > 0 {
+                a as f64 * 100.0 / t as f64
+            } else {
+                0.0
+            };
+            self.memory = Some(MemFacts {
+                total_kb: t,
+                available_kb: a,
+                available_pct: round1(pct),
+            });
         }
         if let Some(d) = &r.df {
             let denom = d.used_kb + d.available_kb;
-            let pct = if denom > 0 { d.used_kb as f64 * 100.0 / denom as f64 } else { 0.0 };
+            let pct = if denom > 0 {
+                d.used_kb as f64 * 100.0 / denom as f64
+            } else {
+                0.0
+            };
             self.disk = Some(DiskFacts {
                 path: r.store_dir.clone(),
                 total_kb: d.total_kb,
@@ -566,12 +612,20 @@ impl NodeFacts {
         self.disk_raft = DiskRaftFacts {
             meta_dir_exists: r.meta_exists,
             term: r.tav.as_ref().map(|t| t.0),
-            vote: r.tav.as_ref().map(|t| t.1.clone()).filter(|v| !v.is_empty()),
+            vote: r
+                .tav
+                .as_ref()
+                .map(|t| t.1.clone())
+                .filter(|v| !v.is_empty()),
             snapshot_term: snap.map(|s| s.0),
             snapshot_index: snap.map(|s| s.1),
             commit_index: r.commit_index,
             peers_cluster_size: r.peers_idx.as_ref().map(|p| p.0),
-            peers: r.peers_idx.as_ref().map(|p| p.1.clone()).unwrap_or_default(),
+            peers: r
+                .peers_idx
+                .as_ref()
+                .map(|p| p.1.clone())
+                .unwrap_or_default(),
             wal_files: r.wal.map(|w| w.0),
             wal_bytes: r.wal.map(|w| w.1),
             wal_last_index: r.wal_last_index,
@@ -585,10 +639,14 @@ impl NodeFacts {
         self.firewall_rules = r.firewall.clone();
 
         // Raft from disk when the server cannot tell us.
-        let disk_index = [self.disk_raft.snapshot_index, self.disk_raft.commit_index, self.disk_raft.wal_last_index]
-            .into_iter()
-            .flatten()
-            .max();
+        let disk_index = [
+            self.disk_raft.snapshot_index,
+            self.disk_raft.commit_index,
+            self.disk_raft.wal_last_index,
+        ]
+        .into_iter()
+        .flatten()
+        .max();
         match self.raft.source.as_deref() {
             Some("raftz") => {}
             Some("jsz") => {
@@ -782,21 +840,32 @@ pub struct ClusterFacts {
 
 /// `host:port` of a route URL (`nats://user:pw@host:port` → `host:port`), lowercased.
 pub fn route_host_port(url: &str) -> Option<(String, u16)> {
-    let s = url.trim().trim_matches(|c| c == '"' || c == '\'' || c == ',');
+    let s = url
+        .trim()
+        .trim_matches(|c| c == '"' || c == '\'' || c == ',');
     let s = s.split("://").nth(1).unwrap_or(s);
     let s = s.rsplit('@').next().unwrap_or(s);
     let s = s.split('/').next().unwrap_or(s);
     let (h, p) = s.rsplit_once(':')?;
-    let h = h.trim_start_matches('[').trim_end_matches(']').to_ascii_lowercase();
+    let h = h
+        .trim_start_matches('[')
+        .trim_end_matches(']')
+        .to_ascii_lowercase();
     Some((h, p.parse().ok()?))
 }
 
 fn is_ip(h: &str) -> bool {
-    h.trim_start_matches('[').trim_end_matches(']').parse::<IpAddr>().is_ok()
+    h.trim_start_matches('[')
+        .trim_end_matches(']')
+        .parse::<IpAddr>()
+        .is_ok()
 }
 
 fn is_loopback_name(h: &str) -> bool {
-    h == "localhost" || h.parse::<IpAddr>().map(|a| a.is_loopback()).unwrap_or(false)
+    h == "localhost"
+        || h.parse::<IpAddr>()
+            .map(|a| a.is_loopback())
+            .unwrap_or(false)
 }
 
 impl ClusterFacts {
@@ -805,19 +874,31 @@ impl ClusterFacts {
     pub fn build(inv: &Inventory, nodes: Vec<NodeFacts>) -> ClusterFacts {
         let size = inv.nodes.len();
         let quorum = inv.quorum();
-        let mut by_name: BTreeMap<String, NodeFacts> = nodes.into_iter().map(|n| (n.name.clone(), n)).collect();
+        let mut by_name: BTreeMap<String, NodeFacts> =
+            nodes.into_iter().map(|n| (n.name.clone(), n)).collect();
 
         // 2.9.10 routes name server ids: map them to names via the nodes' varz.server_id.
         let id_to_name: BTreeMap<String, String> = by_name
             .values()
-            .filter_map(|n| Some((n.server_id.clone()?, n.server_name.clone().unwrap_or_else(|| n.name.clone()))))
+            .filter_map(|n| {
+                Some((
+                    n.server_id.clone()?,
+                    n.server_name.clone().unwrap_or_else(|| n.name.clone()),
+                ))
+            })
             .collect();
         // Raft peer id → name: derived from every inventory name (FACTS §1).
-        let peer_to_name: BTreeMap<String, String> =
-            inv.nodes.iter().map(|n| (monitor::peer_id(&n.name), n.name.clone())).collect();
+        let peer_to_name: BTreeMap<String, String> = inv
+            .nodes
+            .iter()
+            .map(|n| (monitor::peer_id(&n.name), n.name.clone()))
+            .collect();
         for n in by_name.values_mut() {
-            let mut peers: Vec<String> =
-                n.route_peers.iter().map(|p| id_to_name.get(p).cloned().unwrap_or_else(|| p.clone())).collect();
+            let mut peers: Vec<String> = n
+                .route_peers
+                .iter()
+                .map(|p| id_to_name.get(p).cloned().unwrap_or_else(|| p.clone()))
+                .collect();
             peers.sort();
             peers.dedup();
             n.route_peers = peers;
@@ -845,10 +926,21 @@ impl ClusterFacts {
             .nodes
             .iter()
             .map(|n| n.name.clone())
-            .chain(by_name.keys().filter(|k| inv.node(k).is_none()).cloned().collect::<Vec<_>>())
+            .chain(
+                by_name
+                    .keys()
+                    .filter(|k| inv.node(k).is_none())
+                    .cloned()
+                    .collect::<Vec<_>>(),
+            )
             .collect();
 
-        let mut f = ClusterFacts { cluster: inv.cluster.clone(), size, quorum, ..Default::default() };
+        let mut f = ClusterFacts {
+            cluster: inv.cluster.clone(),
+            size,
+            quorum,
+            ..Default::default()
+        };
 
         for name in &order {
             let Some(n) = by_name.get(name) else { continue };
@@ -882,7 +974,11 @@ impl ClusterFacts {
         }
 
         // ---- leadership, judged across all nodes ----
-        let responding: Vec<&NodeFacts> = order.iter().filter_map(|n| by_name.get(n)).filter(|n| n.is_up()).collect();
+        let responding: Vec<&NodeFacts> = order
+            .iter()
+            .filter_map(|n| by_name.get(n))
+            .filter(|n| n.is_up())
+            .collect();
         let claims: Vec<LeaderClaim> = responding
             .iter()
             .map(|n| LeaderClaim {
@@ -904,12 +1000,21 @@ impl ClusterFacts {
                 .get(leader)
                 .filter(|n| n.is_up())
                 .and_then(|n| n.raft.term)
-                .or_else(|| supporters.iter().filter_map(|s| by_name.get(s).and_then(|n| n.raft.term)).max())
+                .or_else(|| {
+                    supporters
+                        .iter()
+                        .filter_map(|s| by_name.get(s).and_then(|n| n.raft.term))
+                        .max()
+                })
                 .unwrap_or(0)
         };
         let best = support
             .iter()
-            .max_by(|a, b| a.1.len().cmp(&b.1.len()).then_with(|| term_of(a.0, a.1).cmp(&term_of(b.0, b.1))))
+            .max_by(|a, b| {
+                a.1.len()
+                    .cmp(&b.1.len())
+                    .then_with(|| term_of(a.0, a.1).cmp(&term_of(b.0, b.1)))
+            })
             .map(|(l, s)| (l.clone(), s.clone()));
         let mut agreement = LeaderAgreement {
             needed: quorum,
@@ -929,12 +1034,24 @@ impl ClusterFacts {
                 .collect();
         }
         f.has_leader = agreement.count >= quorum && agreement.count * 2 > responding.len();
-        f.leader = if f.has_leader { agreement.candidate.clone() } else { None };
+        f.leader = if f.has_leader {
+            agreement.candidate.clone()
+        } else {
+            None
+        };
         f.leader_agreement = agreement;
-        f.leaderless = responding.iter().filter(|n| n.meta_leader.is_none()).map(|n| n.name.clone()).collect();
+        f.leaderless = responding
+            .iter()
+            .filter(|n| n.meta_leader.is_none())
+            .map(|n| n.name.clone())
+            .collect();
 
-        let all_health_ok =
-            inv.nodes.iter().all(|n| by_name.get(&n.name).map(|f| f.healthz.status == Some(200)).unwrap_or(false));
+        let all_health_ok = inv.nodes.iter().all(|n| {
+            by_name
+                .get(&n.name)
+                .map(|f| f.healthz.status == Some(200))
+                .unwrap_or(false)
+        });
         f.healthy = f.has_leader && all_health_ok && f.up.len() == size;
 
         // ---- terms and logs ----
@@ -968,8 +1085,16 @@ impl ClusterFacts {
         // Raft's "up to date": last log term, then last index. The current term alone misleads:
         // a partitioned candidate inflates it without gaining log entries.
         ranking.sort_by(|a, b| {
-            let ka = (a.log_term.or(a.term).unwrap_or(0), a.index.unwrap_or(0), a.term.unwrap_or(0));
-            let kb = (b.log_term.or(b.term).unwrap_or(0), b.index.unwrap_or(0), b.term.unwrap_or(0));
+            let ka = (
+                a.log_term.or(a.term).unwrap_or(0),
+                a.index.unwrap_or(0),
+                a.term.unwrap_or(0),
+            );
+            let kb = (
+                b.log_term.or(b.term).unwrap_or(0),
+                b.index.unwrap_or(0),
+                b.term.unwrap_or(0),
+            );
             kb.cmp(&ka)
         });
         f.most_up_to_date = ranking.first().map(|r| r.node.clone());
@@ -980,7 +1105,11 @@ impl ClusterFacts {
             let Some(n) = by_name.get(name) else { continue };
             if let Some(cs) = n.cluster_size {
                 if cs as usize != size {
-                    f.peer_set_drift.push(PeerSetDrift { node: name.clone(), cluster_size: cs, expected: size });
+                    f.peer_set_drift.push(PeerSetDrift {
+                        node: name.clone(),
+                        cluster_size: cs,
+                        expected: size,
+                    });
                 }
             }
         }
@@ -990,14 +1119,25 @@ impl ClusterFacts {
             let Some(n) = by_name.get(name) else { continue };
             for (peer, res) in &n.peer_tcp {
                 if res != "ok" {
-                    let address =
-                        inv.node(peer).map(|p| format!("{}:{}", p.host, p.nats.cluster_port)).unwrap_or_default();
-                    f.cut_links.push(CutLink { from: name.clone(), to: peer.clone(), address, result: res.clone() });
+                    let address = inv
+                        .node(peer)
+                        .map(|p| format!("{}:{}", p.host, p.nats.cluster_port))
+                        .unwrap_or_default();
+                    f.cut_links.push(CutLink {
+                        from: name.clone(),
+                        to: peer.clone(),
+                        address,
+                        result: res.clone(),
+                    });
                 }
             }
             for (peer, d) in &n.peer_dns {
                 if d.status != "ok" {
-                    f.dns_failures.push(DnsFailure { node: name.clone(), peer: peer.clone(), host: d.host.clone() });
+                    f.dns_failures.push(DnsFailure {
+                        node: name.clone(),
+                        peer: peer.clone(),
+                        host: d.host.clone(),
+                    });
                 }
             }
             for (host, d) in &n.route_dns {
@@ -1009,7 +1149,11 @@ impl ClusterFacts {
                         .find(|p| &p.name == host || &p.host == host)
                         .map(|p| p.name.clone())
                         .unwrap_or_default();
-                    f.dns_failures.push(DnsFailure { node: name.clone(), peer, host: host.clone() });
+                    f.dns_failures.push(DnsFailure {
+                        node: name.clone(),
+                        peer,
+                        host: host.clone(),
+                    });
                 }
             }
         }
@@ -1078,11 +1222,13 @@ impl ClusterFacts {
         for name in &order {
             let Some(n) = by_name.get(name) else { continue };
             for s in &n.streams {
-                let e = streams.entry((s.account.clone(), s.name.clone())).or_insert_with(|| StreamSummary {
-                    account: s.account.clone(),
-                    name: s.name.clone(),
-                    ..Default::default()
-                });
+                let e = streams
+                    .entry((s.account.clone(), s.name.clone()))
+                    .or_insert_with(|| StreamSummary {
+                        account: s.account.clone(),
+                        name: s.name.clone(),
+                        ..Default::default()
+                    });
                 if let Some(m) = s.messages {
                     e.messages_by_node.insert(name.clone(), m);
                     e.max_messages = Some(e.max_messages.map_or(m, |x| x.max(m)));
@@ -1097,10 +1243,17 @@ impl ClusterFacts {
             && f.leader_agreement.stale_leaders.is_empty()
             && f.leader_agreement.agree.len() == f.up.len()
             && !f.cut_links.iter().any(|l| l.result != "ok");
-        f.node_list = order.iter().filter_map(|n| by_name.get(n).cloned()).collect();
+        f.node_list = order
+            .iter()
+            .filter_map(|n| by_name.get(n).cloned())
+            .collect();
         f.nodes = by_name;
         f.signals = signals::signals(&f);
-        f.signal = f.signals.iter().map(|s| (s.cause.clone(), s.clone())).collect();
+        f.signal = f
+            .signals
+            .iter()
+            .map(|s| (s.cause.clone(), s.clone()))
+            .collect();
         f
     }
 
@@ -1111,7 +1264,11 @@ impl ClusterFacts {
 
 /// Compares one node's configured routes with the inventory. None when they agree.
 fn route_mismatch(inv: &Inventory, n: &NodeFacts) -> Option<RouteMismatch> {
-    let expected: Vec<String> = inv.nodes.iter().map(|x| format!("{}:{}", x.host, x.nats.cluster_port)).collect();
+    let expected: Vec<String> = inv
+        .nodes
+        .iter()
+        .map(|x| format!("{}:{}", x.host, x.nats.cluster_port))
+        .collect();
     let mut matched_peers: BTreeSet<String> = BTreeSet::new();
     let mut unknown = Vec::new();
     for url in &n.configured_routes {
@@ -1119,7 +1276,11 @@ fn route_mismatch(inv: &Inventory, n: &NodeFacts) -> Option<RouteMismatch> {
             unknown.push(url.clone());
             continue;
         };
-        let hits: Vec<&Node> = inv.nodes.iter().filter(|x| route_matches(n, &h, p, x)).collect();
+        let hits: Vec<&Node> = inv
+            .nodes
+            .iter()
+            .filter(|x| route_matches(n, &h, p, x))
+            .collect();
         if hits.is_empty() {
             unknown.push(url.clone());
         }
@@ -1162,13 +1323,25 @@ fn route_matches(on: &NodeFacts, h: &str, p: u16, x: &Node) -> bool {
         return true;
     }
     // Resolve both sides with what the node told us.
-    let route_addrs: Option<&Vec<String>> = on.route_dns.get(h).filter(|d| d.status == "ok").map(|d| &d.addresses);
+    let route_addrs: Option<&Vec<String>> = on
+        .route_dns
+        .get(h)
+        .filter(|d| d.status == "ok")
+        .map(|d| &d.addresses);
     let peer_addrs: Vec<String> = if is_ip(&xh) {
         vec![xh.clone()]
     } else {
-        on.peer_dns.get(&x.name).filter(|d| d.status == "ok").map(|d| d.addresses.clone()).unwrap_or_default()
+        on.peer_dns
+            .get(&x.name)
+            .filter(|d| d.status == "ok")
+            .map(|d| d.addresses.clone())
+            .unwrap_or_default()
     };
-    let route_set: Vec<String> = if is_ip(h) { vec![h.to_string()] } else { route_addrs.cloned().unwrap_or_default() };
+    let route_set: Vec<String> = if is_ip(h) {
+        vec![h.to_string()]
+    } else {
+        route_addrs.cloned().unwrap_or_default()
+    };
     if !route_set.is_empty() && !peer_addrs.is_empty() {
         return route_set.iter().any(|a| peer_addrs.contains(a));
     }

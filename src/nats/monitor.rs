@@ -20,7 +20,10 @@ pub const EMPTY_PEER_ID: &str = "fqA4S4SK";
 pub fn peer_id(server_name: &str) -> String {
     const DIGITS: &[u8] = b"0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz";
     let sum = Sha256::digest(server_name.as_bytes());
-    sum.iter().take(8).map(|b| DIGITS[(*b % 62) as usize] as char).collect()
+    sum.iter()
+        .take(8)
+        .map(|b| DIGITS[(*b % 62) as usize] as char)
+        .collect()
 }
 
 /// Null and missing both become the default (2.9.10 sends `"routes": null` in places).
@@ -36,7 +39,9 @@ where
 fn lenient_u64<'de, D: Deserializer<'de>>(d: D) -> Result<Option<u64>, D::Error> {
     let v = Option::<serde_json::Value>::deserialize(d)?;
     Ok(v.and_then(|v| match v {
-        serde_json::Value::Number(n) => n.as_u64().or_else(|| n.as_f64().filter(|f| *f >= 0.0).map(|f| f as u64)),
+        serde_json::Value::Number(n) => n
+            .as_u64()
+            .or_else(|| n.as_f64().filter(|f| *f >= 0.0).map(|f| f as u64)),
         serde_json::Value::String(s) => s.trim().parse().ok(),
         _ => None,
     }))
@@ -149,13 +154,18 @@ pub struct MetaCluster {
 impl MetaCluster {
     /// The leader's server name, if this server knows one.
     pub fn leader(&self) -> Option<&str> {
-        self.leader.as_deref().map(str::trim).filter(|s| !s.is_empty())
+        self.leader
+            .as_deref()
+            .map(str::trim)
+            .filter(|s| !s.is_empty())
     }
 
     /// The leader's peer id, only when a leader is known (ignores the pre-2.15 bogus `peer`).
     pub fn leader_peer(&self) -> Option<&str> {
         self.leader()?;
-        self.peer.as_deref().filter(|p| !p.is_empty() && *p != EMPTY_PEER_ID)
+        self.peer
+            .as_deref()
+            .filter(|p| !p.is_empty() && *p != EMPTY_PEER_ID)
     }
 }
 
@@ -176,7 +186,9 @@ pub struct PeerInfo {
 impl PeerInfo {
     /// The name, unless it is the `Server name unknown at this time (peerID: …)` placeholder.
     pub fn known_name(&self) -> Option<&str> {
-        self.name.as_deref().filter(|n| !n.is_empty() && !n.starts_with("Server name unknown"))
+        self.name
+            .as_deref()
+            .filter(|n| !n.is_empty() && !n.starts_with("Server name unknown"))
     }
 }
 
@@ -329,7 +341,11 @@ impl Routez {
     /// Distinct peers (remote_name, or remote_id on 2.9.10), sorted. Not `num_routes`:
     /// route pooling gives 4 connections per peer from 2.10.
     pub fn distinct_peers(&self) -> Vec<String> {
-        let mut v: Vec<String> = self.routes.iter().filter_map(|r| r.peer_key().map(str::to_string)).collect();
+        let mut v: Vec<String> = self
+            .routes
+            .iter()
+            .filter_map(|r| r.peer_key().map(str::to_string))
+            .collect();
         v.sort();
         v.dedup();
         v
@@ -398,7 +414,13 @@ impl Healthz {
                     }
                 }
                 if parts.is_empty() {
-                    b.status.unwrap_or_else(|| if status == 200 { "ok".into() } else { format!("HTTP {status}") })
+                    b.status.unwrap_or_else(|| {
+                        if status == 200 {
+                            "ok".into()
+                        } else {
+                            format!("HTTP {status}")
+                        }
+                    })
                 } else {
                     parts.join("; ")
                 }
@@ -456,10 +478,12 @@ mod tests {
 
     #[test]
     fn bogus_peer_without_leader_is_ignored() {
-        let m: MetaCluster = parse("jsz", r#"{"name":"c1","peer":"fqA4S4SK","cluster_size":3}"#).unwrap();
+        let m: MetaCluster =
+            parse("jsz", r#"{"name":"c1","peer":"fqA4S4SK","cluster_size":3}"#).unwrap();
         assert_eq!(m.leader(), None);
         assert_eq!(m.leader_peer(), None);
-        let m: MetaCluster = parse("jsz", r#"{"name":"c1","leader":"n3","peer":"BXScrY9i"}"#).unwrap();
+        let m: MetaCluster =
+            parse("jsz", r#"{"name":"c1","leader":"n3","peer":"BXScrY9i"}"#).unwrap();
         assert_eq!(m.leader_peer(), Some("BXScrY9i"));
     }
 
@@ -473,7 +497,8 @@ mod tests {
         assert_eq!(j.account_details.len(), 1);
         let r: Routez = parse("routez", r#"{"num_routes":0,"routes":null}"#).unwrap();
         assert!(r.routes.is_empty());
-        let g: RaftGroup = serde_json::from_str(r#"{"term":1191202101440508490,"size":10}"#).unwrap();
+        let g: RaftGroup =
+            serde_json::from_str(r#"{"term":1191202101440508490,"size":10}"#).unwrap();
         assert_eq!(g.term, Some(1191202101440508490));
     }
 
@@ -486,9 +511,15 @@ mod tests {
         );
         assert_eq!(h.text, "JetStream is still recovering meta layer");
         assert!(!h.ok());
-        let h = Healthz::from_response(503, r#"{"status":"error","errors":[{"type":"JETSTREAM","error":"x"}]}"#);
+        let h = Healthz::from_response(
+            503,
+            r#"{"status":"error","errors":[{"type":"JETSTREAM","error":"x"}]}"#,
+        );
         assert_eq!(h.text, "x");
-        assert_eq!(Healthz::from_response(404, "404 page not found\n").text, "404 page not found");
+        assert_eq!(
+            Healthz::from_response(404, "404 page not found\n").text,
+            "404 page not found"
+        );
     }
 
     #[test]

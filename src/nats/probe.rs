@@ -124,7 +124,9 @@ echo "NRS_END"
 /// Renders the probe for one node: quoted assignments, the peer list, then [`PROBE_SCRIPT`].
 pub fn render_probe_script(inv: &Inventory, node: &Node) -> Result<String, String> {
     let q = |s: &str| -> Result<String, String> {
-        shlex::try_quote(s).map(|c| c.into_owned()).map_err(|e| format!("cannot quote {s:?}: {e}"))
+        shlex::try_quote(s)
+            .map(|c| c.into_owned())
+            .map_err(|e| format!("cannot quote {s:?}: {e}"))
     };
     let mut out = String::new();
     out.push_str(&format!("SVC_STATUS={}\n", q(&node.nats.service.status)?));
@@ -135,9 +137,23 @@ pub fn render_probe_script(inv: &Inventory, node: &Node) -> Result<String, Strin
     out.push_str(&format!("CONFIG_FILE={}\n", q(&node.nats.config_file)?));
     out.push_str("set --");
     for p in inv.nodes.iter().filter(|p| p.name != node.name) {
-        let kind =
-            if p.host.trim_start_matches('[').trim_end_matches(']').parse::<IpAddr>().is_ok() { "ip" } else { "name" };
-        out.push_str(&format!(" {} {} {} {kind}", q(&p.name)?, q(&p.host)?, p.nats.cluster_port));
+        let kind = if p
+            .host
+            .trim_start_matches('[')
+            .trim_end_matches(']')
+            .parse::<IpAddr>()
+            .is_ok()
+        {
+            "ip"
+        } else {
+            "name"
+        };
+        out.push_str(&format!(
+            " {} {} {} {kind}",
+            q(&p.name)?,
+            q(&p.host)?,
+            p.nats.cluster_port
+        ));
     }
     out.push('\n');
     out.push_str(PROBE_SCRIPT);
@@ -210,7 +226,9 @@ pub struct ShellReport {
 }
 
 fn hex_bytes(s: &str) -> Vec<u8> {
-    s.split_whitespace().filter_map(|h| u8::from_str_radix(h, 16).ok()).collect()
+    s.split_whitespace()
+        .filter_map(|h| u8::from_str_radix(h, 16).ok())
+        .collect()
 }
 
 fn le_u64(b: &[u8]) -> Option<u64> {
@@ -257,23 +275,31 @@ pub fn extract_route_urls(text: &str) -> Vec<String> {
     let mut out = Vec::new();
     for line in text.lines() {
         let line = line.split('#').next().unwrap_or("");
-        let line = line.split("//").enumerate().fold(String::new(), |mut acc, (i, part)| {
-            // keep `scheme://`, drop `// comment` (a `//` not preceded by `:`)
-            if i > 0 {
-                if acc.ends_with(':') {
-                    acc.push_str("//");
-                } else {
-                    return acc;
+        let line = line
+            .split("//")
+            .enumerate()
+            .fold(String::new(), |mut acc, (i, part)| {
+                // keep `scheme://`, drop `// comment` (a `//` not preceded by `:`)
+                if i > 0 {
+                    if acc.ends_with(':') {
+                        acc.push_str("//");
+                    } else {
+                        return acc;
+                    }
                 }
-            }
-            acc.push_str(part);
-            acc
-        });
-        for tok in line.split(|c: char| c.is_whitespace() || c == ',' || c == '[' || c == ']' || c == '"' || c == '\'')
-        {
+                acc.push_str(part);
+                acc
+            });
+        for tok in line.split(|c: char| {
+            c.is_whitespace() || c == ',' || c == '[' || c == ']' || c == '"' || c == '\''
+        }) {
             if let Some(pos) = tok.find("://") {
                 let scheme = &tok[..pos];
-                if !scheme.is_empty() && scheme.chars().all(|c| c.is_ascii_alphanumeric() || "+.-".contains(c)) {
+                if !scheme.is_empty()
+                    && scheme
+                        .chars()
+                        .all(|c| c.is_ascii_alphanumeric() || "+.-".contains(c))
+                {
                     out.push(tok.to_string());
                 }
             }
@@ -284,7 +310,10 @@ pub fn extract_route_urls(text: &str) -> Vec<String> {
 
 impl ShellReport {
     pub fn parse(stdout: &str, store_dir: &str, cluster_port: u16) -> ShellReport {
-        let mut r = ShellReport { store_dir: store_dir.to_string(), ..Default::default() };
+        let mut r = ShellReport {
+            store_dir: store_dir.to_string(),
+            ..Default::default()
+        };
         let mut listen_seen = false;
         let mut cfg_text = String::new();
         let mut mem_total = None;
@@ -325,8 +354,12 @@ impl ShellReport {
                     let d = DnsResult {
                         peer: peer.map(|s| s.to_string()).unwrap_or_default(),
                         host: host.map(|s| s.to_string()).unwrap_or_default(),
-                        status: status.map(|s| s.to_string()).unwrap_or_else(|| "failed".into()),
-                        addresses: addrs.map(|a| a.iter().map(|s| s.to_string()).collect()).unwrap_or_default(),
+                        status: status
+                            .map(|s| s.to_string())
+                            .unwrap_or_else(|| "failed".into()),
+                        addresses: addrs
+                            .map(|a| a.iter().map(|s| s.to_string()).collect())
+                            .unwrap_or_default(),
                     };
                     if tag == "DNS" {
                         r.dns.push(d);
@@ -351,7 +384,12 @@ impl ShellReport {
                 "STORE" => r.store_exists = Some(f.first() == Some(&"yes")),
                 "DF" if f.len() >= 6 => {
                     if let (Ok(t), Ok(u), Ok(a)) = (f[1].parse(), f[2].parse(), f[3].parse()) {
-                        r.df = Some(DfLine { total_kb: t, used_kb: u, available_kb: a, mount: f[5..].join(" ") });
+                        r.df = Some(DfLine {
+                            total_kb: t,
+                            used_kb: u,
+                            available_kb: a,
+                            mount: f[5..].join(" "),
+                        });
                     }
                 }
                 "METADIR" => r.meta_exists = Some(f.first() == Some(&"yes")),
@@ -360,7 +398,12 @@ impl ShellReport {
                     if let Some(term) = le_u64(&b) {
                         let vote: String = b
                             .get(8..16)
-                            .map(|v| v.iter().filter(|c| c.is_ascii_alphanumeric()).map(|c| *c as char).collect())
+                            .map(|v| {
+                                v.iter()
+                                    .filter(|c| c.is_ascii_alphanumeric())
+                                    .map(|c| *c as char)
+                                    .collect()
+                            })
                             .unwrap_or_default();
                         r.tav = Some((term, vote));
                     }
@@ -377,7 +420,10 @@ impl ShellReport {
                     }
                 }
                 "SNAP" => {
-                    let parts: Vec<&str> = f.first().map(|s| s.split('.').collect()).unwrap_or_default();
+                    let parts: Vec<&str> = f
+                        .first()
+                        .map(|s| s.split('.').collect())
+                        .unwrap_or_default();
                     if parts.len() == 3 && parts[0] == "snap" {
                         if let (Ok(t), Ok(i)) = (parts[1].parse(), parts[2].parse()) {
                             r.snapshots.push((t, i));
@@ -413,27 +459,35 @@ impl ShellReport {
         r.mem_available_kb = mem_avail;
         r.config_routes = extract_route_urls(&cfg_text);
         if !r.complete {
-            r.errors.push("probe script output ended early (timeout or killed)".into());
+            r.errors
+                .push("probe script output ended early (timeout or killed)".into());
         }
         r
     }
 }
 
 fn fetch(t: &dyn Transport, node: &Node, path: &str, timeout: Duration) -> HttpResult {
-    t.http_get(node, path, timeout).map(|r| (r.status, r.body)).map_err(|e| crate::transport::error_chain(&e))
+    t.http_get(node, path, timeout)
+        .map(|r| (r.status, r.body))
+        .map_err(|e| crate::transport::error_chain(&e))
 }
 
 /// Monitoring endpoints of one node. Stops after `/varz` when the monitor does not answer,
 /// so a frozen server costs one timeout, not five. `/healthz` is fetched once (every failed
 /// call writes a WRN line in the server log).
 pub fn fetch_http(t: &dyn Transport, node: &Node, timeout: Duration) -> HttpBodies {
-    let mut b = HttpBodies { varz: Some(fetch(t, node, "/varz", timeout)), ..Default::default() };
+    let mut b = HttpBodies {
+        varz: Some(fetch(t, node, "/varz", timeout)),
+        ..Default::default()
+    };
     if let Some(Err(_)) = &b.varz {
         // Refused, timed out or unreachable: the other endpoints would fail the same way.
         return b;
     }
     let version = match &b.varz {
-        Some(Ok((200, body))) => monitor::parse::<monitor::Varz>("/varz", body).ok().and_then(|v| v.version),
+        Some(Ok((200, body))) => monitor::parse::<monitor::Varz>("/varz", body)
+            .ok()
+            .and_then(|v| v.version),
         _ => None,
     };
     b.jsz = Some(fetch(t, node, "/jsz?accounts=true&streams=true", timeout));
@@ -456,19 +510,33 @@ pub fn run_shell_probe(
 ) -> Result<ShellReport, String> {
     let script = render_probe_script(inv, node)?;
     // The TCP checks take up to 3 s (in parallel); leave room for the rest.
-    let mut cmd = RemoteCommand::new(script, timeout.max(Duration::from_secs(5)) + Duration::from_secs(5));
+    let mut cmd = RemoteCommand::new(
+        script,
+        timeout.max(Duration::from_secs(5)) + Duration::from_secs(5),
+    );
     cmd.sudo = node.ssh.sudo;
     let out = t.exec(node, &cmd).map_err(|e| e.to_string())?;
-    let mut r = ShellReport::parse(&out.stdout.text, &node.nats.store_dir, node.nats.cluster_port);
+    let mut r = ShellReport::parse(
+        &out.stdout.text,
+        &node.nats.store_dir,
+        node.nats.cluster_port,
+    );
     if out.timed_out {
-        r.errors.push(format!("probe script timed out after {}", crate::duration::format(cmd.timeout)));
+        r.errors.push(format!(
+            "probe script timed out after {}",
+            crate::duration::format(cmd.timeout)
+        ));
     }
     if !out.stdout.text.contains("NRS_BEGIN") {
         let err = out.stderr.text.trim();
         return Err(format!(
             "probe script did not run (exit {}){}",
             out.exit_code.map_or("none".to_string(), |c| c.to_string()),
-            if err.is_empty() { String::new() } else { format!(": {}", err.chars().take(200).collect::<String>()) }
+            if err.is_empty() {
+                String::new()
+            } else {
+                format!(": {}", err.chars().take(200).collect::<String>())
+            }
         ));
     }
     Ok(r)
@@ -479,7 +547,9 @@ pub fn probe_node(t: &dyn Transport, inv: &Inventory, node: &Node, timeout: Dura
     let (bodies, shell) = std::thread::scope(|s| {
         let sh = s.spawn(|| run_shell_probe(t, inv, node, timeout));
         let bodies = fetch_http(t, node, timeout);
-        let shell = sh.join().unwrap_or_else(|_| Err("probe thread panicked".into()));
+        let shell = sh
+            .join()
+            .unwrap_or_else(|_| Err("probe thread panicked".into()));
         (bodies, shell)
     });
     let mut f = NodeFacts::from_http(&node.name, &bodies);
@@ -512,10 +582,20 @@ pub fn gather_with_timeout(
     nodes_limit: Option<&[String]>,
     timeout: Duration,
 ) -> ClusterFacts {
-    let selected: Vec<&Node> =
-        inv.nodes.iter().filter(|n| nodes_limit.map(|l| l.iter().any(|x| x == &n.name)).unwrap_or(true)).collect();
+    let selected: Vec<&Node> = inv
+        .nodes
+        .iter()
+        .filter(|n| {
+            nodes_limit
+                .map(|l| l.iter().any(|x| x == &n.name))
+                .unwrap_or(true)
+        })
+        .collect();
     let facts: Vec<NodeFacts> = std::thread::scope(|s| {
-        let handles: Vec<_> = selected.iter().map(|n| (n, s.spawn(move || probe_node(t, inv, n, timeout)))).collect();
+        let handles: Vec<_> = selected
+            .iter()
+            .map(|n| (n, s.spawn(move || probe_node(t, inv, n, timeout))))
+            .collect();
         handles
             .into_iter()
             .map(|(n, h)| {
@@ -556,10 +636,22 @@ FW -A INPUT -p tcp -m tcp --dport 6222 -j DROP\nFW -A INPUT -p tcp --dport 16222
         assert_eq!(r.dns[0].addresses, vec!["10.0.0.13"]);
         assert_eq!(r.tav, Some((52, "BXScrY9i".into())));
         assert_eq!(r.commit_index, Some(25));
-        assert_eq!(r.peers_idx, Some((3, vec!["BXScrY9i".into(), "fjFyEjc1".into(), "44jzkV9D".into()])));
+        assert_eq!(
+            r.peers_idx,
+            Some((
+                3,
+                vec!["BXScrY9i".into(), "fjFyEjc1".into(), "44jzkV9D".into()]
+            ))
+        );
         assert_eq!(r.snapshots.iter().max(), Some(&(52, 25)));
-        assert_eq!(r.config_routes, vec!["nats://127.0.0.1:16223", "nats://u:p@nats-3:6222"]);
-        assert_eq!(r.firewall, vec!["-A INPUT -p tcp -m tcp --dport 6222 -j DROP"]);
+        assert_eq!(
+            r.config_routes,
+            vec!["nats://127.0.0.1:16223", "nats://u:p@nats-3:6222"]
+        );
+        assert_eq!(
+            r.firewall,
+            vec!["-A INPUT -p tcp -m tcp --dport 6222 -j DROP"]
+        );
         assert_eq!(r.df.as_ref().unwrap().used_kb, 97000);
         assert_eq!(r.wal_last_index, None);
         assert_eq!(r.mem_available_kb, Some(200000));
@@ -583,8 +675,15 @@ FW -A INPUT -p tcp -m tcp --dport 6222 -j DROP\nFW -A INPUT -p tcp --dport 16222
         let text = "cluster: c\ndefaults:\n  nats:\n    store_dir: \"/data/it's here\"\n    service:\n      status: systemctl is-active nats-server\nnodes:\n  - {name: n1, host: 10.0.0.1}\n  - {name: n2, host: \"nats-2; rm -rf /\"}\n";
         let inv = Inventory::parse(std::path::Path::new("i.yaml"), text).unwrap();
         let s = render_probe_script(&inv, &inv.nodes[0]).unwrap();
-        assert!(s.contains("SVC_STATUS='systemctl is-active nats-server'"), "{s}");
-        assert!(s.contains(r#"STORE_DIR="/data/it's here""#) || s.contains(r#"STORE_DIR='/data/it'\''s here'"#), "{s}");
+        assert!(
+            s.contains("SVC_STATUS='systemctl is-active nats-server'"),
+            "{s}"
+        );
+        assert!(
+            s.contains(r#"STORE_DIR="/data/it's here""#)
+                || s.contains(r#"STORE_DIR='/data/it'\''s here'"#),
+            "{s}"
+        );
         assert!(s.contains("set -- n2 'nats-2; rm -rf /' 6222 name"), "{s}");
         assert!(!s.contains("set -- n1"));
     }
@@ -594,7 +693,12 @@ FW -A INPUT -p tcp -m tcp --dport 6222 -j DROP\nFW -A INPUT -p tcp --dport 16222
         let text = "cluster: c\nnodes:\n  - {name: n1, host: 127.0.0.1}\n  - {name: n2, host: localhost}\n";
         let inv = Inventory::parse(std::path::Path::new("i.yaml"), text).unwrap();
         let s = render_probe_script(&inv, &inv.nodes[0]).unwrap();
-        let st = std::process::Command::new("sh").arg("-n").arg("-c").arg(&s).status().unwrap();
+        let st = std::process::Command::new("sh")
+            .arg("-n")
+            .arg("-c")
+            .arg(&s)
+            .status()
+            .unwrap();
         assert!(st.success());
     }
 

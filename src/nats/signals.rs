@@ -12,8 +12,14 @@ pub const RESOURCE_EXHAUSTION: &str = "resource-exhaustion";
 pub const DNS_RESOLUTION: &str = "dns-resolution";
 
 /// All cause ids, in tie-break order.
-pub const CAUSES: [&str; 6] =
-    [INSUFFICIENT_NODES, NETWORK_PARTITION, CLUSTER_CONFIG, RESOURCE_EXHAUSTION, DNS_RESOLUTION, STALE_RAFT_STATE];
+pub const CAUSES: [&str; 6] = [
+    INSUFFICIENT_NODES,
+    NETWORK_PARTITION,
+    CLUSTER_CONFIG,
+    RESOURCE_EXHAUSTION,
+    DNS_RESOLUTION,
+    STALE_RAFT_STATE,
+];
 
 #[derive(Debug, Clone, Default, Serialize, PartialEq)]
 pub struct Signal {
@@ -40,11 +46,21 @@ fn confidence(score: u8) -> &'static str {
 
 fn sig(cause: &str, score: u8, summary: String, evidence: Vec<String>) -> Signal {
     let score = score.min(100);
-    Signal { cause: cause.into(), score, confidence: confidence(score).into(), summary, evidence }
+    Signal {
+        cause: cause.into(),
+        score,
+        confidence: confidence(score).into(),
+        summary,
+        evidence,
+    }
 }
 
 fn raft_desc(n: &NodeFacts) -> String {
-    let mut s = n.raft.state.clone().unwrap_or_else(|| "state unknown".into());
+    let mut s = n
+        .raft
+        .state
+        .clone()
+        .unwrap_or_else(|| "state unknown".into());
     if let Some(t) = n.raft.term {
         s.push_str(&format!(" term {t}"));
     }
@@ -62,7 +78,11 @@ fn healthz_ev(n: &NodeFacts) -> Option<String> {
     if code == 200 {
         return None;
     }
-    Some(format!("{}: /healthz {code} \"{}\"", n.name, n.healthz.text.clone().unwrap_or_default()))
+    Some(format!(
+        "{}: /healthz {code} \"{}\"",
+        n.name,
+        n.healthz.text.clone().unwrap_or_default()
+    ))
 }
 
 fn down_reason(n: &NodeFacts) -> String {
@@ -81,7 +101,11 @@ fn down_reason(n: &NodeFacts) -> String {
     if parts.is_empty() {
         parts.push(n.monitor.clone());
     }
-    format!("{}: nats-server is not running ({})", n.name, parts.join(", "))
+    format!(
+        "{}: nats-server is not running ({})",
+        n.name,
+        parts.join(", ")
+    )
 }
 
 /// Signals, most likely first.
@@ -115,7 +139,11 @@ pub fn signals(f: &ClusterFacts) -> Vec<Signal> {
 
 fn sort(mut v: Vec<Signal>) -> Vec<Signal> {
     let rank = |c: &str| CAUSES.iter().position(|x| *x == c).unwrap_or(CAUSES.len());
-    v.sort_by(|a, b| b.score.cmp(&a.score).then_with(|| rank(&a.cause).cmp(&rank(&b.cause))));
+    v.sort_by(|a, b| {
+        b.score
+            .cmp(&a.score)
+            .then_with(|| rank(&a.cause).cmp(&rank(&b.cause)))
+    });
     v
 }
 
@@ -124,7 +152,9 @@ fn node<'a>(f: &'a ClusterFacts, name: &str) -> Option<&'a NodeFacts> {
 }
 
 fn running_per_ssh_or_monitor(f: &ClusterFacts, name: &str) -> bool {
-    node(f, name).map(|n| n.process == "running" || n.monitor == "ok").unwrap_or(false)
+    node(f, name)
+        .map(|n| n.process == "running" || n.monitor == "ok")
+        .unwrap_or(false)
 }
 
 // ---- insufficient-nodes -----------------------------------------------------------------
@@ -142,12 +172,22 @@ fn insufficient(f: &ClusterFacts) -> Option<Signal> {
         }
     }
     // Peers see connection refused (not a timeout): the process is gone, not the network.
-    for l in f.cut_links.iter().filter(|l| l.result == "refused" && f.down.contains(&l.to)) {
-        ev.push(format!("{} → {} ({}): connection refused (tcp probe)", l.from, l.to, l.address));
+    for l in f
+        .cut_links
+        .iter()
+        .filter(|l| l.result == "refused" && f.down.contains(&l.to))
+    {
+        ev.push(format!(
+            "{} → {} ({}): connection refused (tcp probe)",
+            l.from, l.to, l.address
+        ));
     }
     for u in &f.unreachable {
         if let Some(n) = node(f, u) {
-            ev.push(format!("{}: unreachable (ssh {}; monitor {})", u, n.ssh, n.monitor));
+            ev.push(format!(
+                "{}: unreachable (ssh {}; monitor {})",
+                u, n.ssh, n.monitor
+            ));
         } else {
             ev.push(format!("{u}: not probed"));
         }
@@ -183,7 +223,11 @@ fn insufficient(f: &ClusterFacts) -> Option<Signal> {
             // Only unreachable nodes: could as well be our view of the network.
             55
         };
-        let score = if f.up.is_empty() && f.down.len() == f.size { 95 } else { score };
+        let score = if f.up.is_empty() && f.down.len() == f.size {
+            95
+        } else {
+            score
+        };
         (
             score,
             format!(
@@ -221,18 +265,27 @@ fn partition(f: &ClusterFacts) -> Option<Signal> {
     let mut ev = Vec::new();
     let mut score: u32 = 0;
     // Timeouts to a peer whose process is running: packets dropped.
-    let timeouts: Vec<_> =
-        f.cut_links.iter().filter(|l| l.result == "timeout" && running_per_ssh_or_monitor(f, &l.to)).collect();
+    let timeouts: Vec<_> = f
+        .cut_links
+        .iter()
+        .filter(|l| l.result == "timeout" && running_per_ssh_or_monitor(f, &l.to))
+        .collect();
     for l in &timeouts {
         ev.push(format!(
             "{} → {} ({}): timeout (packets dropped) while the process is running",
             l.from, l.to, l.address
         ));
     }
-    let unreach: Vec<_> =
-        f.cut_links.iter().filter(|l| l.result == "unreachable" && running_per_ssh_or_monitor(f, &l.to)).collect();
+    let unreach: Vec<_> = f
+        .cut_links
+        .iter()
+        .filter(|l| l.result == "unreachable" && running_per_ssh_or_monitor(f, &l.to))
+        .collect();
     for l in &unreach {
-        ev.push(format!("{} → {} ({}): no route to host while the process is running", l.from, l.to, l.address));
+        ev.push(format!(
+            "{} → {} ({}): no route to host while the process is running",
+            l.from, l.to, l.address
+        ));
     }
     if !timeouts.is_empty() {
         score = 80;
@@ -241,13 +294,14 @@ fn partition(f: &ClusterFacts) -> Option<Signal> {
     }
     let mut fw = false;
     for n in f.node_list.iter() {
-        for r in n
-            .firewall_rules
-            .iter()
-            .filter(|r| r.contains("DROP") || r.contains("REJECT") || r.contains("drop") || r.contains("reject"))
-        {
+        for r in n.firewall_rules.iter().filter(|r| {
+            r.contains("DROP") || r.contains("REJECT") || r.contains("drop") || r.contains("reject")
+        }) {
             fw = true;
-            ev.push(format!("{}: firewall rule on the cluster port: {r}", n.name));
+            ev.push(format!(
+                "{}: firewall rule on the cluster port: {r}",
+                n.name
+            ));
         }
     }
     if fw {
@@ -256,8 +310,14 @@ fn partition(f: &ClusterFacts) -> Option<Signal> {
 
     // From the monitoring endpoints alone: nodes that run but disagree.
     let up_nodes: Vec<&NodeFacts> = f.up.iter().filter_map(|u| node(f, u)).collect();
-    let with_leader: Vec<&&NodeFacts> = up_nodes.iter().filter(|n| n.meta_leader.is_some()).collect();
-    let leaderless: Vec<&&NodeFacts> = up_nodes.iter().filter(|n| n.meta_leader.is_none()).collect();
+    let with_leader: Vec<&&NodeFacts> = up_nodes
+        .iter()
+        .filter(|n| n.meta_leader.is_some())
+        .collect();
+    let leaderless: Vec<&&NodeFacts> = up_nodes
+        .iter()
+        .filter(|n| n.meta_leader.is_none())
+        .collect();
     let config_ok = |n: &NodeFacts| !f.route_mismatch.iter().any(|m| m.node == n.name);
     let mut split = false;
     if up_nodes.len() >= 2 {
@@ -269,7 +329,10 @@ fn partition(f: &ClusterFacts) -> Option<Signal> {
                 continue;
             }
             let peers_up: Vec<&String> = f.up.iter().filter(|u| *u != &n.name).collect();
-            let listed: Vec<&&String> = peers_up.iter().filter(|p| n.route_peers.contains(p)).collect();
+            let listed: Vec<&&String> = peers_up
+                .iter()
+                .filter(|p| n.route_peers.contains(p))
+                .collect();
             if !with_leader.is_empty() && !listed.is_empty() {
                 // Routes still listed (they linger ~64 s) yet Raft does not hear the leader.
                 split = true;
@@ -287,18 +350,29 @@ fn partition(f: &ClusterFacts) -> Option<Signal> {
                     "{}: running ({}) but has no route to the running peers {}",
                     n.name,
                     raft_desc(n),
-                    peers_up.iter().map(|s| s.as_str()).collect::<Vec<_>>().join(", ")
+                    peers_up
+                        .iter()
+                        .map(|s| s.as_str())
+                        .collect::<Vec<_>>()
+                        .join(", ")
                 ));
             }
         }
         // Peers that cannot see a running node in their routes either.
         for n in &with_leader {
-            let missing: Vec<&String> = f.up.iter().filter(|u| *u != &n.name && !n.route_peers.contains(u)).collect();
+            let missing: Vec<&String> =
+                f.up.iter()
+                    .filter(|u| *u != &n.name && !n.route_peers.contains(u))
+                    .collect();
             if !missing.is_empty() && split {
                 ev.push(format!(
                     "{}: no route to running {} (routez)",
                     n.name,
-                    missing.iter().map(|s| s.as_str()).collect::<Vec<_>>().join(", ")
+                    missing
+                        .iter()
+                        .map(|s| s.as_str())
+                        .collect::<Vec<_>>()
+                        .join(", ")
                 ));
             }
         }
@@ -327,7 +401,10 @@ fn partition(f: &ClusterFacts) -> Option<Signal> {
         return None;
     }
     let minority: Vec<String> = if f.has_leader {
-        f.up.iter().filter(|u| !f.leader_agreement.agree.contains(u)).cloned().collect()
+        f.up.iter()
+            .filter(|u| !f.leader_agreement.agree.contains(u))
+            .cloned()
+            .collect()
     } else {
         f.up.clone()
     };
@@ -356,11 +433,17 @@ fn config(f: &ClusterFacts) -> Option<Signal> {
             m.configured.join(", "),
             m.source.clone().unwrap_or_default(),
             m.expected.join(", "),
-            if m.unknown.is_empty() { String::new() } else { format!("; pointing nowhere: {}", m.unknown.join(", ")) }
+            if m.unknown.is_empty() {
+                String::new()
+            } else {
+                format!("; pointing nowhere: {}", m.unknown.join(", "))
+            }
         ));
     }
     for n in &f.node_list {
-        if !n.unsolicited_route_peers.is_empty() && n.unsolicited_route_peers.len() == n.route_peers.len() {
+        if !n.unsolicited_route_peers.is_empty()
+            && n.unsolicited_route_peers.len() == n.route_peers.len()
+        {
             ev.push(format!(
                 "{}: every route was dialled by the peers (did_solicit:false, is_configured:false) to {}: its own routes do not work",
                 n.name,
@@ -377,19 +460,29 @@ fn config(f: &ClusterFacts) -> Option<Signal> {
             }
         }
     }
-    let names: std::collections::BTreeSet<&String> =
-        f.node_list.iter().filter_map(|n| n.cluster_name.as_ref()).collect();
+    let names: std::collections::BTreeSet<&String> = f
+        .node_list
+        .iter()
+        .filter_map(|n| n.cluster_name.as_ref())
+        .collect();
     if names.len() > 1 {
         score = score.max(70);
         ev.push(format!(
             "cluster names differ between nodes: {}",
-            names.iter().map(|s| s.as_str()).collect::<Vec<_>>().join(", ")
+            names
+                .iter()
+                .map(|s| s.as_str())
+                .collect::<Vec<_>>()
+                .join(", ")
         ));
     }
     let mismatched = f.route_mismatch.len();
     let up = f.up.len();
     let no_routes_everywhere = up >= 2
-        && f.up.iter().filter_map(|u| node(f, u)).all(|n| n.route_peers.is_empty() && n.num_routes.unwrap_or(0) == 0);
+        && f.up
+            .iter()
+            .filter_map(|u| node(f, u))
+            .all(|n| n.route_peers.is_empty() && n.num_routes.unwrap_or(0) == 0);
     if mismatched > 0 {
         if mismatched >= f.quorum && !f.has_leader {
             score = score.max(88);
@@ -401,10 +494,14 @@ fn config(f: &ClusterFacts) -> Option<Signal> {
         }
     }
     if no_routes_everywhere && !f.has_leader {
-        ev.push(format!("num_routes is 0 on every running server ({})", f.up.join(", ")));
+        ev.push(format!(
+            "num_routes is 0 on every running server ({})",
+            f.up.join(", ")
+        ));
         score = if score > 0 { score + 5 } else { 60 };
         for n in f.up.iter().filter_map(|u| node(f, u)) {
-            if n.raft.state.as_deref() == Some("FOLLOWER") && n.raft.ever_had_leader == Some(false) {
+            if n.raft.state.as_deref() == Some("FOLLOWER") && n.raft.ever_had_leader == Some(false)
+            {
                 ev.push(format!(
                     "{}: FOLLOWER, ever_had_leader false, term {} static: Raft waits for routes (raftz)",
                     n.name,
@@ -413,7 +510,11 @@ fn config(f: &ClusterFacts) -> Option<Signal> {
             }
             if let Some(t) = &n.healthz.text {
                 if t.contains("still recovering meta layer") {
-                    ev.push(format!("{}: /healthz {} \"{t}\"", n.name, n.healthz.status.unwrap_or(0)));
+                    ev.push(format!(
+                        "{}: /healthz {} \"{t}\"",
+                        n.name,
+                        n.healthz.status.unwrap_or(0)
+                    ));
                 }
             }
         }
@@ -432,12 +533,17 @@ fn config(f: &ClusterFacts) -> Option<Signal> {
     } else if mismatched > 0 {
         format!(
             "{} {} wrong routes (the cluster formed only because the others dial {})",
-            f.route_mismatch.iter().map(|m| m.node.as_str()).collect::<Vec<_>>().join(", "),
+            f.route_mismatch
+                .iter()
+                .map(|m| m.node.as_str())
+                .collect::<Vec<_>>()
+                .join(", "),
             if mismatched == 1 { "has" } else { "have" },
             if mismatched == 1 { "it" } else { "them" }
         )
     } else if no_routes_everywhere {
-        "no server has a route to any other; check the cluster block (routes, ports, auth, TLS)".to_string()
+        "no server has a route to any other; check the cluster block (routes, ports, auth, TLS)"
+            .to_string()
     } else {
         "the cluster configuration is inconsistent".to_string()
     };
@@ -452,10 +558,14 @@ fn resources(f: &ClusterFacts) -> Option<Signal> {
     for z in &f.frozen {
         if let Some(n) = node(f, z) {
             let how = match n.process_state.as_deref() {
-                Some(s @ ("T" | "t")) => format!("/proc/{}/stat state {s} (stopped)", n.pid.unwrap_or(0)),
+                Some(s @ ("T" | "t")) => {
+                    format!("/proc/{}/stat state {s} (stopped)", n.pid.unwrap_or(0))
+                }
                 _ => format!("port held but the monitor does not answer ({})", n.monitor),
             };
-            ev.push(format!("{z}: nats-server process exists but is frozen: {how}"));
+            ev.push(format!(
+                "{z}: nats-server process exists but is frozen: {how}"
+            ));
             score = score.max(85);
         }
     }
@@ -479,7 +589,10 @@ fn resources(f: &ClusterFacts) -> Option<Signal> {
         }
     }
     let summary = if !f.frozen.is_empty() {
-        format!("nats-server is frozen on {} (process present, not answering)", f.frozen.join(", "))
+        format!(
+            "nats-server is frozen on {} (process present, not answering)",
+            f.frozen.join(", ")
+        )
     } else {
         format!("resource pressure on {}", who.join(", "))
     };
@@ -495,25 +608,38 @@ fn dns(f: &ClusterFacts) -> Option<Signal> {
     let mut ev = Vec::new();
     for d in &f.dns_failures {
         if d.peer.is_empty() {
-            ev.push(format!("{}: getent hosts {} failed (a configured route host, not in the inventory)", d.node, d.host));
+            ev.push(format!(
+                "{}: getent hosts {} failed (a configured route host, not in the inventory)",
+                d.node, d.host
+            ));
         } else {
-            ev.push(format!("{}: cannot resolve {} (route host of peer {}; getent hosts failed)", d.node, d.host, d.peer));
+            ev.push(format!(
+                "{}: cannot resolve {} (route host of peer {}; getent hosts failed)",
+                d.node, d.host, d.peer
+            ));
         }
     }
     for l in f.cut_links.iter().filter(|l| l.result == "unresolved") {
-        ev.push(format!("{} → {}: cannot resolve the peer's host name (tcp probe)", l.from, l.to));
+        ev.push(format!(
+            "{} → {}: cannot resolve the peer's host name (tcp probe)",
+            l.from, l.to
+        ));
     }
     // Do the routes use host names at all?
     let routes_by_name = f.node_list.iter().any(|n| {
         n.configured_routes.iter().any(|u| {
-            super::facts::route_host_port(u).map(|(h, _)| h.parse::<std::net::IpAddr>().is_err()).unwrap_or(false)
+            super::facts::route_host_port(u)
+                .map(|(h, _)| h.parse::<std::net::IpAddr>().is_err())
+                .unwrap_or(false)
         })
     });
     // Every leaderless node without routes is one that cannot resolve its route hosts: DNS
     // explains the outage completely.
     let explains_all = !f.has_leader
         && !f.leaderless.is_empty()
-        && f.leaderless.iter().all(|n| f.dns_failures.iter().any(|d| &d.node == n));
+        && f.leaderless
+            .iter()
+            .all(|n| f.dns_failures.iter().any(|d| &d.node == n));
     let score = if routes_by_name && explains_all {
         95
     } else if routes_by_name && !f.has_leader {
@@ -528,10 +654,15 @@ fn dns(f: &ClusterFacts) -> Option<Signal> {
     if routes_by_name {
         ev.push("the configured routes use host names".into());
     }
-    let nodes: std::collections::BTreeSet<&String> = f.dns_failures.iter().map(|d| &d.node).collect();
+    let nodes: std::collections::BTreeSet<&String> =
+        f.dns_failures.iter().map(|d| &d.node).collect();
     let summary = format!(
         "peer host names do not resolve on {}",
-        nodes.iter().map(|s| s.as_str()).collect::<Vec<_>>().join(", ")
+        nodes
+            .iter()
+            .map(|s| s.as_str())
+            .collect::<Vec<_>>()
+            .join(", ")
     );
     Some(sig(DNS_RESOLUTION, score, summary, ev))
 }
@@ -565,6 +696,22 @@ fn stale(f: &ClusterFacts) -> Option<Signal> {
                 r.source.clone().unwrap_or_default()
             ));
         }
+        // Logs that differ on disk: which server starts first matters (Option B starts the
+        // most up-to-date one first), so this outranks "start them all" (95).
+        let diverged =
+            f.term_spread.is_some_and(|s| s > 0) || f.index_spread.is_some_and(|s| s > 0);
+        if diverged {
+            return Some(sig(
+                STALE_RAFT_STATE,
+                97,
+                format!(
+                    "every server is stopped and their Raft logs differ on disk (terms {}); restart from the most up-to-date node ({}) first",
+                    f.terms.iter().map(|(n, t)| format!("{n}={t}")).collect::<Vec<_>>().join(", "),
+                    f.most_up_to_date.clone().unwrap_or_else(|| "unknown".into())
+                ),
+                ev,
+            ));
+        }
         return Some(sig(
             STALE_RAFT_STATE,
             30,
@@ -576,10 +723,10 @@ fn stale(f: &ClusterFacts) -> Option<Signal> {
     let all_up = f.up.len() == f.size && f.size > 0;
     let connected = all_up
         && f.cut_links.is_empty()
-        && f.up
-            .iter()
-            .filter_map(|u| node(f, u))
-            .all(|n| f.up.iter().all(|p| p == &n.name || n.route_peers.contains(p)));
+        && f.up.iter().filter_map(|u| node(f, u)).all(|n| {
+            f.up.iter()
+                .all(|p| p == &n.name || n.route_peers.contains(p))
+        });
 
     if f.has_leader {
         if drift {
@@ -595,18 +742,30 @@ fn stale(f: &ClusterFacts) -> Option<Signal> {
     }
     if !connected {
         if drift {
-            return Some(sig(STALE_RAFT_STATE, 40, "the meta group's peer set differs from the inventory".into(), ev));
+            return Some(sig(
+                STALE_RAFT_STATE,
+                40,
+                "the meta group's peer set differs from the inventory".into(),
+                ev,
+            ));
         }
         return None;
     }
     // All processes up and connected, yet no leader.
-    ev.push(format!("all {} servers run and have routes to each other, yet no meta leader", f.size));
+    ev.push(format!(
+        "all {} servers run and have routes to each other, yet no meta leader",
+        f.size
+    ));
     let mut score = 60;
     if let Some(s) = f.term_spread.filter(|s| *s > 0) {
         score += 10;
         ev.push(format!(
             "terms differ by {s} ({})",
-            f.terms.iter().map(|(n, t)| format!("{n}={t}")).collect::<Vec<_>>().join(", ")
+            f.terms
+                .iter()
+                .map(|(n, t)| format!("{n}={t}"))
+                .collect::<Vec<_>>()
+                .join(", ")
         ));
     }
     if let Some(s) = f.index_spread.filter(|s| *s > 0) {
@@ -619,7 +778,11 @@ fn stale(f: &ClusterFacts) -> Option<Signal> {
     for n in f.up.iter().filter_map(|u| node(f, u)) {
         if n.raft.ever_had_leader == Some(false) {
             score += 5;
-            ev.push(format!("{}: ever_had_leader false with routes up ({})", n.name, raft_desc(n)));
+            ev.push(format!(
+                "{}: ever_had_leader false with routes up ({})",
+                n.name,
+                raft_desc(n)
+            ));
         }
         if let Some(h) = healthz_ev(n) {
             ev.push(h);
@@ -628,7 +791,8 @@ fn stale(f: &ClusterFacts) -> Option<Signal> {
     Some(sig(
         STALE_RAFT_STATE,
         score.min(90),
-        "servers are up and connected but cannot elect a meta leader: diverged or stale Raft state".into(),
+        "servers are up and connected but cannot elect a meta leader: diverged or stale Raft state"
+            .into(),
         ev,
     ))
 }

@@ -104,13 +104,28 @@ pub fn verdict(f: &ClusterFacts) -> String {
         );
     }
     let head = if f.has_leader {
-        format!("DEGRADED: meta leader {}, but not every server is healthy", f.leader.clone().unwrap_or_default())
+        format!(
+            "DEGRADED: meta leader {}, but not every server is healthy",
+            f.leader.clone().unwrap_or_default()
+        )
     } else {
-        format!("NO META LEADER: {} of {} servers up, quorum needs {}", f.up.len(), f.size, f.quorum)
+        format!(
+            "NO META LEADER: {} of {} servers up, quorum needs {}",
+            f.up.len(),
+            f.size,
+            f.quorum
+        )
     };
-    let head = if f.not_probed.is_empty() { head } else { format!("{head} (not probed: {})", f.not_probed.join(", ")) };
+    let head = if f.not_probed.is_empty() {
+        head
+    } else {
+        format!("{head} (not probed: {})", f.not_probed.join(", "))
+    };
     match f.signals.first() {
-        Some(s) => format!("{head}; likely {} ({}): {}", s.cause, s.confidence, s.summary),
+        Some(s) => format!(
+            "{head}; likely {} ({}): {}",
+            s.cause, s.confidence, s.summary
+        ),
         None => head,
     }
 }
@@ -151,9 +166,15 @@ fn short_status(s: &str) -> String {
 /// Short forms of the common healthz texts, for the table only.
 fn short_healthz(t: &str) -> String {
     const MAP: [(&str, &str); 6] = [
-        ("has not established contact with a meta leader", "no meta leader contact"),
+        (
+            "has not established contact with a meta leader",
+            "no meta leader contact",
+        ),
         ("is still recovering meta layer", "recovering meta layer"),
-        ("is not current with the meta leader", "not current w/ leader"),
+        (
+            "is not current with the meta leader",
+            "not current w/ leader",
+        ),
         ("meta layer is not running", "meta layer not running"),
         ("is not current", "asset not current"),
         ("group node missing", "group node missing"),
@@ -181,7 +202,16 @@ pub fn render_status(f: &ClusterFacts, color: bool) -> String {
     // widths: node 8, ssh 7, service 8, monitor 7, server 7, leader 7, raft 20, routes 6, healthz rest
     let widths = [8usize, 7, 8, 7, 7, 7, 20, 6];
     let healthz_w = 100 - widths.iter().sum::<usize>() - widths.len();
-    let header = ["NODE", "SSH", "SERVICE", "MONITOR", "SERVER", "LEADER", "RAFT STATE/TERM/INDEX", "ROUTES"];
+    let header = [
+        "NODE",
+        "SSH",
+        "SERVICE",
+        "MONITOR",
+        "SERVER",
+        "LEADER",
+        "RAFT STATE/TERM/INDEX",
+        "ROUTES",
+    ];
     let mut out = String::new();
     for (h, w) in header.iter().zip(widths) {
         out.push_str(&format!("{:<w$} ", h, w = w));
@@ -192,7 +222,13 @@ pub fn render_status(f: &ClusterFacts, color: bool) -> String {
         let raft = if n.raft.source.is_none() {
             "-".to_string()
         } else {
-            let mut s = n.raft.state.clone().unwrap_or_else(|| if n.is_up() { "?".into() } else { "-".into() });
+            let mut s = n.raft.state.clone().unwrap_or_else(|| {
+                if n.is_up() {
+                    "?".into()
+                } else {
+                    "-".into()
+                }
+            });
             s.push_str(&format!(
                 " t{} i{}{}",
                 n.raft.term.map_or("?".into(), |t| t.to_string()),
@@ -204,7 +240,11 @@ pub fn render_status(f: &ClusterFacts, color: bool) -> String {
             ));
             s
         };
-        let routes = if n.monitor == "ok" { format!("{}/{}", n.route_peers.len(), expected) } else { "-".into() };
+        let routes = if n.monitor == "ok" {
+            format!("{}/{}", n.route_peers.len(), expected)
+        } else {
+            "-".into()
+        };
         let healthz = match (n.healthz.status, &n.healthz.text) {
             (Some(c), Some(t)) => format!("{c} {}", short_healthz(t)),
             _ => "-".into(),
@@ -215,14 +255,24 @@ pub fn render_status(f: &ClusterFacts, color: bool) -> String {
             (n.service.clone(), Some(n.service == "active")),
             (short_status(&n.monitor), Some(n.monitor == "ok")),
             (n.server_name.clone().unwrap_or_else(|| "-".into()), None),
-            (n.meta_leader.clone().unwrap_or_else(|| "none".into()), Some(n.meta_leader.is_some())),
+            (
+                n.meta_leader.clone().unwrap_or_else(|| "none".into()),
+                Some(n.meta_leader.is_some()),
+            ),
             (raft, None),
-            (routes, Some(n.monitor == "ok" && n.route_peers.len() >= expected)),
+            (
+                routes,
+                Some(n.monitor == "ok" && n.route_peers.len() >= expected),
+            ),
         ];
         for (i, (text, good)) in cells.into_iter().enumerate() {
             let w = widths[i];
             let padded = format!("{:<w$}", cut(&text, w), w = w);
-            let colored = if i == 0 || i == 4 || i == 6 { padded } else { style(padded, good) };
+            let colored = if i == 0 || i == 4 || i == 6 {
+                padded
+            } else {
+                style(padded, good)
+            };
             out.push_str(&colored);
             out.push(' ');
         }

@@ -27,7 +27,8 @@ fn inv(version: &str) -> Inventory {
         "2.14.6" => (46222, 48222),
         _ => panic!("unknown version"),
     };
-    let mut text = String::from("cluster: c1\ndefaults:\n  nats:\n    system_account: SYS\nnodes:\n");
+    let mut text =
+        String::from("cluster: c1\ndefaults:\n  nats:\n    system_account: SYS\nnodes:\n");
     for i in 0..3 {
         text.push_str(&format!(
             "  - name: n{}\n    host: 127.0.0.1\n    nats: {{cluster_port: {}, monitor_port: {}, store_dir: /srv/natslab/n{}}}\n",
@@ -99,12 +100,19 @@ fn causes(f: &ClusterFacts) -> Vec<&str> {
     f.signals.iter().map(|s| s.cause.as_str()).collect()
 }
 
-const VERSIONS: [(&str, &str); 4] = [("2.9.10", "n1"), ("2.10.25", "n2"), ("2.14.6", "n3"), ("2.15.1", "n3")];
+const VERSIONS: [(&str, &str); 4] = [
+    ("2.9.10", "n1"),
+    ("2.10.25", "n2"),
+    ("2.14.6", "n3"),
+    ("2.15.1", "n3"),
+];
 
 #[test]
 fn healthy_all_versions_have_a_leader_and_no_signals() {
     for (v, leader) in VERSIONS {
-        let nodes: Vec<NodeFacts> = (1..=3).map(|i| http(&format!("n{i}"), &format!("v{v}/healthy/n{i}"))).collect();
+        let nodes: Vec<NodeFacts> = (1..=3)
+            .map(|i| http(&format!("n{i}"), &format!("v{v}/healthy/n{i}")))
+            .collect();
         let f = ClusterFacts::build(&inv(v), nodes);
         assert!(f.has_leader, "{v}: {:?}", f.leader_agreement);
         assert_eq!(f.leader.as_deref(), Some(leader), "{v}");
@@ -118,7 +126,10 @@ fn healthy_all_versions_have_a_leader_and_no_signals() {
             assert_eq!(n.server_name.as_deref(), Some(n.name.as_str()));
             assert_eq!(n.meta_leader.as_deref(), Some(leader), "{v} {}", n.name);
             // distinct peers by name, even on 2.9.10 (remote_id mapped through varz.server_id)
-            let others: Vec<String> = (1..=3).map(|i| format!("n{i}")).filter(|x| x != &n.name).collect();
+            let others: Vec<String> = (1..=3)
+                .map(|i| format!("n{i}"))
+                .filter(|x| x != &n.name)
+                .collect();
             assert_eq!(n.route_peers, others, "{v} {}", n.name);
             assert_eq!(n.healthz.status, Some(200));
             assert!(n.errors.is_empty(), "{v} {}: {:?}", n.name, n.errors);
@@ -129,10 +140,23 @@ fn healthy_all_versions_have_a_leader_and_no_signals() {
             } else {
                 assert_eq!(n.raft.source.as_deref(), Some("raftz"));
                 assert!(n.raft.term.is_some());
-                assert_eq!(n.num_routes, Some(8), "{v}: pooling gives 4 routes per peer");
+                assert_eq!(
+                    n.num_routes,
+                    Some(8),
+                    "{v}: pooling gives 4 routes per peer"
+                );
             }
-            let expect_state = if n.name == leader { "LEADER" } else { "FOLLOWER" };
-            assert_eq!(n.raft.state.as_deref(), Some(expect_state), "{v} {}", n.name);
+            let expect_state = if n.name == leader {
+                "LEADER"
+            } else {
+                "FOLLOWER"
+            };
+            assert_eq!(
+                n.raft.state.as_deref(),
+                Some(expect_state),
+                "{v} {}",
+                n.name
+            );
         }
         assert_eq!(f.streams.len(), 1);
         assert_eq!(f.streams[0].name, "ORDERS");
@@ -204,18 +228,32 @@ fn quorum_lost_survivor_gives_insufficient_nodes_first() {
         let sig = &f.signal[INSUFFICIENT_NODES];
         assert_eq!(sig.confidence, "high");
         assert!(
-            sig.evidence
-                .iter()
-                .any(|e| e.contains(&format!("{}: nats-server is not running (service status exit 3", deadn[0]))),
+            sig.evidence.iter().any(|e| e.contains(&format!(
+                "{}: nats-server is not running (service status exit 3",
+                deadn[0]
+            ))),
             "{rel}: {:?}",
             sig.evidence
         );
-        assert!(sig.evidence.iter().any(|e| e.contains("connection refused")), "{:?}", sig.evidence);
-        assert!(!f.signal.contains_key(NETWORK_PARTITION), "{rel}: {:?}", f.signals);
+        assert!(
+            sig.evidence
+                .iter()
+                .any(|e| e.contains("connection refused")),
+            "{:?}",
+            sig.evidence
+        );
+        assert!(
+            !f.signal.contains_key(NETWORK_PARTITION),
+            "{rel}: {:?}",
+            f.signals
+        );
         let sn = &f.nodes[survivor];
         assert_eq!(sn.meta_leader, None);
         assert_eq!(sn.healthz.status, Some(503));
-        assert_eq!(sn.healthz.text.as_deref(), Some("JetStream has not established contact with a meta leader"));
+        assert_eq!(
+            sn.healthz.text.as_deref(),
+            Some("JetStream has not established contact with a meta leader")
+        );
         if v != "2.9.10" {
             assert_eq!(sn.raft.state.as_deref(), Some("CANDIDATE"), "{rel}");
         }
@@ -232,7 +270,11 @@ fn quorum_lost_without_any_ssh_still_insufficient_nodes() {
         let mut nodes = vec![s];
         for d in deadn {
             let p = monitor_port(&inv, d);
-            let b = HttpBodies { varz: Some(Err(refused(p))), healthz: Some(Err(refused(p))), ..Default::default() };
+            let b = HttpBodies {
+                varz: Some(Err(refused(p))),
+                healthz: Some(Err(refused(p))),
+                ..Default::default()
+            };
             let mut n = NodeFacts::from_http(d, &b);
             n.apply_shell(Err("cannot connect to 127.0.0.1:22: Connection refused"));
             nodes.push(n);
@@ -249,16 +291,30 @@ fn quorum_lost_2_15_1_term_rises_between_captures() {
     let b = http("n1", "v2.15.1/quorum-lost/n1_at50s");
     assert!(b.raft.term.unwrap() > a.raft.term.unwrap());
     assert_eq!(a.raft.index, b.raft.index);
-    assert_eq!(a.replicas.len(), 3, "2.15 lists all peers incl. self when leaderless");
+    assert_eq!(
+        a.replicas.len(),
+        3,
+        "2.15 lists all peers incl. self when leaderless"
+    );
 }
 
 #[test]
 fn leader_survivor_alone_is_not_has_leader() {
-    for (v, rel, name) in [("2.15.1", "v2.15.1/healthy/n3", "n3"), ("2.9.10", "v2.9.10/healthy/n1", "n1")] {
+    for (v, rel, name) in [
+        ("2.15.1", "v2.15.1/healthy/n3", "n3"),
+        ("2.9.10", "v2.9.10/healthy/n1", "n1"),
+    ] {
         let inv = inv(v);
         let mut s = http(name, rel);
-        let others: Vec<&str> = ["n1", "n2", "n3"].into_iter().filter(|x| *x != name).collect();
-        alive_shell(&mut s, &[(others[0], "refused"), (others[1], "refused")], &[]);
+        let others: Vec<&str> = ["n1", "n2", "n3"]
+            .into_iter()
+            .filter(|x| *x != name)
+            .collect();
+        alive_shell(
+            &mut s,
+            &[(others[0], "refused"), (others[1], "refused")],
+            &[],
+        );
         assert_eq!(s.meta_leader.as_deref(), Some(name));
         let mut nodes = vec![s];
         for d in &others {
@@ -297,14 +353,18 @@ fn two_leaders_higher_term_wins() {
 
 fn partition(at: &str, ssh: bool) -> ClusterFacts {
     let inv = inv("2.15.1");
-    let mut n: Vec<NodeFacts> =
-        (1..=3).map(|i| http(&format!("n{i}"), &format!("v2.15.1/partition/{at}_n{i}"))).collect();
+    let mut n: Vec<NodeFacts> = (1..=3)
+        .map(|i| http(&format!("n{i}"), &format!("v2.15.1/partition/{at}_n{i}")))
+        .collect();
     if ssh {
         alive_shell(&mut n[0], &[("n2", "timeout"), ("n3", "ok")], &[]);
         alive_shell(
             &mut n[1],
             &[("n1", "timeout"), ("n3", "timeout")],
-            &["-A INPUT -p tcp -m tcp --dport 16223 -j DROP", "-A OUTPUT -p tcp -m tcp --sport 16223 -j DROP"],
+            &[
+                "-A INPUT -p tcp -m tcp --dport 16223 -j DROP",
+                "-A OUTPUT -p tcp -m tcp --sport 16223 -j DROP",
+            ],
         );
         alive_shell(&mut n[2], &[("n1", "ok"), ("n2", "timeout")], &[]);
     }
@@ -320,20 +380,35 @@ fn partition_at_15s_and_75s_gives_network_partition_first() {
             assert_eq!(f.leader.as_deref(), Some("n1"));
             assert!(!f.healthy);
             assert_eq!(f.leaderless, vec!["n2"]);
-            assert_eq!(causes(&f)[0], NETWORK_PARTITION, "{at} ssh={ssh}: {:?}", f.signals);
+            assert_eq!(
+                causes(&f)[0],
+                NETWORK_PARTITION,
+                "{at} ssh={ssh}: {:?}",
+                f.signals
+            );
             let s = &f.signal[NETWORK_PARTITION];
             if ssh {
                 assert_eq!(s.confidence, "high");
                 assert!(
-                    s.evidence.iter().any(|e| e.contains("n1 → n2 (127.0.0.1:16223): timeout")),
+                    s.evidence
+                        .iter()
+                        .any(|e| e.contains("n1 → n2 (127.0.0.1:16223): timeout")),
                     "{:?}",
                     s.evidence
                 );
-                assert!(s.evidence.iter().any(|e| e.contains("n2: firewall rule")), "{:?}", s.evidence);
+                assert!(
+                    s.evidence.iter().any(|e| e.contains("n2: firewall rule")),
+                    "{:?}",
+                    s.evidence
+                );
                 assert_eq!(f.cut_links.len(), 4);
             }
             assert!(s.summary.contains("n2"), "{}", s.summary);
-            assert!(!f.signal.contains_key(INSUFFICIENT_NODES), "{:?}", f.signals);
+            assert!(
+                !f.signal.contains_key(INSUFFICIENT_NODES),
+                "{:?}",
+                f.signals
+            );
             assert!(!f.signal.contains_key(CLUSTER_CONFIG), "{:?}", f.signals);
         }
     }
@@ -341,7 +416,10 @@ fn partition_at_15s_and_75s_gives_network_partition_first() {
     let f = partition("at15s", false);
     assert_eq!(f.nodes["n2"].route_peers, vec!["n1", "n3"]);
     assert_eq!(f.nodes["n2"].num_routes, Some(8));
-    assert!(f.signal[NETWORK_PARTITION].evidence.iter().any(|e| e.contains("still listed")));
+    assert!(f.signal[NETWORK_PARTITION]
+        .evidence
+        .iter()
+        .any(|e| e.contains("still listed")));
     // At 75 s they are gone.
     let f = partition("at75s", false);
     assert!(f.nodes["n2"].route_peers.is_empty());
@@ -354,17 +432,39 @@ fn partition_at_15s_and_75s_gives_network_partition_first() {
 fn bad_routes_everywhere_gives_cluster_config_first() {
     for prefix in ["C_all_bad", "C_all_bad_at40s"] {
         let inv = inv("2.15.1");
-        let n: Vec<NodeFacts> =
-            (1..=3).map(|i| http(&format!("n{i}"), &format!("v2.15.1/bad-routes/{prefix}_n{i}"))).collect();
+        let n: Vec<NodeFacts> = (1..=3)
+            .map(|i| {
+                http(
+                    &format!("n{i}"),
+                    &format!("v2.15.1/bad-routes/{prefix}_n{i}"),
+                )
+            })
+            .collect();
         let f = ClusterFacts::build(&inv, n);
         assert!(!f.has_leader);
         assert_eq!(f.route_mismatch.len(), 3, "{prefix}");
         assert_eq!(causes(&f)[0], CLUSTER_CONFIG, "{prefix}: {:?}", f.signals);
         let s = &f.signal[CLUSTER_CONFIG];
         assert_eq!(s.confidence, "high");
-        assert!(s.evidence.iter().any(|e| e.contains("127.0.0.1:16232")), "{:?}", s.evidence);
-        assert!(s.evidence.iter().any(|e| e.contains("ever_had_leader false")), "{:?}", s.evidence);
-        assert!(s.evidence.iter().any(|e| e.contains("still recovering meta layer")), "{:?}", s.evidence);
+        assert!(
+            s.evidence.iter().any(|e| e.contains("127.0.0.1:16232")),
+            "{:?}",
+            s.evidence
+        );
+        assert!(
+            s.evidence
+                .iter()
+                .any(|e| e.contains("ever_had_leader false")),
+            "{:?}",
+            s.evidence
+        );
+        assert!(
+            s.evidence
+                .iter()
+                .any(|e| e.contains("still recovering meta layer")),
+            "{:?}",
+            s.evidence
+        );
         assert!(!f.signal.contains_key(NETWORK_PARTITION), "{:?}", f.signals);
         for n in &f.node_list {
             assert_eq!(n.raft.state.as_deref(), Some("FOLLOWER"));
@@ -384,9 +484,23 @@ fn bad_routes_on_one_node_flags_that_node() {
     assert_eq!(f.route_mismatch.len(), 1);
     assert_eq!(f.route_mismatch[0].node, "n3");
     let s = &f.signal[CLUSTER_CONFIG];
-    assert!(s.summary.starts_with("n3 has wrong routes"), "{}", s.summary);
-    assert!(s.evidence.iter().any(|e| e.starts_with("n3: every route was dialled by the peers")), "{:?}", s.evidence);
-    assert!(!s.evidence.iter().any(|e| e.starts_with("n1:")), "{:?}", s.evidence);
+    assert!(
+        s.summary.starts_with("n3 has wrong routes"),
+        "{}",
+        s.summary
+    );
+    assert!(
+        s.evidence
+            .iter()
+            .any(|e| e.starts_with("n3: every route was dialled by the peers")),
+        "{:?}",
+        s.evidence
+    );
+    assert!(
+        !s.evidence.iter().any(|e| e.starts_with("n1:")),
+        "{:?}",
+        s.evidence
+    );
 }
 
 #[test]
@@ -396,7 +510,10 @@ fn configured_routes_from_the_config_file_win_over_varz() {
     let r = ShellReport {
         service_exit: Some(0),
         listening: Some(true),
-        config_routes: vec!["nats://127.0.0.1:16223".into(), "nats://nats-9.internal:16224".into()],
+        config_routes: vec![
+            "nats://127.0.0.1:16223".into(),
+            "nats://nats-9.internal:16224".into(),
+        ],
         route_dns: vec![super::probe::DnsResult {
             peer: String::new(),
             host: "nats-9.internal".into(),
@@ -429,22 +546,45 @@ fn dns_failures_for_peers_by_name() {
                     r#"{{"server_name":"{me}","cluster":{{"name":"c","urls":["nats-1:6222","nats-2:6222","nats-3:6222"]}}}}"#
                 ),
             ))),
-            jsz: Some(Ok((200, r#"{"meta_cluster":{"name":"c","cluster_size":3}}"#.into()))),
+            jsz: Some(Ok((
+                200,
+                r#"{"meta_cluster":{"name":"c","cluster_size":3}}"#.into(),
+            ))),
             routez: Some(Ok((200, r#"{"num_routes":0,"routes":[]}"#.into()))),
             healthz: Some(Ok((
                 503,
-                r#"{"status":"unavailable","error":"JetStream is still recovering meta layer"}"#.into(),
+                r#"{"status":"unavailable","error":"JetStream is still recovering meta layer"}"#
+                    .into(),
             ))),
             ..Default::default()
         };
         let mut n = NodeFacts::from_http(me, &b);
-        let mut r = ShellReport { service_exit: Some(0), listening: Some(true), complete: true, ..Default::default() };
+        let mut r = ShellReport {
+            service_exit: Some(0),
+            listening: Some(true),
+            complete: true,
+            ..Default::default()
+        };
         for p in ["n1", "n2", "n3"].into_iter().filter(|p| *p != me) {
             let host = format!("nats-{}", &p[1..]);
-            r.tcp.push(TcpResult { peer: p.into(), host: host.clone(), port: 6222, result: "unresolved".into() });
-            r.dns.push(super::probe::DnsResult { peer: p.into(), host, status: "failed".into(), addresses: vec![] });
+            r.tcp.push(TcpResult {
+                peer: p.into(),
+                host: host.clone(),
+                port: 6222,
+                result: "unresolved".into(),
+            });
+            r.dns.push(super::probe::DnsResult {
+                peer: p.into(),
+                host,
+                status: "failed".into(),
+                addresses: vec![],
+            });
         }
-        r.config_routes = vec!["nats://nats-1:6222".into(), "nats://nats-2:6222".into(), "nats://nats-3:6222".into()];
+        r.config_routes = vec![
+            "nats://nats-1:6222".into(),
+            "nats://nats-2:6222".into(),
+            "nats://nats-3:6222".into(),
+        ];
         n.apply_shell(Ok(&r));
         nodes.push(n);
     }
@@ -464,7 +604,11 @@ fn frozen_process_is_resource_exhaustion() {
     alive_shell(&mut n3, &[("n1", "ok"), ("n2", "timeout")], &[]);
     // n2: port held, monitor times out, process state T.
     let to = "connection to 127.0.0.1:18223 timed out after 5s".to_string();
-    let b = HttpBodies { varz: Some(Err(to.clone())), healthz: Some(Err(to)), ..Default::default() };
+    let b = HttpBodies {
+        varz: Some(Err(to.clone())),
+        healthz: Some(Err(to)),
+        ..Default::default()
+    };
     let mut n2 = NodeFacts::from_http("n2", &b);
     let r = ShellReport {
         service_exit: Some(0),
@@ -482,8 +626,14 @@ fn frozen_process_is_resource_exhaustion() {
     assert_eq!(f.frozen, vec!["n2"]);
     assert!(f.has_leader);
     assert_eq!(causes(&f)[0], RESOURCE_EXHAUSTION, "{:?}", f.signals);
-    assert!(f.resource_pressure.iter().any(|p| p.kind == "load" && p.node == "n2"));
-    assert!(f.signal[RESOURCE_EXHAUSTION].evidence.iter().any(|e| e.contains("state T")));
+    assert!(f
+        .resource_pressure
+        .iter()
+        .any(|p| p.kind == "load" && p.node == "n2"));
+    assert!(f.signal[RESOURCE_EXHAUSTION]
+        .evidence
+        .iter()
+        .any(|e| e.contains("state T")));
 }
 
 #[test]
@@ -507,11 +657,49 @@ fn all_stopped_insufficient_then_stale_and_disk_ranking() {
     }
     let f = ClusterFacts::build(&inv, nodes);
     assert_eq!(f.down.len(), 3);
-    assert_eq!(causes(&f), vec![INSUFFICIENT_NODES, STALE_RAFT_STATE], "{:?}", f.signals);
+    // Logs differ on disk: the start order matters, so stale-raft-state (Option B) ranks first.
+    assert_eq!(
+        causes(&f),
+        vec![STALE_RAFT_STATE, INSUFFICIENT_NODES],
+        "{:?}",
+        f.signals
+    );
+    assert!(
+        f.signal[STALE_RAFT_STATE].summary.contains("n1"),
+        "{:?}",
+        f.signal[STALE_RAFT_STATE]
+    );
     assert_eq!(f.most_up_to_date.as_deref(), Some("n1"));
     assert_eq!(f.max_term, Some(52));
     assert_eq!(f.term_spread, Some(2));
     assert_eq!(f.nodes["n2"].disk_term, Some(50));
+}
+
+#[test]
+fn all_stopped_with_identical_logs_is_insufficient_nodes_first() {
+    let inv = inv("2.15.1");
+    let mut nodes = Vec::new();
+    for name in ["n1", "n2", "n3"] {
+        let mut n = dead(name, monitor_port(&inv, name));
+        let r = ShellReport {
+            service_exit: Some(3),
+            listening: Some(false),
+            tav: Some((52, "BXScrY9i".into())),
+            snapshots: vec![(52, 25)],
+            peers_idx: Some((3, vec![])),
+            complete: true,
+            ..Default::default()
+        };
+        n.apply_shell(Ok(&r));
+        nodes.push(n);
+    }
+    let f = ClusterFacts::build(&inv, nodes);
+    assert_eq!(
+        causes(&f),
+        vec![INSUFFICIENT_NODES, STALE_RAFT_STATE],
+        "{:?}",
+        f.signals
+    );
 }
 
 #[test]
@@ -548,7 +736,11 @@ fn up_and_connected_without_leader_is_stale_raft_state() {
             ))),
         };
         let mut n = NodeFacts::from_http(me, &b);
-        let tcp: Vec<(&str, &str)> = ["n1", "n2", "n3"].into_iter().filter(|p| p != me).map(|p| (p, "ok")).collect();
+        let tcp: Vec<(&str, &str)> = ["n1", "n2", "n3"]
+            .into_iter()
+            .filter(|p| p != me)
+            .map(|p| (p, "ok"))
+            .collect();
         alive_shell(&mut n, &tcp, &[]);
         nodes.push(n);
     }
@@ -561,7 +753,9 @@ fn up_and_connected_without_leader_is_stale_raft_state() {
 #[test]
 fn recovered_clusters_are_healthy() {
     for v in ["2.15.1", "2.9.10"] {
-        let nodes: Vec<NodeFacts> = (1..=3).map(|i| http(&format!("n{i}"), &format!("v{v}/recovered/n{i}"))).collect();
+        let nodes: Vec<NodeFacts> = (1..=3)
+            .map(|i| http(&format!("n{i}"), &format!("v{v}/recovered/n{i}")))
+            .collect();
         let f = ClusterFacts::build(&inv(v), nodes);
         assert!(f.has_leader, "{v}");
         assert!(f.signals.is_empty(), "{v}: {:?}", f.signals);
@@ -580,7 +774,10 @@ fn rescue_flag_is_parsed() {
 fn raftz_leader_peer_id_is_mapped_to_a_name() {
     let b = HttpBodies {
         varz: Some(Ok((200, r#"{"server_name":"n3"}"#.into()))),
-        raftz: Some(Ok((200, std::fs::read_to_string(fixture("v2.15.1/partition/at15s_n3/raftz.json")).unwrap()))),
+        raftz: Some(Ok((
+            200,
+            std::fs::read_to_string(fixture("v2.15.1/partition/at15s_n3/raftz.json")).unwrap(),
+        ))),
         ..Default::default()
     };
     let n = NodeFacts::from_http("n3", &b);
@@ -597,19 +794,31 @@ fn raftz_leader_peer_id_is_mapped_to_a_name() {
 #[test]
 fn unreachable_node_is_evidence_not_a_crash() {
     let inv = inv("2.15.1");
-    let mut n: Vec<NodeFacts> = (1..=2).map(|i| http(&format!("n{i}"), &format!("v2.15.1/healthy/n{i}"))).collect();
+    let mut n: Vec<NodeFacts> = (1..=2)
+        .map(|i| http(&format!("n{i}"), &format!("v2.15.1/healthy/n{i}")))
+        .collect();
     let to = "connection to 127.0.0.1:18224 timed out after 5s".to_string();
     let mut n3 = NodeFacts::from_http(
         "n3",
-        &HttpBodies { varz: Some(Err(to.clone())), healthz: Some(Err(to)), ..Default::default() },
+        &HttpBodies {
+            varz: Some(Err(to.clone())),
+            healthz: Some(Err(to)),
+            ..Default::default()
+        },
     );
     n3.apply_shell(Err("connection to 127.0.0.1:22 timed out after 5s"));
     n.push(n3);
     let f = ClusterFacts::build(&inv, n);
     assert_eq!(f.unreachable, vec!["n3"]);
-    assert!(f.has_leader, "n1+n2 agree on n3 … which is unreachable, still 2 of 3 agree");
+    assert!(
+        f.has_leader,
+        "n1+n2 agree on n3 … which is unreachable, still 2 of 3 agree"
+    );
     assert!(f.nodes["n3"].errors.iter().any(|e| e.starts_with("ssh:")));
-    assert!(f.nodes["n3"].errors.iter().any(|e| e.starts_with("monitor /varz:")));
+    assert!(f.nodes["n3"]
+        .errors
+        .iter()
+        .any(|e| e.starts_with("monitor /varz:")));
     let _ = table::render_status(&f, true);
 }
 
@@ -621,12 +830,21 @@ fn table_fits_100_columns_and_json_shapes() {
     let f = ClusterFacts::build(&inv, vec![s, dead("n2", 18223), dead("n3", 18224)]);
     let t = table::render_status(&f, false);
     for line in t.lines() {
-        assert!(line.chars().count() <= 100, "{} cols: {line}", line.chars().count());
+        assert!(
+            line.chars().count() <= 100,
+            "{} cols: {line}",
+            line.chars().count()
+        );
     }
     assert!(t.contains("CANDIDATE t10 i5"), "{t}");
-    assert!(t.lines().last().unwrap().starts_with("NO META LEADER"), "{t}");
+    assert!(
+        t.lines().last().unwrap().starts_with("NO META LEADER"),
+        "{t}"
+    );
     let colored = table::render_status(&f, true);
-    assert!(console::strip_ansi_codes(&colored).lines().all(|l| l.chars().count() <= 100));
+    assert!(console::strip_ansi_codes(&colored)
+        .lines()
+        .all(|l| l.chars().count() <= 100));
 
     let findings = table::findings_from_signals(&f.signals);
     let d = table::diagnose_json(&f, &findings);
@@ -634,17 +852,33 @@ fn table_fits_100_columns_and_json_shapes() {
     assert_eq!(d["healthy"], false);
     assert!(d["meta_leader"].is_null());
     let n1 = &d["nodes"][0];
-    for k in ["name", "ssh", "service", "monitor", "server_name", "meta_leader", "raft", "route_peers", "healthz"] {
+    for k in [
+        "name",
+        "ssh",
+        "service",
+        "monitor",
+        "server_name",
+        "meta_leader",
+        "raft",
+        "route_peers",
+        "healthz",
+    ] {
         assert!(n1.get(k).is_some(), "missing {k}");
     }
     assert_eq!(n1["raft"]["state"], "CANDIDATE");
     assert_eq!(n1["raft"]["term"], 10);
     assert_eq!(n1["raft"]["index"], 5);
-    assert_eq!(n1["healthz"], "JetStream has not established contact with a meta leader");
+    assert_eq!(
+        n1["healthz"],
+        "JetStream has not established contact with a meta leader"
+    );
     assert_eq!(d["findings"][0]["cause"], "insufficient-nodes");
     assert_eq!(d["findings"][0]["runbook"], "insufficient-nodes");
     assert_eq!(d["findings"][0]["confidence"], "high");
-    assert!(d["findings"][0]["summary"].as_str().unwrap().contains("quorum needs 2"));
+    assert!(d["findings"][0]["summary"]
+        .as_str()
+        .unwrap()
+        .contains("quorum needs 2"));
 
     let st = table::status_json(&f);
     assert_eq!(st["nodes"].as_array().unwrap().len(), 3);
@@ -699,7 +933,10 @@ impl crate::transport::Transport for FakeTransport {
     ) -> Result<crate::transport::ExecOutput, crate::transport::TransportError> {
         std::thread::sleep(self.delay);
         assert!(cmd.script.contains("NRS_BEGIN"));
-        self.log.lock().unwrap().push((node.name.clone(), "exec".into()));
+        self.log
+            .lock()
+            .unwrap()
+            .push((node.name.clone(), "exec".into()));
         match self.shell.get(&node.name) {
             Some(out) => Ok(crate::transport::ExecOutput {
                 exit_code: Some(0),
@@ -722,7 +959,10 @@ impl crate::transport::Transport for FakeTransport {
         _timeout: std::time::Duration,
     ) -> Result<crate::transport::HttpResponse, crate::transport::TransportError> {
         std::thread::sleep(self.delay);
-        self.log.lock().unwrap().push((node.name.clone(), path.to_string()));
+        self.log
+            .lock()
+            .unwrap()
+            .push((node.name.clone(), path.to_string()));
         let Some(dir) = self.dirs.get(&node.name).cloned().flatten() else {
             return Err(crate::transport::TransportError::Connect {
                 addr: format!("{}:{}", node.host, node.nats.monitor_port),
@@ -739,7 +979,11 @@ impl crate::transport::Transport for FakeTransport {
             _ => None,
         };
         let (status, body) = r.unwrap().unwrap();
-        Ok(crate::transport::HttpResponse { status, body, via: "direct" })
+        Ok(crate::transport::HttpResponse {
+            status,
+            body,
+            via: "direct",
+        })
     }
 
     fn name(&self) -> &'static str {
@@ -751,7 +995,11 @@ impl crate::transport::Transport for FakeTransport {
 fn gather_probes_in_parallel_over_the_transport() {
     for v in ["2.9.10", "2.15.1"] {
         let inv = inv(v);
-        let rel = if v == "2.9.10" { "v2.9.10/quorum-lost/n3_at10s" } else { "v2.15.1/quorum-lost/n1_at10s" };
+        let rel = if v == "2.9.10" {
+            "v2.9.10/quorum-lost/n3_at10s"
+        } else {
+            "v2.15.1/quorum-lost/n1_at10s"
+        };
         let survivor = if v == "2.9.10" { "n3" } else { "n1" };
         let mut dirs = std::collections::BTreeMap::new();
         let mut shell = std::collections::BTreeMap::new();
@@ -774,16 +1022,39 @@ fn gather_probes_in_parallel_over_the_transport() {
                 );
             }
         }
-        let t = FakeTransport { dirs, shell, delay: std::time::Duration::from_millis(150), log: Default::default() };
+        let t = FakeTransport {
+            dirs,
+            shell,
+            delay: std::time::Duration::from_millis(150),
+            log: Default::default(),
+        };
         let start = std::time::Instant::now();
         let f = super::probe::gather(&t, &inv, None);
         let took = start.elapsed();
         // survivor: 5 (2.9.10: 4) sequential requests ≈ 0.75 s; serial over nodes would be far more.
-        assert!(took < std::time::Duration::from_millis(1400), "{v}: took {took:?}");
+        assert!(
+            took < std::time::Duration::from_millis(1400),
+            "{v}: took {took:?}"
+        );
         let log = t.log.lock().unwrap().clone();
-        let survivor_paths: Vec<&str> = log.iter().filter(|(n, _)| n == survivor).map(|(_, p)| p.as_str()).collect();
-        assert_eq!(survivor_paths.iter().filter(|p| p.starts_with("/healthz")).count(), 1, "{survivor_paths:?}");
-        assert_eq!(survivor_paths.iter().any(|p| p.starts_with("/raftz")), v != "2.9.10", "{survivor_paths:?}");
+        let survivor_paths: Vec<&str> = log
+            .iter()
+            .filter(|(n, _)| n == survivor)
+            .map(|(_, p)| p.as_str())
+            .collect();
+        assert_eq!(
+            survivor_paths
+                .iter()
+                .filter(|p| p.starts_with("/healthz"))
+                .count(),
+            1,
+            "{survivor_paths:?}"
+        );
+        assert_eq!(
+            survivor_paths.iter().any(|p| p.starts_with("/raftz")),
+            v != "2.9.10",
+            "{survivor_paths:?}"
+        );
         assert_eq!(f.down.len(), 2, "{v}: {:?}", f.node_list);
         assert_eq!(causes(&f)[0], INSUFFICIENT_NODES);
         let s = &f.nodes[survivor];
@@ -807,12 +1078,24 @@ fn gather_probes_in_parallel_over_the_transport() {
 
 #[test]
 fn healthy_cluster_with_one_wrong_route_list_is_a_low_latent_signal() {
-    let mut nodes: Vec<NodeFacts> = (1..=3).map(|i| http(&format!("n{i}"), &format!("v2.15.1/healthy/n{i}"))).collect();
+    let mut nodes: Vec<NodeFacts> = (1..=3)
+        .map(|i| http(&format!("n{i}"), &format!("v2.15.1/healthy/n{i}")))
+        .collect();
     // n3 configured like bad-routes A (its varz.cluster.urls there)
-    nodes[2].configured_routes = vec!["127.0.0.1:16232".into(), "127.0.0.1:16233".into(), "127.0.0.1:16234".into()];
+    nodes[2].configured_routes = vec![
+        "127.0.0.1:16232".into(),
+        "127.0.0.1:16233".into(),
+        "127.0.0.1:16234".into(),
+    ];
     let f = ClusterFacts::build(&inv("2.15.1"), nodes);
     assert!(f.healthy);
     assert_eq!(causes(&f), vec![CLUSTER_CONFIG]);
     assert_eq!(f.signals[0].confidence, "low");
-    assert!(f.signals[0].summary.starts_with("latent: n3 has wrong routes"), "{}", f.signals[0].summary);
+    assert!(
+        f.signals[0]
+            .summary
+            .starts_with("latent: n3 has wrong routes"),
+        "{}",
+        f.signals[0].summary
+    );
 }

@@ -31,7 +31,10 @@ pub enum Order {
     Parallel,
     Serial,
     /// Serial, sorted by an expression evaluated per node.
-    SerialBy { expr: String, descending: bool },
+    SerialBy {
+        expr: String,
+        descending: bool,
+    },
 }
 
 /// One validated step.
@@ -83,7 +86,16 @@ impl Plan {
 }
 
 /// Roots a template may reference.
-const ROOTS: &[&str] = &["facts", "steps", "vars", "cluster", "inventory", "nodes", "incident", "rehearsal"];
+const ROOTS: &[&str] = &[
+    "facts",
+    "steps",
+    "vars",
+    "cluster",
+    "inventory",
+    "nodes",
+    "incident",
+    "rehearsal",
+];
 /// Only meaningful where a node is in scope.
 const NODE_ROOTS: &[&str] = &["node", "f"];
 /// minijinja's global functions.
@@ -107,10 +119,30 @@ pub fn parse(path: &Path, text: &str, source: Source) -> Result<Plan, InputProbl
     validate(path, text, raw, source)
 }
 
-fn validate(path: &Path, text: &str, raw: RawRunbook, source: Source) -> Result<Plan, InputProblems> {
-    let mut v = Validator { path, text, problems: Vec::new() };
-    if raw.id.is_empty() || !raw.id.chars().all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-') {
-        v.top("id", format!("runbook id `{}` must be lowercase letters, digits and dashes", raw.id));
+fn validate(
+    path: &Path,
+    text: &str,
+    raw: RawRunbook,
+    source: Source,
+) -> Result<Plan, InputProblems> {
+    let mut v = Validator {
+        path,
+        text,
+        problems: Vec::new(),
+    };
+    if raw.id.is_empty()
+        || !raw
+            .id
+            .chars()
+            .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-')
+    {
+        v.top(
+            "id",
+            format!(
+                "runbook id `{}` must be lowercase letters, digits and dashes",
+                raw.id
+            ),
+        );
     }
     if raw.steps.is_empty() {
         v.top("steps", "a runbook needs at least one step".to_string());
@@ -126,16 +158,32 @@ fn validate(path: &Path, text: &str, raw: RawRunbook, source: Source) -> Result<
         if !seen.insert(id.clone()) {
             v.step(i, &id, "id", format!("duplicate step id `{id}` (ids must be unique: the journal and resume refer to steps by id)"));
         }
-        if id.is_empty() || id.contains('@') || id.contains('/') || id.chars().any(char::is_whitespace) {
-            v.step(i, &id, "id", "step id must be non-empty, without spaces, `@` or `/`".into());
+        if id.is_empty()
+            || id.contains('@')
+            || id.contains('/')
+            || id.chars().any(char::is_whitespace)
+        {
+            v.step(
+                i,
+                &id,
+                "id",
+                "step id must be non-empty, without spaces, `@` or `/`".into(),
+            );
         }
         v.check_shape(i, s, confirmed);
         let order = v.check_order(i, s);
 
         // References and syntax of every template, by scope.
-        let ctx = RefCtx { producers: &producers, vars: &raw.vars };
+        let ctx = RefCtx {
+            producers: &producers,
+            vars: &raw.vars,
+        };
         let per_node = s.run.is_some() || s.http.is_some() || s.backup.is_some();
-        let node_scope = if per_node { Scope::Node } else { Scope::Cluster };
+        let node_scope = if per_node {
+            Scope::Node
+        } else {
+            Scope::Cluster
+        };
         for (field, src) in [("run", &s.run), ("check", &s.check), ("http", &s.http)] {
             if let Some(src) = src {
                 v.template(i, s, field, src, true, node_scope, &ctx);
@@ -147,7 +195,12 @@ fn validate(path: &Path, text: &str, raw: RawRunbook, source: Source) -> Result<
                 v.template(i, s, "backup.dest", d, true, Scope::Node, &ctx);
             }
         }
-        for (field, src) in [("prompt", &s.prompt), ("message", &s.message), ("title", &s.title), ("recommend", &s.recommend)] {
+        for (field, src) in [
+            ("prompt", &s.prompt),
+            ("message", &s.message),
+            ("title", &s.title),
+            ("recommend", &s.recommend),
+        ] {
             if let Some(src) = src {
                 v.template(i, s, field, src, false, Scope::Cluster, &ctx);
             }
@@ -155,7 +208,12 @@ fn validate(path: &Path, text: &str, raw: RawRunbook, source: Source) -> Result<
         for d in &s.details {
             v.template(i, s, "details", d, false, Scope::Cluster, &ctx);
         }
-        for (field, src) in [("when", &s.when), ("on", &s.on), ("wait_until", &s.wait_until), ("precondition", &s.precondition)] {
+        for (field, src) in [
+            ("when", &s.when),
+            ("on", &s.on),
+            ("wait_until", &s.wait_until),
+            ("precondition", &s.precondition),
+        ] {
             if let Some(src) = src {
                 v.expression(i, s, field, src, Scope::Cluster, &ctx);
             }
@@ -171,7 +229,15 @@ fn validate(path: &Path, text: &str, raw: RawRunbook, source: Source) -> Result<
         }
         if let Some(f) = &s.finding {
             v.expression(i, s, "finding.when", &f.when, Scope::Cluster, &ctx);
-            v.template(i, s, "finding.summary", &f.summary, false, Scope::Cluster, &ctx);
+            v.template(
+                i,
+                s,
+                "finding.summary",
+                &f.summary,
+                false,
+                Scope::Cluster,
+                &ctx,
+            );
             for e in &f.evidence {
                 v.template(i, s, "finding.evidence", e, false, Scope::Cluster, &ctx);
             }
@@ -182,7 +248,12 @@ fn validate(path: &Path, text: &str, raw: RawRunbook, source: Source) -> Result<
                 if template::is_template(c) {
                     v.template(i, s, "finding.confidence", c, false, Scope::Cluster, &ctx);
                 } else if !["high", "medium", "low"].contains(&c.as_str()) {
-                    v.step(i, &id, "finding.confidence", format!("confidence `{c}` must be high, medium or low"));
+                    v.step(
+                        i,
+                        &id,
+                        "finding.confidence",
+                        format!("confidence `{c}` must be high, medium or low"),
+                    );
                 }
             }
             if let Some(sc) = &f.score {
@@ -209,7 +280,12 @@ fn validate(path: &Path, text: &str, raw: RawRunbook, source: Source) -> Result<
             }
         } else if let Some(b) = &s.requires_backup {
             if !backups.contains(b) {
-                v.step(i, &id, "requires_backup", format!("`{b}` is not an earlier backup step of this runbook"));
+                v.step(
+                    i,
+                    &id,
+                    "requires_backup",
+                    format!("`{b}` is not an earlier backup step of this runbook"),
+                );
             }
         }
         if s.backup.is_some() {
@@ -218,11 +294,17 @@ fn validate(path: &Path, text: &str, raw: RawRunbook, source: Source) -> Result<
         if per_node || s.probe.is_some() {
             producers.insert(id.clone());
         }
-        steps.push(Step { raw: s.clone(), order });
+        steps.push(Step {
+            raw: s.clone(),
+            order,
+        });
     }
     for (name, var) in &raw.vars {
         if name.is_empty() || !name.chars().all(|c| c.is_ascii_alphanumeric() || c == '_') {
-            v.top("vars", format!("variable name `{name}` must be letters, digits and underscores"));
+            v.top(
+                "vars",
+                format!("variable name `{name}` must be letters, digits and underscores"),
+            );
         }
         let _ = var;
     }
@@ -256,7 +338,8 @@ struct Validator<'a> {
 impl Validator<'_> {
     fn top(&mut self, field: &str, msg: String) {
         let (line, col) = locate_top(self.text, field);
-        self.problems.push(InputProblem::new(self.path, msg).at(line, col).field(field));
+        self.problems
+            .push(InputProblem::new(self.path, msg).at(line, col).field(field));
     }
 
     fn step(&mut self, index: usize, id: &str, field: &str, msg: String) {
@@ -284,28 +367,71 @@ impl Validator<'_> {
         .map(|(n, _)| *n)
         .collect();
         if actions.len() > 1 {
-            self.step(i, id, actions[1], format!("a step does one thing; this one has {} (split it into several steps)", actions.join(" and ")));
+            self.step(
+                i,
+                id,
+                actions[1],
+                format!(
+                    "a step does one thing; this one has {} (split it into several steps)",
+                    actions.join(" and ")
+                ),
+            );
         }
         let forbid = |v: &mut Self, field: &str, present: bool, why: &str| {
             if present {
-                v.step(i, id, field, format!("`{field}` is not allowed in a {} step: {why}", s.kind.as_str()));
+                v.step(
+                    i,
+                    id,
+                    field,
+                    format!(
+                        "`{field}` is not allowed in a {} step: {why}",
+                        s.kind.as_str()
+                    ),
+                );
             }
         };
         match s.kind {
             StepKind::Diagnose => {
                 if actions.is_empty() && s.message.is_none() && s.recommend.is_none() {
-                    self.step(i, id, "kind", "a diagnose step needs one of probe, run, http, finding, message".into());
+                    self.step(
+                        i,
+                        id,
+                        "kind",
+                        "a diagnose step needs one of probe, run, http, finding, message".into(),
+                    );
                 }
-                forbid(self, "backup", s.backup.is_some(), "diagnose steps are read-only");
-                forbid(self, "wait_until", s.wait_until.is_some(), "use a verify step to wait");
-                forbid(self, "destructive", s.destructive, "diagnose steps are read-only");
+                forbid(
+                    self,
+                    "backup",
+                    s.backup.is_some(),
+                    "diagnose steps are read-only",
+                );
+                forbid(
+                    self,
+                    "wait_until",
+                    s.wait_until.is_some(),
+                    "use a verify step to wait",
+                );
+                forbid(
+                    self,
+                    "destructive",
+                    s.destructive,
+                    "diagnose steps are read-only",
+                );
                 forbid(self, "prompt", s.prompt.is_some(), "use a confirm step");
             }
             StepKind::Confirm => {
                 if s.prompt.is_none() {
                     self.step(i, id, "prompt", "a confirm step needs a prompt".into());
                 }
-                for (f, p) in [("run", s.run.is_some()), ("http", s.http.is_some()), ("probe", s.probe.is_some()), ("backup", s.backup.is_some()), ("finding", s.finding.is_some()), ("wait_until", s.wait_until.is_some())] {
+                for (f, p) in [
+                    ("run", s.run.is_some()),
+                    ("http", s.http.is_some()),
+                    ("probe", s.probe.is_some()),
+                    ("backup", s.backup.is_some()),
+                    ("finding", s.finding.is_some()),
+                    ("wait_until", s.wait_until.is_some()),
+                ] {
                     forbid(self, f, p, "a confirmation only asks");
                 }
             }
@@ -316,7 +442,12 @@ impl Validator<'_> {
                 forbid(self, "probe", s.probe.is_some(), "use a diagnose step");
                 forbid(self, "finding", s.finding.is_some(), "use a diagnose step");
                 forbid(self, "http", s.http.is_some(), "fix steps run commands");
-                forbid(self, "prompt", s.prompt.is_some(), "put the question in a confirm step before it");
+                forbid(
+                    self,
+                    "prompt",
+                    s.prompt.is_some(),
+                    "put the question in a confirm step before it",
+                );
                 if !confirmed {
                     self.step(i, id, "kind", "a fix step must come after a confirm step (nothing mutating runs without a recorded confirmation)".into());
                 }
@@ -325,31 +456,89 @@ impl Validator<'_> {
                 }
             }
             StepKind::Verify => {
-                if s.wait_until.is_none() && s.run.is_none() && s.http.is_none() && s.probe.is_none() {
-                    self.step(i, id, "kind", "a verify step needs wait_until, run, http or probe".into());
+                if s.wait_until.is_none()
+                    && s.run.is_none()
+                    && s.http.is_none()
+                    && s.probe.is_none()
+                {
+                    self.step(
+                        i,
+                        id,
+                        "kind",
+                        "a verify step needs wait_until, run, http or probe".into(),
+                    );
                 }
-                forbid(self, "backup", s.backup.is_some(), "verify steps are read-only");
-                forbid(self, "destructive", s.destructive, "verify steps are read-only");
+                forbid(
+                    self,
+                    "backup",
+                    s.backup.is_some(),
+                    "verify steps are read-only",
+                );
+                forbid(
+                    self,
+                    "destructive",
+                    s.destructive,
+                    "verify steps are read-only",
+                );
                 forbid(self, "finding", s.finding.is_some(), "use a diagnose step");
             }
         }
         if s.kind != StepKind::Fix {
-            forbid(self, "idempotent", s.idempotent, "only fix steps change things");
-            forbid(self, "check", s.check.is_some(), "only fix steps change things");
-            forbid(self, "requires_backup", s.requires_backup.is_some(), "only fix steps change things");
-            forbid(self, "privileged", s.privileged && s.kind == StepKind::Confirm, "a confirmation runs nothing");
+            forbid(
+                self,
+                "idempotent",
+                s.idempotent,
+                "only fix steps change things",
+            );
+            forbid(
+                self,
+                "check",
+                s.check.is_some(),
+                "only fix steps change things",
+            );
+            forbid(
+                self,
+                "requires_backup",
+                s.requires_backup.is_some(),
+                "only fix steps change things",
+            );
+            forbid(
+                self,
+                "privileged",
+                s.privileged && s.kind == StepKind::Confirm,
+                "a confirmation runs nothing",
+            );
         }
         if s.destructive && s.kind == StepKind::Fix && s.backup.is_some() {
-            self.step(i, id, "destructive", "a backup step is not destructive".into());
+            self.step(
+                i,
+                id,
+                "destructive",
+                "a backup step is not destructive".into(),
+            );
         }
         if s.parse.is_some() && s.run.is_none() && s.http.is_none() {
             self.step(i, id, "parse", "`parse` needs `run` or `http`".into());
         }
-        if s.gate.is_some() && !matches!(s.order, Some(RawOrder::Simple(ref o)) if o == "serial") && !matches!(s.order, Some(RawOrder::By(_))) {
-            self.step(i, id, "gate", "a health gate needs a serial order (`order: serial` or `order: {serial_by: …}`)".into());
+        if s.gate.is_some()
+            && !matches!(s.order, Some(RawOrder::Simple(ref o)) if o == "serial")
+            && !matches!(s.order, Some(RawOrder::By(_)))
+        {
+            self.step(
+                i,
+                id,
+                "gate",
+                "a health gate needs a serial order (`order: serial` or `order: {serial_by: …}`)"
+                    .into(),
+            );
         }
         if s.on.is_some() && s.run.is_none() && s.http.is_none() && s.backup.is_none() {
-            self.step(i, id, "on", "`on` selects nodes for run, http or backup".into());
+            self.step(
+                i,
+                id,
+                "on",
+                "`on` selects nodes for run, http or backup".into(),
+            );
         }
         let _ = (Probe::Nats, Parse::Text);
     }
@@ -365,26 +554,54 @@ impl Validator<'_> {
                     Order::Parallel
                 }
             },
-            Some(RawOrder::By(b)) => Order::SerialBy { expr: b.serial_by.clone(), descending: b.descending },
+            Some(RawOrder::By(b)) => Order::SerialBy {
+                expr: b.serial_by.clone(),
+                descending: b.descending,
+            },
         }
     }
 
     #[allow(clippy::too_many_arguments)]
-    fn template(&mut self, i: usize, s: &RawStep, field: &str, src: &str, shell: bool, scope: Scope, ctx: &RefCtx<'_>) {
+    fn template(
+        &mut self,
+        i: usize,
+        s: &RawStep,
+        field: &str,
+        src: &str,
+        shell: bool,
+        scope: Scope,
+        ctx: &RefCtx<'_>,
+    ) {
         match template::check_template(src, shell) {
             Err(p) => self.step(i, &s.id, field, format!("template error: {}", p.message)),
             Ok(vars) => self.references(i, s, field, vars, scope, ctx),
         }
     }
 
-    fn expression(&mut self, i: usize, s: &RawStep, field: &str, src: &str, scope: Scope, ctx: &RefCtx<'_>) {
+    fn expression(
+        &mut self,
+        i: usize,
+        s: &RawStep,
+        field: &str,
+        src: &str,
+        scope: Scope,
+        ctx: &RefCtx<'_>,
+    ) {
         match template::check_expression(src) {
             Err(p) => self.step(i, &s.id, field, format!("expression error: {}", p.message)),
             Ok(vars) => self.references(i, s, field, vars, scope, ctx),
         }
     }
 
-    fn references(&mut self, i: usize, s: &RawStep, field: &str, vars: BTreeSet<String>, scope: Scope, ctx: &RefCtx<'_>) {
+    fn references(
+        &mut self,
+        i: usize,
+        s: &RawStep,
+        field: &str,
+        vars: BTreeSet<String>,
+        scope: Scope,
+        ctx: &RefCtx<'_>,
+    ) {
         for var in vars {
             let mut parts = var.split('.');
             let root = parts.next().unwrap_or_default();
@@ -405,7 +622,14 @@ impl Validator<'_> {
                 if root == "vars" {
                     if let Some(name) = second {
                         if !ctx.vars.contains_key(name) {
-                            self.step(i, &s.id, field, format!("undefined variable `vars.{name}` (declare it under `vars:`)"));
+                            self.step(
+                                i,
+                                &s.id,
+                                field,
+                                format!(
+                                    "undefined variable `vars.{name}` (declare it under `vars:`)"
+                                ),
+                            );
                         }
                     }
                 }

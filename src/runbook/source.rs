@@ -31,7 +31,8 @@ impl Library {
     /// Every runbook (built-in overridden by the extra folder), sorted by id. Invalid files
     /// are returned as errors so `runbooks validate` can report them.
     pub fn all(&self) -> Vec<Result<Plan, InputProblems>> {
-        let mut by_id: std::collections::BTreeMap<String, Result<Plan, InputProblems>> = Default::default();
+        let mut by_id: std::collections::BTreeMap<String, Result<Plan, InputProblems>> =
+            Default::default();
         for (name, text) in BUILTIN {
             let path = PathBuf::from("runbooks").join(name);
             let r = plan::parse(&path, text, Source::Builtin);
@@ -40,7 +41,11 @@ impl Library {
         if let Some(dir) = &self.extra_dir {
             for path in yaml_files(dir) {
                 let r = load_file(&path);
-                let name = path.file_name().and_then(|n| n.to_str()).unwrap_or_default().to_string();
+                let name = path
+                    .file_name()
+                    .and_then(|n| n.to_str())
+                    .unwrap_or_default()
+                    .to_string();
                 by_id.insert(id_of(&name, &r), r);
             }
         }
@@ -52,7 +57,10 @@ impl Library {
         let as_path = Path::new(name);
         if name.ends_with(".yaml") || name.ends_with(".yml") || name.contains('/') {
             if !as_path.exists() {
-                return Err(LoadError::Invalid(InputProblems(vec![InputProblem::new(as_path, "no such file")])));
+                return Err(LoadError::Invalid(InputProblems(vec![InputProblem::new(
+                    as_path,
+                    "no such file",
+                )])));
             }
             return Ok(load_file(as_path)?);
         }
@@ -77,14 +85,21 @@ impl Library {
             .filter_map(|r| r.ok().map(|p| p.id))
             .collect::<Vec<_>>()
             .join(", ");
-        Err(LoadError::Unknown { name: name.to_string(), known })
+        Err(LoadError::Unknown {
+            name: name.to_string(),
+            known,
+        })
     }
 }
 
 /// Loads and validates one runbook file.
 pub fn load_file(path: &Path) -> Result<Plan, InputProblems> {
-    let text = std::fs::read_to_string(path)
-        .map_err(|e| InputProblems(vec![InputProblem::new(path, format!("cannot read runbook: {e}"))]))?;
+    let text = std::fs::read_to_string(path).map_err(|e| {
+        InputProblems(vec![InputProblem::new(
+            path,
+            format!("cannot read runbook: {e}"),
+        )])
+    })?;
     plan::parse(path, &text, Source::File(path.to_path_buf()))
 }
 
@@ -104,6 +119,9 @@ fn yaml_files(dir: &Path) -> Vec<PathBuf> {
 fn id_of(file: &str, r: &Result<Plan, InputProblems>) -> String {
     match r {
         Ok(p) => p.id.clone(),
-        Err(_) => file.trim_end_matches(".yaml").trim_end_matches(".yml").to_string(),
+        Err(_) => file
+            .trim_end_matches(".yaml")
+            .trim_end_matches(".yml")
+            .to_string(),
     }
 }

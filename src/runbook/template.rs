@@ -31,9 +31,14 @@ fn env() -> &'static Environment<'static> {
             if state.auto_escape() == AutoEscape::Custom("shell") && !value.is_safe() {
                 out.write_str(&shell_words(value))?;
             } else if value.is_undefined() || value.is_none() {
-                out.write_str(if state.auto_escape() == AutoEscape::None { "" } else { "''" })?;
+                out.write_str(if state.auto_escape() == AutoEscape::None {
+                    ""
+                } else {
+                    "''"
+                })?;
             } else {
-                write!(out, "{value}").map_err(|e| Error::new(ErrorKind::WriteFailure, e.to_string()))?;
+                write!(out, "{value}")
+                    .map_err(|e| Error::new(ErrorKind::WriteFailure, e.to_string()))?;
             }
             Ok(())
         });
@@ -68,10 +73,12 @@ fn shell_words(v: &Value) -> String {
         return "''".into();
     }
     match v.kind() {
-        minijinja::value::ValueKind::Seq | minijinja::value::ValueKind::Iterable => match v.try_iter() {
-            Ok(it) => it.map(|x| shell_words(&x)).collect::<Vec<_>>().join(" "),
-            Err(_) => quote(&v.to_string()),
-        },
+        minijinja::value::ValueKind::Seq | minijinja::value::ValueKind::Iterable => {
+            match v.try_iter() {
+                Ok(it) => it.map(|x| shell_words(&x)).collect::<Vec<_>>().join(" "),
+                Err(_) => quote(&v.to_string()),
+            }
+        }
         minijinja::value::ValueKind::Number | minijinja::value::ValueKind::Bool => v.to_string(),
         minijinja::value::ValueKind::Map => quote(&serde_json::to_string(v).unwrap_or_default()),
         _ => quote(&v.to_string()),
@@ -114,7 +121,9 @@ pub fn check_template(src: &str, shell: bool) -> Result<BTreeSet<String>, Templa
     let name = if shell { "check.sh" } else { "check.txt" };
     let t = env()
         .template_from_named_str(name, src)
-        .map_err(|e| TemplateProblem { message: describe(&e) })?;
+        .map_err(|e| TemplateProblem {
+            message: describe(&e),
+        })?;
     Ok(t.undeclared_variables(true).into_iter().collect())
 }
 
@@ -122,13 +131,17 @@ pub fn check_template(src: &str, shell: bool) -> Result<BTreeSet<String>, Templa
 pub fn check_expression(src: &str) -> Result<BTreeSet<String>, TemplateProblem> {
     let e = env()
         .compile_expression(expression_source(src))
-        .map_err(|e| TemplateProblem { message: describe(&e) })?;
+        .map_err(|e| TemplateProblem {
+            message: describe(&e),
+        })?;
     Ok(e.undeclared_variables(true).into_iter().collect())
 }
 
 /// Renders a command template with shell quoting.
 pub fn render_shell(src: &str, ctx: &Value) -> Result<String, String> {
-    env().render_named_str("cmd.sh", src, ctx).map_err(|e| describe(&e))
+    env()
+        .render_named_str("cmd.sh", src, ctx)
+        .map_err(|e| describe(&e))
 }
 
 /// Renders a text template (no quoting).
@@ -136,12 +149,16 @@ pub fn render_text(src: &str, ctx: &Value) -> Result<String, String> {
     if !is_template(src) {
         return Ok(src.to_string());
     }
-    env().render_named_str("text.txt", src, ctx).map_err(|e| describe(&e))
+    env()
+        .render_named_str("text.txt", src, ctx)
+        .map_err(|e| describe(&e))
 }
 
 /// Evaluates an expression to a value.
 pub fn eval(src: &str, ctx: &Value) -> Result<Value, String> {
-    let e = env().compile_expression(expression_source(src)).map_err(|e| describe(&e))?;
+    let e = env()
+        .compile_expression(expression_source(src))
+        .map_err(|e| describe(&e))?;
     e.eval(ctx).map_err(|e| describe(&e))
 }
 
@@ -162,13 +179,21 @@ fn value_names(v: &Value) -> Vec<String> {
         return Vec::new();
     }
     if let Some(s) = v.as_str() {
-        return if s.is_empty() { Vec::new() } else { vec![s.to_string()] };
+        return if s.is_empty() {
+            Vec::new()
+        } else {
+            vec![s.to_string()]
+        };
     }
     match v.try_iter() {
         Ok(it) if v.kind() != minijinja::value::ValueKind::Map => it
             .flat_map(|x| {
                 if x.kind() == minijinja::value::ValueKind::Map {
-                    x.get_attr("name").ok().and_then(|n| n.as_str().map(String::from)).into_iter().collect()
+                    x.get_attr("name")
+                        .ok()
+                        .and_then(|n| n.as_str().map(String::from))
+                        .into_iter()
+                        .collect()
                 } else {
                     value_names(&x)
                 }
@@ -194,20 +219,30 @@ mod tests {
     fn lists_become_words_and_raw_is_raw() {
         let ctx = context! { xs => vec!["a b", "c"], cmd => "systemctl start x" };
         assert_eq!(render_shell("f {{ xs }}", &ctx).unwrap(), "f 'a b' c");
-        assert_eq!(render_shell("{{ cmd | raw }}", &ctx).unwrap(), "systemctl start x");
+        assert_eq!(
+            render_shell("{{ cmd | raw }}", &ctx).unwrap(),
+            "systemctl start x"
+        );
         assert_eq!(render_shell("{{ missing }}", &ctx).unwrap(), "''");
     }
 
     #[test]
     fn text_is_not_quoted() {
         let ctx = context! { xs => vec!["n2", "n3"] };
-        assert_eq!(render_text("start {{ xs | join(', ') }}?", &ctx).unwrap(), "start n2, n3?");
+        assert_eq!(
+            render_text("start {{ xs | join(', ') }}?", &ctx).unwrap(),
+            "start n2, n3?"
+        );
     }
 
     #[test]
     fn expressions_with_or_without_braces() {
         let ctx = context! { facts => context!{ down => vec!["n2"], has_leader => false } };
-        assert!(eval_bool("{{ facts.down | length > 0 and not facts.has_leader }}", &ctx).unwrap());
+        assert!(eval_bool(
+            "{{ facts.down | length > 0 and not facts.has_leader }}",
+            &ctx
+        )
+        .unwrap());
         assert!(eval_bool("facts.down | length == 1", &ctx).unwrap());
         assert_eq!(eval_names("{{ facts.down }}", &ctx).unwrap(), vec!["n2"]);
         assert!(eval_names("facts.nope", &ctx).unwrap().is_empty());
@@ -215,12 +250,24 @@ mod tests {
 
     #[test]
     fn streams_lost_compares_counts() {
-        let before = Value::from_serialize(serde_json::json!([{"account": "APP", "name": "ORDERS", "max_messages": 100}]));
-        let same = Value::from_serialize(serde_json::json!([{"account": "APP", "name": "ORDERS", "max_messages": 100}]));
-        let fewer = Value::from_serialize(serde_json::json!([{"account": "APP", "name": "ORDERS", "max_messages": 7}]));
+        let before = Value::from_serialize(
+            serde_json::json!([{"account": "APP", "name": "ORDERS", "max_messages": 100}]),
+        );
+        let same = Value::from_serialize(
+            serde_json::json!([{"account": "APP", "name": "ORDERS", "max_messages": 100}]),
+        );
+        let fewer = Value::from_serialize(
+            serde_json::json!([{"account": "APP", "name": "ORDERS", "max_messages": 7}]),
+        );
         assert!(streams_lost(same, before.clone()).is_empty());
-        assert_eq!(streams_lost(fewer, before.clone()), vec!["APP > ORDERS: 100 messages before, 7 now"]);
-        assert_eq!(streams_lost(Value::from_serialize(serde_json::json!([])), before).len(), 1);
+        assert_eq!(
+            streams_lost(fewer, before.clone()),
+            vec!["APP > ORDERS: 100 messages before, 7 now"]
+        );
+        assert_eq!(
+            streams_lost(Value::from_serialize(serde_json::json!([])), before).len(),
+            1
+        );
     }
 
     #[test]
@@ -233,7 +280,15 @@ mod tests {
 
 /// A file-name-safe rendering of an id (letters, digits, `-`, `_`, `.`; others become `_`).
 pub fn quote_path_component(s: &str) -> String {
-    s.chars().map(|c| if c.is_ascii_alphanumeric() || "-_.".contains(c) { c } else { '_' }).collect()
+    s.chars()
+        .map(|c| {
+            if c.is_ascii_alphanumeric() || "-_.".contains(c) {
+                c
+            } else {
+                '_'
+            }
+        })
+        .collect()
 }
 
 /// `now | streams_lost(before)`: streams (from `facts.streams`) that had messages before and
@@ -241,21 +296,36 @@ pub fn quote_path_component(s: &str) -> String {
 fn streams_lost(now: Value, before: Value) -> Vec<String> {
     let key = |s: &Value| {
         (
-            s.get_attr("account").ok().map(|v| v.to_string()).unwrap_or_default(),
-            s.get_attr("name").ok().map(|v| v.to_string()).unwrap_or_default(),
+            s.get_attr("account")
+                .ok()
+                .map(|v| v.to_string())
+                .unwrap_or_default(),
+            s.get_attr("name")
+                .ok()
+                .map(|v| v.to_string())
+                .unwrap_or_default(),
         )
     };
     let count = |s: &Value| s.get_attr("max_messages").ok().and_then(|v| v.as_i64());
     let mut lost = Vec::new();
-    let Ok(before) = before.try_iter() else { return lost };
+    let Ok(before) = before.try_iter() else {
+        return lost;
+    };
     for b in before {
         let Some(had) = count(&b) else { continue };
         let k = key(&b);
-        let has = now.try_iter().ok().and_then(|mut it| it.find(|s| key(s) == k)).and_then(|s| count(&s));
+        let has = now
+            .try_iter()
+            .ok()
+            .and_then(|mut it| it.find(|s| key(s) == k))
+            .and_then(|s| count(&s));
         match has {
             Some(n) if n >= had => {}
             Some(n) => lost.push(format!("{} > {}: {had} messages before, {n} now", k.0, k.1)),
-            None => lost.push(format!("{} > {}: {had} messages before, not visible now", k.0, k.1)),
+            None => lost.push(format!(
+                "{} > {}: {had} messages before, not visible now",
+                k.0, k.1
+            )),
         }
     }
     lost

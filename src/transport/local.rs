@@ -1,7 +1,9 @@
 //! Runs commands on this machine with `sh -c`, with `NODE` set to the node name. For unit
 //! tests of the engine, never for the real path.
 
-use super::{Captured, ExecOutput, HttpResponse, RemoteCommand, Transport, TransportError, OUTPUT_CAP};
+use super::{
+    Captured, ExecOutput, HttpResponse, RemoteCommand, Transport, TransportError, OUTPUT_CAP,
+};
 use crate::inventory::Node;
 use std::io::Read;
 use std::process::{Command, Stdio};
@@ -27,8 +29,14 @@ impl Transport for LocalTransport {
             .stderr(Stdio::piped())
             .spawn()
             .map_err(|e| TransportError::Other(format!("cannot spawn sh: {e}")))?;
-        let mut out = child.stdout.take().ok_or_else(|| TransportError::Other("no stdout".into()))?;
-        let mut err = child.stderr.take().ok_or_else(|| TransportError::Other("no stderr".into()))?;
+        let mut out = child
+            .stdout
+            .take()
+            .ok_or_else(|| TransportError::Other("no stdout".into()))?;
+        let mut err = child
+            .stderr
+            .take()
+            .ok_or_else(|| TransportError::Other("no stderr".into()))?;
         let t = std::thread::spawn(move || {
             let mut b = Vec::new();
             let _ = err.read_to_end(&mut b);
@@ -37,7 +45,9 @@ impl Transport for LocalTransport {
         let mut ob = Vec::new();
         let _ = out.read_to_end(&mut ob);
         let eb = t.join().unwrap_or_default();
-        let status = child.wait().map_err(|e| TransportError::Other(e.to_string()))?;
+        let status = child
+            .wait()
+            .map_err(|e| TransportError::Other(e.to_string()))?;
         let code = status.code();
         // coreutils timeout exits 124 when it had to stop the command.
         let timed_out = code == Some(124) || code == Some(137);
@@ -50,20 +60,34 @@ impl Transport for LocalTransport {
         })
     }
 
-    fn http_get(&self, node: &Node, path: &str, timeout: Duration) -> Result<HttpResponse, TransportError> {
+    fn http_get(
+        &self,
+        node: &Node,
+        path: &str,
+        timeout: Duration,
+    ) -> Result<HttpResponse, TransportError> {
         let url = format!("http://{}:{}{}", node.host, node.nats.monitor_port, path);
         let client = reqwest::blocking::Client::builder()
             .timeout(timeout)
             .connect_timeout(node.ssh.connect_timeout.min(timeout))
             .build()
             .map_err(|e| TransportError::Other(e.to_string()))?;
-        let resp = client.get(&url).send().map_err(|e| TransportError::Connect {
-            addr: format!("{}:{}", node.host, node.nats.monitor_port),
-            reason: crate::transport::error_chain(&e),
-        })?;
+        let resp = client
+            .get(&url)
+            .send()
+            .map_err(|e| TransportError::Connect {
+                addr: format!("{}:{}", node.host, node.nats.monitor_port),
+                reason: crate::transport::error_chain(&e),
+            })?;
         let status = resp.status().as_u16();
-        let body = resp.text().map_err(|e| TransportError::Other(e.to_string()))?;
-        Ok(HttpResponse { status, body, via: "direct" })
+        let body = resp
+            .text()
+            .map_err(|e| TransportError::Other(e.to_string()))?;
+        Ok(HttpResponse {
+            status,
+            body,
+            via: "direct",
+        })
     }
 
     fn name(&self) -> &'static str {

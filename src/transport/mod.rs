@@ -21,7 +21,11 @@ pub struct RemoteCommand {
 
 impl RemoteCommand {
     pub fn new(script: impl Into<String>, timeout: Duration) -> Self {
-        RemoteCommand { script: script.into(), timeout, sudo: false }
+        RemoteCommand {
+            script: script.into(),
+            timeout,
+            sudo: false,
+        }
     }
 }
 
@@ -86,11 +90,24 @@ pub enum TransportError {
     #[error("connection to {addr} timed out after {}", crate::duration::format(*.after))]
     ConnectTimeout { addr: String, after: Duration },
     #[error("host key of {host} is not in {known_hosts} (offered {offered}); refusing to connect. Verify the fingerprint out of band, then add it to known_hosts or pass --accept-new-host-keys")]
-    HostKeyUnknown { host: String, known_hosts: String, offered: String },
+    HostKeyUnknown {
+        host: String,
+        known_hosts: String,
+        offered: String,
+    },
     #[error("HOST KEY CHANGED for {host}: known_hosts has {known}, the server offered {offered}; refusing to connect (possible man-in-the-middle, or the host was reinstalled). Fix {known_hosts} after verifying the new key")]
-    HostKeyChanged { host: String, known_hosts: String, known: String, offered: String },
+    HostKeyChanged {
+        host: String,
+        known_hosts: String,
+        known: String,
+        offered: String,
+    },
     #[error("authentication failed for {user}@{host}: {reason}")]
-    Auth { user: String, host: String, reason: String },
+    Auth {
+        user: String,
+        host: String,
+        reason: String,
+    },
     #[error("sudo needs a password on {host} (sudo -n refused); configure NOPASSWD for the service commands or run as a privileged user")]
     SudoPassword { host: String },
     #[error("{0}")]
@@ -104,7 +121,12 @@ pub trait Transport: Send + Sync {
     fn exec(&self, node: &Node, cmd: &RemoteCommand) -> Result<ExecOutput, TransportError>;
 
     /// GETs `path_and_query` (e.g. `/jsz?leader-only=true`) from the node's monitoring port.
-    fn http_get(&self, node: &Node, path_and_query: &str, timeout: Duration) -> Result<HttpResponse, TransportError>;
+    fn http_get(
+        &self,
+        node: &Node,
+        path_and_query: &str,
+        timeout: Duration,
+    ) -> Result<HttpResponse, TransportError>;
 
     /// Short name for reports (`ssh`, `local`).
     fn name(&self) -> &'static str;

@@ -14,7 +14,10 @@ pub struct RecordingTransport<T> {
 
 impl<T: Transport> RecordingTransport<T> {
     pub fn new(inner: T) -> Self {
-        RecordingTransport { inner, log: Arc::new(Mutex::new(Vec::new())) }
+        RecordingTransport {
+            inner,
+            log: Arc::new(Mutex::new(Vec::new())),
+        }
     }
     /// Every command sent so far, in order.
     pub fn commands(&self) -> Vec<(String, String)> {
@@ -29,7 +32,12 @@ impl<T: Transport> Transport for RecordingTransport<T> {
         }
         self.inner.exec(node, cmd)
     }
-    fn http_get(&self, node: &Node, path: &str, timeout: Duration) -> Result<HttpResponse, TransportError> {
+    fn http_get(
+        &self,
+        node: &Node,
+        path: &str,
+        timeout: Duration,
+    ) -> Result<HttpResponse, TransportError> {
         self.inner.http_get(node, path, timeout)
     }
     fn name(&self) -> &'static str {

@@ -29,7 +29,9 @@ impl Cli {
         let mut cmd = Command::new(bin());
         cmd.current_dir(repo());
         // Never read the developer's environment by accident.
-        cmd.env_remove("NATS_RESCUE_INVENTORY").env_remove("NATS_RESCUE_JOURNAL_DIR").env("NO_COLOR", "1");
+        cmd.env_remove("NATS_RESCUE_INVENTORY")
+            .env_remove("NATS_RESCUE_JOURNAL_DIR")
+            .env("NO_COLOR", "1");
         Cli { cmd, stdin: None }
     }
     pub fn args<I, S>(mut self, args: I) -> Self
@@ -56,14 +58,21 @@ impl Cli {
         self
     }
     pub fn run(mut self) -> Ran {
-        self.cmd.stdin(Stdio::piped()).stdout(Stdio::piped()).stderr(Stdio::piped());
+        self.cmd
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped());
         let mut child = self.cmd.spawn().expect("spawn nats-rescue");
         if let Some(mut si) = child.stdin.take() {
             if let Some(s) = &self.stdin {
                 let _ = si.write_all(s.as_bytes());
             }
         }
-        let Output { status, stdout, stderr } = child.wait_with_output().expect("wait nats-rescue");
+        let Output {
+            status,
+            stdout,
+            stderr,
+        } = child.wait_with_output().expect("wait nats-rescue");
         Ran {
             code: status.code().unwrap_or(-1),
             stdout: String::from_utf8_lossy(&stdout).into_owned(),
@@ -75,18 +84,33 @@ impl Cli {
 impl Ran {
     /// Asserts the exit code, printing both streams when it differs.
     pub fn code(&self, expected: i32) -> &Self {
-        assert_eq!(self.code, expected, "exit code\n--- stdout\n{}\n--- stderr\n{}", self.stdout, self.stderr);
+        assert_eq!(
+            self.code, expected,
+            "exit code\n--- stdout\n{}\n--- stderr\n{}",
+            self.stdout, self.stderr
+        );
         self
     }
     pub fn stderr_has(&self, s: &str) -> &Self {
-        assert!(self.stderr.contains(s), "stderr lacks {s:?}\n--- stderr\n{}\n--- stdout\n{}", self.stderr, self.stdout);
+        assert!(
+            self.stderr.contains(s),
+            "stderr lacks {s:?}\n--- stderr\n{}\n--- stdout\n{}",
+            self.stderr,
+            self.stdout
+        );
         self
     }
     pub fn stdout_has(&self, s: &str) -> &Self {
-        assert!(self.stdout.contains(s), "stdout lacks {s:?}\n--- stdout\n{}\n--- stderr\n{}", self.stdout, self.stderr);
+        assert!(
+            self.stdout.contains(s),
+            "stdout lacks {s:?}\n--- stdout\n{}\n--- stderr\n{}",
+            self.stdout,
+            self.stderr
+        );
         self
     }
     pub fn json(&self) -> serde_json::Value {
-        serde_json::from_str(&self.stdout).unwrap_or_else(|e| panic!("stdout is not JSON ({e}):\n{}", self.stdout))
+        serde_json::from_str(&self.stdout)
+            .unwrap_or_else(|e| panic!("stdout is not JSON ({e}):\n{}", self.stdout))
     }
 }

@@ -29,20 +29,30 @@ pub fn modern_server() -> PathBuf {
     let p = std::env::var_os("NATS_RESCUE_MODERN_SERVER")
         .map(PathBuf::from)
         .unwrap_or_else(|| manifest_dir().join(".tools/nats-server-2.15.1/nats-server"));
-    assert!(p.exists(), "modern nats-server not found at {} (run `bash scripts/setup.sh`)", p.display());
+    assert!(
+        p.exists(),
+        "modern nats-server not found at {} (run `bash scripts/setup.sh`)",
+        p.display()
+    );
     p
 }
 
 /// Debian's nats-server 2.9.10.
 pub fn legacy_server() -> PathBuf {
     let p = PathBuf::from("/usr/sbin/nats-server");
-    assert!(p.exists(), "nats-server 2.9.10 not found at {} (run `bash scripts/setup.sh`)", p.display());
+    assert!(
+        p.exists(),
+        "nats-server 2.9.10 not found at {} (run `bash scripts/setup.sh`)",
+        p.display()
+    );
     p
 }
 
 /// Runs `nats-rescue ARGS` (the real binary).
 pub fn nats_rescue_cmd(args: &[&str]) -> Output {
-    nats_rescue_command(&[], args).output().expect("run nats-rescue")
+    nats_rescue_command(&[], args)
+        .output()
+        .expect("run nats-rescue")
 }
 
 /// The command for `nats-rescue ARGS`, optionally behind a wrapper (e.g. `setpriv ...`).
@@ -97,8 +107,15 @@ impl Lab {
                 (pid + attempt * 977) & 0xffff,
                 std::char::from_digit((k % 36) as u32, 36).unwrap_or('z')
             );
-            let subnet = format!("{}.{}", 100 + (pid + attempt * 13) % 100, (k * 17 + attempt * 3) % 250 + 1);
-            let tmp = tempfile::Builder::new().prefix("nats-rescue-lab-test-").tempdir().expect("tempdir");
+            let subnet = format!(
+                "{}.{}",
+                100 + (pid + attempt * 13) % 100,
+                (k * 17 + attempt * 3) % 250 + 1
+            );
+            let tmp = tempfile::Builder::new()
+                .prefix("nats-rescue-lab-test-")
+                .tempdir()
+                .expect("tempdir");
             let dir = tmp.path().join("lab");
             let srv = server.to_string_lossy().into_owned();
             let d = dir.to_string_lossy().into_owned();
@@ -197,17 +214,28 @@ impl Lab {
     pub fn agreed_leader(&self, nodes: &[&str]) -> Option<String> {
         let ls: Vec<Option<String>> = nodes.iter().map(|n| self.leader_seen_by(n)).collect();
         let first = ls.first()?.clone()?;
-        ls.iter().all(|l| l.as_deref() == Some(first.as_str())).then_some(first)
+        ls.iter()
+            .all(|l| l.as_deref() == Some(first.as_str()))
+            .then_some(first)
     }
 
     /// Polls `f` every 200 ms until it returns Some; panics with `what` after `timeout`.
-    pub fn wait_for<T>(&self, what: &str, timeout: Duration, mut f: impl FnMut() -> Option<T>) -> (T, Duration) {
+    pub fn wait_for<T>(
+        &self,
+        what: &str,
+        timeout: Duration,
+        mut f: impl FnMut() -> Option<T>,
+    ) -> (T, Duration) {
         let t0 = Instant::now();
         loop {
             if let Some(v) = f() {
                 return (v, t0.elapsed());
             }
-            assert!(t0.elapsed() < timeout, "timed out after {}s waiting for: {what}", timeout.as_secs());
+            assert!(
+                t0.elapsed() < timeout,
+                "timed out after {}s waiting for: {what}",
+                timeout.as_secs()
+            );
             std::thread::sleep(Duration::from_millis(200));
         }
     }
@@ -215,7 +243,10 @@ impl Lab {
     /// Runs a shell command inside a node's namespace.
     pub fn in_ns(&self, node: &str, script: &str) -> Output {
         let ns = self.state().node(node).expect("node").netns.clone();
-        Command::new("ip").args(["netns", "exec", &ns, "bash", "-c", script]).output().expect("ip netns exec")
+        Command::new("ip")
+            .args(["netns", "exec", &ns, "bash", "-c", script])
+            .output()
+            .expect("ip netns exec")
     }
 
     /// Runs a command on a node over SSH with the lab's key and known_hosts (host key checked).
@@ -226,7 +257,10 @@ impl Lab {
                 "-i",
                 &self.dir.join("id_ed25519").to_string_lossy(),
                 "-o",
-                &format!("UserKnownHostsFile={}", self.dir.join("known_hosts").display()),
+                &format!(
+                    "UserKnownHostsFile={}",
+                    self.dir.join("known_hosts").display()
+                ),
                 "-o",
                 "StrictHostKeyChecking=yes",
                 "-o",
@@ -254,7 +288,11 @@ impl Lab {
         assert!(o.status.success(), "lab down failed:\n{}", text(&o));
         assert_nothing_left(&st);
         let again = self.lab("down", &[]);
-        assert!(again.status.success(), "a second lab down must be a no-op:\n{}", text(&again));
+        assert!(
+            again.status.success(),
+            "a second lab down must be a no-op:\n{}",
+            text(&again)
+        );
     }
 }
 
@@ -278,27 +316,65 @@ impl Drop for Lab {
 
 /// Nothing of the lab may remain: namespaces, links, /etc/netns dirs, processes, iptables rules.
 pub fn assert_nothing_left(st: &LabState) {
-    let ns =
-        String::from_utf8_lossy(&Command::new("ip").args(["netns", "list"]).output().expect("ip").stdout).into_owned();
-    assert!(!ns.lines().any(|l| l.starts_with(&format!("{}-", st.name))), "namespaces left:\n{ns}");
-    let links =
-        String::from_utf8_lossy(&Command::new("ip").args(["-o", "link"]).output().expect("ip").stdout).into_owned();
-    assert!(!links.contains(&format!(" {}-", st.name)), "links left:\n{links}");
-    let addrs = String::from_utf8_lossy(&Command::new("ip").args(["-o", "-4", "addr"]).output().expect("ip").stdout)
-        .into_owned();
-    assert!(!addrs.contains(&format!("10.{}.", st.subnet)), "addresses left:\n{addrs}");
+    let ns = String::from_utf8_lossy(
+        &Command::new("ip")
+            .args(["netns", "list"])
+            .output()
+            .expect("ip")
+            .stdout,
+    )
+    .into_owned();
+    assert!(
+        !ns.lines().any(|l| l.starts_with(&format!("{}-", st.name))),
+        "namespaces left:\n{ns}"
+    );
+    let links = String::from_utf8_lossy(
+        &Command::new("ip")
+            .args(["-o", "link"])
+            .output()
+            .expect("ip")
+            .stdout,
+    )
+    .into_owned();
+    assert!(
+        !links.contains(&format!(" {}-", st.name)),
+        "links left:\n{links}"
+    );
+    let addrs = String::from_utf8_lossy(
+        &Command::new("ip")
+            .args(["-o", "-4", "addr"])
+            .output()
+            .expect("ip")
+            .stdout,
+    )
+    .into_owned();
+    assert!(
+        !addrs.contains(&format!("10.{}.", st.subnet)),
+        "addresses left:\n{addrs}"
+    );
     for n in &st.nodes {
-        assert!(!Path::new("/etc/netns").join(&n.netns).exists(), "/etc/netns/{} left", n.netns);
+        assert!(
+            !Path::new("/etc/netns").join(&n.netns).exists(),
+            "/etc/netns/{} left",
+            n.netns
+        );
         for p in n.server_pids.iter().chain(n.sshd_pid.iter()) {
             let cmd = std::fs::read(format!("/proc/{p}/cmdline")).unwrap_or_default();
             let cmd = String::from_utf8_lossy(&cmd);
-            assert!(!cmd.contains(&*st.dir.to_string_lossy()), "pid {p} still runs: {cmd}");
+            assert!(
+                !cmd.contains(&*st.dir.to_string_lossy()),
+                "pid {p} still runs: {cmd}"
+            );
         }
     }
     // No process of ours at all: scan /proc for our directory in any command line.
     if let Ok(rd) = std::fs::read_dir("/proc") {
         for e in rd.flatten() {
-            if e.file_name().to_string_lossy().chars().all(|c| c.is_ascii_digit()) {
+            if e.file_name()
+                .to_string_lossy()
+                .chars()
+                .all(|c| c.is_ascii_digit())
+            {
                 let cmd = std::fs::read(e.path().join("cmdline")).unwrap_or_default();
                 let cmd = String::from_utf8_lossy(&cmd).replace('\0', " ");
                 assert!(
@@ -309,8 +385,14 @@ pub fn assert_nothing_left(st: &LabState) {
             }
         }
     }
-    let rules =
-        String::from_utf8_lossy(&Command::new("iptables").args(["-S"]).output().expect("iptables").stdout).into_owned();
+    let rules = String::from_utf8_lossy(
+        &Command::new("iptables")
+            .args(["-S"])
+            .output()
+            .expect("iptables")
+            .stdout,
+    )
+    .into_owned();
     assert!(
         !rules.contains(&format!("10.{}.", st.subnet)) && !rules.contains(&st.name),
         "iptables rules left:\n{rules}"

@@ -1,3 +1,3 @@
-pub mod lab;
 pub mod cli;
+pub mod lab;
 pub mod sshd;
