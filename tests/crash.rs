@@ -850,11 +850,9 @@ fn in_doubt_without_check_or_idempotent_needs_a_human_exit_4() {
     assert_eq!(code, 0, "{out}\n{err}");
 }
 
-/// SRC BUG (reported): on resume an in-doubt action's `check` is rendered from the runbook
-/// before any step has run again, so `steps.<id>` captures are empty: here the check
-/// `grep -qF {{ steps.read... | trim }} file` becomes `grep -qF '' file`, which matches any line,
-/// and the fix is marked applied although it never ran. The journaled intent holds the
-/// correctly rendered check.
+/// An in-doubt action's `check` uses an earlier step's capture: resume must run the check as
+/// it was rendered with the intent (re-rendering before the earlier steps ran again would make
+/// `grep -qF {{ steps.read... }}` into `grep -qF ''`, which matches any line).
 #[test]
 fn in_doubt_check_that_uses_a_capture_decides_on_the_captured_value() {
     let mut rig = Rig::new();
