@@ -184,19 +184,45 @@ impl Tour {
             f,
         );
 
-        let (p, f) = (Instant::now(), t.failures.len());
-        t.crash_reset_a();
-        t.result("crash mid reset-option-a + resume", p, f);
+        for (what, event) in [
+            (
+                "crash mid reset-option-a (killed after the first start-all intent) + resume",
+                "action_intent",
+            ),
+            (
+                "crash mid reset-option-a (killed after the first start-all result) + resume",
+                "action_result",
+            ),
+        ] {
+            let (p, f) = (Instant::now(), t.failures.len());
+            t.crash_reset_a(what, event);
+            t.result(what, p, f);
+        }
 
+        if !t.failures.is_empty() {
+            // Keep the evidence: journals of every incident and the servers' logs.
+            let logs = t._tmp.path().join("server-logs");
+            let _ = std::fs::create_dir_all(&logs);
+            for n in t.nodes.clone() {
+                let _ = std::fs::copy(t.server_log(&n), logs.join(format!("{n}.log")));
+            }
+        }
         let Tour {
             lab,
             failures,
             results,
             label,
             t0,
+            _tmp,
             ..
         } = t;
         lab.down();
+        if !failures.is_empty() {
+            eprintln!(
+                "e2e evidence (journals, server logs) kept in {}",
+                _tmp.keep().display()
+            );
+        }
         eprintln!(
             "\n===== e2e nats-server {label}: {:.1}s in all =====",
             t0.elapsed().as_secs_f64()
@@ -792,7 +818,11 @@ impl Tour {
             let v = v.unwrap_or(Value::Null);
             let causes: Vec<String> = v["findings"]
                 .as_array()
-                .map(|a| a.iter().map(|f| f["cause"].to_string()).collect())
+                .map(|a| {
+                    a.iter()
+                        .map(|f| f["cause"].as_str().unwrap_or("?").to_string())
+                        .collect()
+                })
                 .unwrap_or_default();
             self.check(phase, r.code == 1, || {
                 format!("diagnose must exit 1 under `{fault}`:\n{}", r.text())
@@ -1049,6 +1079,7 @@ impl Tour {
         jdir: &Path,
         args: &[&str],
         step: &str,
+        event: &str,
     ) -> Option<(PathBuf, String)> {
         let files = Self::journal_files(jdir);
         let inv = self.lab.inventory.to_string_lossy().into_owned();
@@ -1061,13 +1092,27 @@ impl Tour {
         while t.elapsed() < Duration::from_secs(240) {
             if let Some(p) = Self::journal_files(jdir).difference(&files).next().cloned() {
                 let recs = records(&p);
-                if let Some(a) = recs
+                if recs
                     .iter()
-                    .find(|r| r["event"] == "action_intent" && r["step"] == step)
+                    .any(|r| r["event"] == event && r["step"] == step)
                 {
                     let _ = child.kill(); // SIGKILL
                     let _ = child.wait();
-                    hit = Some((p, a["action"].as_str().unwrap_or("?").to_string()));
+                    let recs = records(&p);
+                    // the action in doubt: an intent of `step` without a result
+                    let done: BTreeSet<&str> = recs
+                        .iter()
+                        .filter(|r| r["event"] == "action_result")
+                        .filter_map(|r| r["action"].as_str())
+                        .collect();
+                    let doubt = recs
+                        .iter()
+                        .filter(|r| r["event"] == "action_intent" && r["step"] == step)
+                        .filter_map(|r| r["action"].as_str())
+                        .find(|a| !done.contains(a))
+                        .unwrap_or("")
+                        .to_string();
+                    hit = Some((p, doubt));
                     break;
                 }
             }
@@ -1083,14 +1128,14 @@ impl Tour {
             self.fail(
                 phase,
                 format!(
-                    "never saw an action_intent of `{step}` (process exit {exited:?}):\n--- stdout\n{}\n--- stderr\n{}",
+                    "never saw an {event} of `{step}` (process exit {exited:?}):\n--- stdout\n{}\n--- stderr\n{}",
                     tail(&std::fs::read_to_string(out).unwrap_or_default(), 4000),
                     tail(&std::fs::read_to_string(err).unwrap_or_default(), 8000)
                 ),
             );
         } else {
             self.step(&format!(
-                "{phase}: SIGKILLed after {:.1}s, right after the intent of {}",
+                "{phase}: SIGKILLed after {:.1}s, right after the first {event} of {step}; in doubt: {:?}",
                 t.elapsed().as_secs_f64(),
                 hit.as_ref().map(|h| h.1.as_str()).unwrap_or("")
             ));
@@ -1107,6 +1152,33 @@ impl Tour {
                 format!(
                     "{n}: nats-server must have been started exactly once across the killed run and the resume, was {starts} times; log lines:\n{}",
                     log.lines().filter(|l| l.contains("Starting nats-server") || l.contains("Server is ready") || l.contains("exiting")).collect::<Vec<_>>().join("\n")
+                )
+            });
+        }
+    }
+
+    fn check_decisions(&mut self, phase: &str, recs: &[Value], in_doubt: &str) {
+        let decisions: Vec<String> = recs
+            .iter()
+            .filter(|r| r["event"] == "decision")
+            .map(|r| {
+                format!(
+                    "{} → {} ({})",
+                    r["action"].as_str().unwrap_or("?"),
+                    r["decision"].as_str().unwrap_or("?"),
+                    r["detail"].as_str().unwrap_or("")
+                )
+            })
+            .collect();
+        self.step(&format!("{phase}: resume decisions: {decisions:?}"));
+        if !in_doubt.is_empty() {
+            let decided = recs
+                .iter()
+                .any(|r| r["event"] == "decision" && r["action"] == in_doubt);
+            self.check(phase, decided, || {
+                format!(
+                    "no `decision` was journaled for the in-doubt action {in_doubt}:\n{}",
+                    journal_excerpt(recs)
                 )
             });
         }
@@ -1134,10 +1206,31 @@ impl Tour {
             &jdir,
             &["run", "reset-option-b", "--yes"],
             "start-others",
+            "action_intent",
         ) else {
             self.heal("crash B: no kill point");
             return;
         };
+        // An operator resumes seconds or minutes later, not within milliseconds: by then the
+        // servers that were started before the kill have formed a quorum of their own. Waiting
+        // for that makes the test deterministic on both versions (2.9.10 elects in ~0.6 s,
+        // 2.15.1 takes several seconds).
+        let running: Vec<String> = self
+            .nodes
+            .iter()
+            .filter(|n| self.ctl_status(n) == 0)
+            .cloned()
+            .collect();
+        let settled = poll(Duration::from_secs(30), Duration::from_millis(500), || {
+            let r: Vec<&str> = running.iter().map(String::as_str).collect();
+            (r.len() * 2 > self.nodes.len())
+                .then(|| self.lab.agreed_leader(&r))
+                .flatten()
+        });
+        self.step(&format!(
+            "{phase}: before the resume, running {running:?}, their leader {:?}",
+            settled.map(|(l, d)| format!("{l} after {:.1}s", d.as_secs_f64()))
+        ));
         let inv = self.lab.inventory.to_string_lossy().into_owned();
         let r = self.nr(&jdir, &["-i", &inv, "resume", "--yes"], RUN_LIMIT);
         let recs = records(&path);
@@ -1157,15 +1250,7 @@ impl Tour {
         self.check(phase, resumed, || {
             "the journal has no `resumed` record".into()
         });
-        let decided = recs
-            .iter()
-            .any(|r| r["event"] == "decision" && r["action"] == in_doubt.as_str());
-        self.check(phase, decided, || {
-            format!(
-                "no `decision` was journaled for the in-doubt action {in_doubt}:\n{}",
-                journal_excerpt(&recs)
-            )
-        });
+        self.check_decisions(phase, &recs, &in_doubt);
         let recovered = self.assert_recovered(phase, true);
         let id = path
             .file_stem()
@@ -1353,8 +1438,7 @@ impl Tour {
         ));
     }
 
-    fn crash_reset_a(&mut self) {
-        let phase = "crash mid reset-option-a + resume";
+    fn crash_reset_a(&mut self, phase: &str, kill_event: &str) {
         if self.lab.agreed_leader(&self.all()).is_none() {
             self.heal("no leader before crash A");
         }
@@ -1385,7 +1469,7 @@ impl Tour {
                 .collect()
         };
         let offsets = self.log_sizes();
-        let jdir = self.crash_journal_dir("journals-crash-a");
+        let jdir = self.crash_journal_dir(&format!("journals-crash-a-{kill_event}"));
         let Some((path, in_doubt)) = self.run_and_kill(
             phase,
             &jdir,
@@ -1397,6 +1481,7 @@ impl Tour {
                 "lab",
             ],
             "start-all",
+            kill_event,
         ) else {
             self.heal("crash A: no kill point");
             return;
@@ -1427,15 +1512,7 @@ impl Tour {
             r.code,
             r.took.as_secs_f64()
         ));
-        let decided = recs
-            .iter()
-            .any(|r| r["event"] == "decision" && r["action"] == in_doubt.as_str());
-        self.check(phase, decided, || {
-            format!(
-                "no `decision` journaled for the in-doubt {in_doubt}:\n{}",
-                journal_excerpt(&recs)
-            )
-        });
+        self.check_decisions(phase, &recs, &in_doubt);
         // the wipe ran once per node, before the kill, and was not repeated by the resume
         let wipes: Vec<String> = recs
             .iter()

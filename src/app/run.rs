@@ -81,6 +81,28 @@ fn transport(g: &GlobalOpts) -> (Arc<SshTransport>, Arc<crate::engine::Gather>) 
     (ssh, gather)
 }
 
+/// Refuses at once, before anything runs, a runbook with a destructive confirmation that
+/// could not be approved: otherwise its earlier steps (stop every server, back up) would run
+/// and the run would stop half-way at the destructive question.
+fn preflight(plan: &Plan, inv: &Inventory, a: &ApprovalArgs, rehearsal: bool) -> Result<()> {
+    if rehearsal
+        || !plan
+            .steps
+            .iter()
+            .any(|s| s.kind() == crate::runbook::StepKind::Confirm && s.raw.destructive)
+    {
+        return Ok(());
+    }
+    use crate::engine::prompter::{decide, is_interactive, Policy};
+    match decide(is_interactive(), &approvals(a), true, &inv.cluster) {
+        Policy::Refuse { reason } => Err(Error::NeedDecision(format!(
+            "runbook `{}` has a destructive step; {reason}. Nothing was run.",
+            plan.id
+        ))),
+        _ => Ok(()),
+    }
+}
+
 fn approvals(a: &ApprovalArgs) -> Approvals {
     Approvals {
         yes: a.yes,
@@ -100,6 +122,7 @@ pub fn run(g: &GlobalOpts, lib: &Library, args: &RunArgs) -> Result<i32> {
             )));
         }
     }
+    preflight(&plan, &inv, &args.approval, args.dry_run)?;
     let dir = journal_dir(g);
     let incident = journal::new_incident_id(&plan.id);
     let redactor = redactor_for(&plan, &vars);

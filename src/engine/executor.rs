@@ -80,6 +80,8 @@ pub struct Engine<'a> {
     prior: Prior,
     backups: BTreeSet<(String, String)>,
     verify_steps_run: usize,
+    /// The latest confirmation approved in this run: (step, destructive).
+    last_approval: Option<(String, bool)>,
 }
 
 /// Why a step stopped the run.
@@ -117,6 +119,7 @@ impl<'a> Engine<'a> {
             prior: Prior::default(),
             backups: BTreeSet::new(),
             verify_steps_run: 0,
+            last_approval: None,
         }
     }
 
@@ -545,6 +548,7 @@ impl<'a> Engine<'a> {
         let answer = reporter.suspend(|| prompter.confirm(&req));
         match answer {
             Answer::Approved { how } => {
+                self.last_approval = Some((raw.id.clone(), raw.destructive));
                 self.reporter.good(&format!("approved ({how})"));
                 self.journal(Event::Confirmation {
                     step: raw.id.clone(),
@@ -840,6 +844,11 @@ impl<'a> Engine<'a> {
     /// holds on freshly gathered facts, immediately before anything is sent.
     fn preconditions(&mut self, step: &Step, targets: &[Node]) -> StepResult {
         let raw = &step.raw;
+        if raw.destructive && !matches!(&self.last_approval, Some((_, true))) {
+            let msg = format!("step `{}` is destructive and the latest confirmation was not a destructive one; refusing", raw.id);
+            self.reporter.bad(&msg);
+            return Err(Stop::Outcome(Outcome::Failed(msg)));
+        }
         if let Some(b) = &raw.requires_backup {
             let missing: Vec<String> = targets
                 .iter()

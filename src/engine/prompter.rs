@@ -166,9 +166,9 @@ impl Prompter for TerminalPrompter {
             .with_prompt("What should happen?")
             .items(items)
             .default(2)
-            .interact_on_opt(&term)
-            .ok()
-            .flatten()?;
+            .interact_on_opt(&term);
+        let _ = term.show_cursor();
+        let sel = sel.ok().flatten()?;
         Some(match sel {
             0 => InDoubtChoice::Rerun,
             1 => InDoubtChoice::MarkDone,
@@ -179,6 +179,14 @@ impl Prompter for TerminalPrompter {
 
 fn ask(req: &ConfirmRequest) -> Answer {
     let term = console::Term::stderr();
+    let answer = ask_on(&term, req);
+    // dialoguer hides the cursor while it reads a key and leaves it hidden when the read is
+    // interrupted (Ctrl-C): always give the operator's terminal its cursor back.
+    let _ = term.show_cursor();
+    answer
+}
+
+fn ask_on(term: &console::Term, req: &ConfirmRequest) -> Answer {
     let _ = term.write_line("");
     for d in &req.details {
         let _ = term.write_line(&format!("  {d}"));
@@ -196,7 +204,7 @@ fn ask(req: &ConfirmRequest) -> Answer {
                     req.cluster
                 ))
                 .allow_empty(true)
-                .interact_text_on(&term);
+                .interact_text_on(term);
             match typed {
                 Ok(t) if t.trim() == req.cluster => {
                     return Answer::Approved {
@@ -216,7 +224,11 @@ fn ask(req: &ConfirmRequest) -> Answer {
                     ));
                 }
                 // Ctrl-C or end of input is never consent.
-                Err(_) => return Answer::Declined { how: "tty".into() },
+                Err(_) => {
+                    return Answer::Declined {
+                        how: "tty (Ctrl-C or end of input)".into(),
+                    }
+                }
             }
         }
     }
@@ -224,10 +236,14 @@ fn ask(req: &ConfirmRequest) -> Answer {
         .with_prompt(&req.question)
         .default(false)
         .wait_for_newline(true)
-        .interact_on_opt(&term)
+        .interact_on_opt(term)
     {
         Ok(Some(true)) => Answer::Approved { how: "tty".into() },
-        Ok(Some(false)) | Ok(None) | Err(_) => Answer::Declined { how: "tty".into() },
+        Ok(Some(false)) => Answer::Declined { how: "tty".into() },
+        // Ctrl-C, Esc or end of input is never consent.
+        Ok(None) | Err(_) => Answer::Declined {
+            how: "tty (Ctrl-C or end of input)".into(),
+        },
     }
 }
 

@@ -152,6 +152,8 @@ fn validate(
     let mut producers: BTreeSet<String> = BTreeSet::new();
     let mut backups: BTreeSet<String> = BTreeSet::new();
     let mut confirmed = false;
+    // Whether the latest confirm step is destructive (the one a destructive fix relies on).
+    let mut last_confirm_destructive = false;
     let mut steps = Vec::new();
     for (i, s) in raw.steps.iter().enumerate() {
         let id = s.id.clone();
@@ -263,6 +265,15 @@ fn validate(
         // Safety rules of the language.
         if s.kind == StepKind::Confirm {
             confirmed = true;
+            last_confirm_destructive = s.destructive;
+        }
+        if s.destructive && s.kind == StepKind::Fix && !last_confirm_destructive {
+            v.step(
+                i,
+                &id,
+                "destructive",
+                "a destructive step must come after a destructive confirmation (`kind: confirm` with `destructive: true`, the cluster name typed), with no other confirmation in between".into(),
+            );
         }
         if s.destructive && s.kind == StepKind::Fix {
             match &s.requires_backup {
