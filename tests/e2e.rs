@@ -13,12 +13,18 @@
 //!    the markdown export lists every command that ran, under its node. A runbook that cannot
 //!    fix its fault is recorded and the tour continues after `lab heal`. `lab heal` also runs
 //!    after every success, to give the next fault the lab's pristine configs.
-//! 3. crash mid-reset (Option B): SIGKILL right after the first `action_intent` of
-//!    `start-others`, then `resume --yes`: exit 0, leader, data, verify, every server started
-//!    exactly once (counted in its own log).
-//! 4. reset-option-a: without `--confirm-destructive` exit 4 and nothing deleted; with it exit
-//!    0, verified backups (size + SHA-256 recomputed), a fresh Raft dir (new inode, the server
-//!    logs `bootstrapping`); then crashed after the first `start-all` intent and resumed.
+//! 3. crash mid-reset (Option B, on `diverged`): SIGKILL right after the first `action_intent`
+//!    of `start-others`, wait until the servers already started agree on a leader (an operator
+//!    never resumes within milliseconds), then `resume --yes`: exit 0, leader, data, verify,
+//!    a `decision` for the action in doubt, every server started exactly once (counted in its
+//!    own log: `Starting nats-server`).
+//! 4. reset-option-a (on `diverged`): without `--confirm-destructive` exit 4 and nothing deleted;
+//!    with it exit 0, verified backups (size + SHA-256 recomputed, archive holds `_js_`), a fresh
+//!    Raft dir (new inode, the server logs `bootstrapping`, not `recovering state`).
+//! 5. crash mid reset-option-a (on quorum-loss of every node), twice: killed right after the
+//!    first `start-all` intent, and right after the first `start-all` result (a server is
+//!    running again when the resume re-gathers facts); `resume --yes --confirm-destructive lab`
+//!    exit 0, the wipe sent exactly once per node, backups verified, every server started once.
 //!
 //! Failures are collected and asserted at the end, so one run shows all of them.
 

@@ -243,41 +243,6 @@ fn diagnose(inv: &Inventory, f: &ClusterFacts) -> (Vec<Finding>, Vec<(String, St
     (found, rec.commands())
 }
 
-/// The findings part of `nats-rescue diagnose` (src/app/status.rs `diagnose`, which prints
-/// it inline; kept byte-for-byte the same here).
-fn render_findings(healthy: bool, found: &[Finding]) -> String {
-    let mut out = String::new();
-    if found.is_empty() {
-        if healthy {
-            out.push_str("No problems found.\n");
-        } else {
-            out.push_str("The cluster is not healthy, but no runbook recognises the cause. Evidence per node is above;\n");
-            out.push_str(
-                "re-run in a few seconds (elections take ~5-20 s), or inspect the servers' logs.\n",
-            );
-        }
-        return out;
-    }
-    out.push_str("Findings, most likely first:\n");
-    for (i, f) in found.iter().enumerate() {
-        out.push_str(&format!(
-            "\n{}. [{}] {} — {}\n",
-            i + 1,
-            f.confidence,
-            f.cause,
-            f.summary
-        ));
-        for e in &f.evidence {
-            out.push_str(&format!("     - {e}\n"));
-        }
-        out.push_str(&format!(
-            "     next: nats-rescue run {} --dry-run   (then without --dry-run)\n",
-            f.runbook
-        ));
-    }
-    out
-}
-
 fn diagnosed(name: &str, inv: &Inventory, f: &ClusterFacts) -> Vec<Finding> {
     let (found, commands) = diagnose(inv, f);
     for (node, script) in &commands {
@@ -286,7 +251,7 @@ fn diagnosed(name: &str, inv: &Inventory, f: &ClusterFacts) -> Vec<Finding> {
             "{node}: unexpected command in diagnose: {script}"
         );
     }
-    let text = render_findings(f.healthy, &found);
+    let text = nats_rescue::app::status::render_findings(f.healthy, &found);
     assert!(!text.contains('\u{1b}'));
     insta::assert_snapshot!(name, text);
     found

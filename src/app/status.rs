@@ -120,32 +120,40 @@ pub fn diagnose(g: &GlobalOpts, lib: &Library) -> Result<i32> {
     } else {
         print!("{}", crate::nats::render_status(&facts, color(g)));
         println!();
-        if found.is_empty() {
-            if facts.healthy {
-                println!("No problems found.");
-            } else {
-                println!("The cluster is not healthy, but no runbook recognises the cause. Evidence per node is above;");
-                println!("re-run in a few seconds (elections take ~5-20 s), or inspect the servers' logs.");
-            }
-        } else {
-            println!("Findings, most likely first:");
-            for (i, f) in found.iter().enumerate() {
-                println!(
-                    "\n{}. [{}] {} — {}",
-                    i + 1,
-                    f.confidence,
-                    f.cause,
-                    f.summary
-                );
-                for e in &f.evidence {
-                    println!("     - {e}");
-                }
-                println!(
-                    "     next: nats-rescue run {} --dry-run   (then without --dry-run)",
-                    f.runbook
-                );
-            }
-        }
+        print!("{}", render_findings(facts.healthy, &found));
     }
     Ok(if healthy { 0 } else { 1 })
+}
+
+/// The findings part of `diagnose`'s human output, most likely first, each with its evidence
+/// and the runbook to run next.
+pub fn render_findings(healthy: bool, found: &[Finding]) -> String {
+    let mut out = String::new();
+    if found.is_empty() {
+        if healthy {
+            out.push_str("No problems found.\n");
+        } else {
+            out.push_str("The cluster is not healthy, but no runbook recognises the cause. Evidence per node is\n");
+            out.push_str("above; re-run in a few seconds (elections take ~5-20 s), or read the servers' logs.\n");
+        }
+        return out;
+    }
+    out.push_str("Findings, most likely first:\n");
+    for (i, f) in found.iter().enumerate() {
+        out.push_str(&format!(
+            "\n{}. [{}] {} — {}\n",
+            i + 1,
+            f.confidence,
+            f.cause,
+            f.summary
+        ));
+        for e in &f.evidence {
+            out.push_str(&format!("     - {e}\n"));
+        }
+        out.push_str(&format!(
+            "     next: nats-rescue run {} --dry-run   (then without --dry-run)\n",
+            f.runbook
+        ));
+    }
+    out
 }

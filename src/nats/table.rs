@@ -163,31 +163,9 @@ fn short_status(s: &str) -> String {
     }
 }
 
-/// Short forms of the common healthz texts, for the table only.
-fn short_healthz(t: &str) -> String {
-    const MAP: [(&str, &str); 6] = [
-        (
-            "has not established contact with a meta leader",
-            "no meta leader contact",
-        ),
-        ("is still recovering meta layer", "recovering meta layer"),
-        (
-            "is not current with the meta leader",
-            "not current w/ leader",
-        ),
-        ("meta layer is not running", "meta layer not running"),
-        ("is not current", "asset not current"),
-        ("group node missing", "group node missing"),
-    ];
-    for (k, v) in MAP {
-        if t.contains(k) {
-            return v.to_string();
-        }
-    }
-    t.trim_start_matches("JetStream ").to_string()
-}
-
-/// The `status` table: at most 100 columns, then a verdict line.
+/// The `status` table: fits 80 columns; the long texts (healthz errors, SSH and monitoring
+/// errors, a server name that differs from the inventory) follow as notes under it, then
+/// the verdict, wrapped.
 pub fn render_status(f: &ClusterFacts, color: bool) -> String {
     let style = |s: String, good: Option<bool>| -> String {
         if !color {
@@ -199,17 +177,14 @@ pub fn render_status(f: &ClusterFacts, color: bool) -> String {
             None => console::style(s).yellow().to_string(),
         }
     };
-    // widths: node 8, ssh 7, service 8, monitor 7, server 7, leader 7, raft 20, routes 6, healthz rest
-    let widths = [8usize, 7, 8, 7, 7, 7, 20, 6];
-    let healthz_w = 100 - widths.iter().sum::<usize>() - widths.len();
+    let widths = [6usize, 7, 8, 8, 7, 23, 6];
     let header = [
         "NODE",
         "SSH",
         "SERVICE",
         "MONITOR",
-        "SERVER",
         "LEADER",
-        "RAFT STATE/TERM/INDEX",
+        "RAFT STATE TERM INDEX",
         "ROUTES",
     ];
     let mut out = String::new();
@@ -218,43 +193,30 @@ pub fn render_status(f: &ClusterFacts, color: bool) -> String {
     }
     out.push_str("HEALTHZ\n");
     let expected = f.size.saturating_sub(1);
+    let mut notes = Vec::new();
     for n in &f.node_list {
-        let raft = if n.raft.source.is_none() {
-            "-".to_string()
+        let raft = if n.raft.source.is_none() || (n.raft.term.is_none() && n.raft.index.is_none()) {
+            n.raft.state.clone().unwrap_or_else(|| "-".into())
         } else {
-            let mut s = n.raft.state.clone().unwrap_or_else(|| {
-                if n.is_up() {
-                    "?".into()
-                } else {
-                    "-".into()
-                }
-            });
-            s.push_str(&format!(
-                " t{} i{}{}",
-                n.raft.term.map_or("?".into(), |t| t.to_string()),
-                n.raft.index.map_or("?".into(), |t| t.to_string()),
-                match n.raft.source.as_deref() {
-                    Some("disk") => " disk",
-                    _ => "",
-                }
-            ));
-            s
+            let state = n.raft.state.clone().unwrap_or_else(|| "-".into());
+            let num = |v: Option<u64>| v.map_or("-".into(), |t| t.to_string());
+            let src = match n.raft.source.as_deref() {
+                Some("disk") => " (disk)",
+                _ => "",
+            };
+            format!("{state} t{} i{}{src}", num(n.raft.term), num(n.raft.index))
         };
         let routes = if n.monitor == "ok" {
             format!("{}/{}", n.route_peers.len(), expected)
         } else {
             "-".into()
         };
-        let healthz = match (n.healthz.status, &n.healthz.text) {
-            (Some(c), Some(t)) => format!("{c} {}", short_healthz(t)),
-            _ => "-".into(),
-        };
-        let cells: [(String, Option<bool>); 8] = [
+        let healthz = n.healthz.status.map_or("-".to_string(), |c| c.to_string());
+        let cells: [(String, Option<bool>); 7] = [
             (n.name.clone(), None),
             (short_status(&n.ssh), Some(n.ssh == "ok")),
             (n.service.clone(), Some(n.service == "active")),
             (short_status(&n.monitor), Some(n.monitor == "ok")),
-            (n.server_name.clone().unwrap_or_else(|| "-".into()), None),
             (
                 n.meta_leader.clone().unwrap_or_else(|| "none".into()),
                 Some(n.meta_leader.is_some()),
@@ -268,7 +230,7 @@ pub fn render_status(f: &ClusterFacts, color: bool) -> String {
         for (i, (text, good)) in cells.into_iter().enumerate() {
             let w = widths[i];
             let padded = format!("{:<w$}", cut(&text, w), w = w);
-            let colored = if i == 0 || i == 4 || i == 6 {
+            let colored = if i == 0 || i == 5 {
                 padded
             } else {
                 style(padded, good)
@@ -276,13 +238,73 @@ pub fn render_status(f: &ClusterFacts, color: bool) -> String {
             out.push_str(&colored);
             out.push(' ');
         }
-        let hz = cut(&healthz, healthz_w);
-        out.push_str(&style(hz, n.healthz.status.map(|c| c == 200)));
+        out.push_str(&style(healthz, n.healthz.status.map(|c| c == 200)));
         out.push('\n');
+        if n.ssh != "ok" && n.ssh != "not probed" {
+            notes.push(format!(
+                "{}: ssh {}",
+                n.name,
+                n.ssh.trim_start_matches("error: ")
+            ));
+        }
+        if n.monitor != "ok" && n.monitor != "not probed" && n.service != "inactive" {
+            notes.push(format!(
+                "{}: monitoring {}",
+                n.name,
+                n.monitor.trim_start_matches("error: ")
+            ));
+        }
+        if let (Some(c), Some(t)) = (n.healthz.status, &n.healthz.text) {
+            if c != 200 {
+                notes.push(format!("{}: /healthz {c}: {t}", n.name));
+            }
+        }
+        if let Some(sn) = &n.server_name {
+            if sn != &n.name {
+                notes.push(format!(
+                    "{}: server_name is {sn} (must equal the inventory name)",
+                    n.name
+                ));
+            }
+        }
     }
-    let v = verdict(f);
-    let line = cut(&v, 100);
-    out.push_str(&style(line, Some(f.healthy)));
+    if !notes.is_empty() {
+        out.push('\n');
+        for note in notes {
+            out.push_str(&wrap(&note, 80, "  "));
+        }
+    }
+    out.push('\n');
+    out.push_str(&style(
+        wrap(&verdict(f), 80, "  ").trim_end().to_string(),
+        Some(f.healthy),
+    ));
+    out.push('\n');
+    out
+}
+
+/// Wraps `text` at `width` columns on spaces; continuation lines start with `indent`.
+fn wrap(text: &str, width: usize, indent: &str) -> String {
+    let mut out = String::new();
+    let mut line = String::new();
+    for word in text.split(' ') {
+        let candidate = if line.is_empty() {
+            word.len()
+        } else {
+            line.chars().count() + 1 + word.chars().count()
+        };
+        if candidate > width && !line.trim().is_empty() {
+            out.push_str(&line);
+            out.push('\n');
+            line = format!("{indent}{word}");
+        } else {
+            if !line.is_empty() {
+                line.push(' ');
+            }
+            line.push_str(word);
+        }
+    }
+    out.push_str(&line);
     out.push('\n');
     out
 }
