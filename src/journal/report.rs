@@ -917,8 +917,39 @@ fn describe(ev: &Event, rehearsal: bool) -> (String, String, String) {
             },
         ),
         Event::FactsGathered { step, summary } => {
-            let n = summary.as_object().map(|m| m.len()).unwrap_or(0);
-            (step.clone(), s(), format!("facts gathered ({n} entries)"))
+            let list = |k: &str| {
+                summary
+                    .get(k)
+                    .and_then(|v| v.as_array())
+                    .filter(|a| !a.is_empty())
+                    .map(|a| {
+                        a.iter()
+                            .filter_map(|x| x.as_str())
+                            .collect::<Vec<_>>()
+                            .join(",")
+                    })
+                    .unwrap_or_else(|| "-".into())
+            };
+            let leader = summary
+                .get("leader")
+                .and_then(|v| v.as_str())
+                .unwrap_or("none");
+            let healthy = if summary.get("healthy").and_then(|v| v.as_bool()) == Some(true) {
+                ", healthy"
+            } else {
+                ""
+            };
+            (
+                step.clone(),
+                s(),
+                format!(
+                    "facts: leader {leader}{healthy}; up {}; down {}; unreachable {}; frozen {}",
+                    list("up"),
+                    list("down"),
+                    list("unreachable"),
+                    list("frozen")
+                ),
+            )
         }
         Event::Finding {
             step,
