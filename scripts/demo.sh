@@ -95,31 +95,19 @@ bold "7. What is wrong? (read-only)"
 run nr -i "$INV" status
 run nr -i "$INV" diagnose
 
-bold "8. Recover: the insufficient-nodes runbook (asks before it changes anything)"
-approve=()
-[ -t 0 ] || approve=(--yes)   # no terminal to answer the prompts: approve ordinary confirmations
-out=$(mktemp)
-show "nats-rescue -i $INV run insufficient-nodes ${approve[*]}"
-set +e
-nr -i "$INV" run insufficient-nodes "${approve[@]}" 2>&1 | tee "$out"
-rc=${PIPESTATUS[0]}
-set -e
-if [ "$rc" -eq 2 ] && grep -qi "not yet available" "$out"; then
-  echo
-  echo "demo: \`run\` is not yet available in this build; healing the lab with \`lab heal\` instead"
-  must nr lab heal --dir "$LAB_DIR"
-elif [ "$rc" -ne 0 ]; then
-  rm -f "$out"
-  echo "demo: the recovery ended with exit $rc (see above)" >&2
-  exit "$rc"
-fi
-rm -f "$out"
+bold "8. Rehearse the fix: read-only steps run, every change is printed and not sent"
+run nr -i "$INV" run insufficient-nodes --dry-run
 
-bold "9. Healthy again, and the data is still there"
+bold "9. Recover: the insufficient-nodes runbook (asks before it changes anything)"
+approve=()
+[ -t 0 ] && [ -t 2 ] || approve=(--yes)   # no terminal to answer the prompts: approve them by flag
+must nr -i "$INV" run insufficient-nodes "${approve[@]}"
+
+bold "10. Healthy again, and the data is still there"
 run nr -i "$INV" status
 must nr lab status --dir "$LAB_DIR"
 
-bold "10. The incident journal"
+bold "11. The incident journal"
 run nr journal list
 incident=$(ls -t "$NATS_RESCUE_JOURNAL_DIR"/*.jsonl 2>/dev/null | head -n 1 || true)
 if [ -n "$incident" ]; then
