@@ -39,8 +39,8 @@ addr() { echo "$NET.$((10 + $1))"; }
 pid_ours() {
   local p="$1" marker="$2"
   [ -n "$p" ] && [ -r "/proc/$p/stat" ] || return 1
-  [ "$(sed 's/^.*) //' "/proc/$p/stat" | cut -d' ' -f1)" != Z ] || return 1
-  tr '\0' ' ' <"/proc/$p/cmdline" 2>/dev/null | grep -qF -- "$marker"
+  [ "$(sed 's/^.*) //' "/proc/$p/stat" 2>/dev/null | cut -d' ' -f1)" != Z ] || return 1
+  tr '\0' ' ' 2>/dev/null <"/proc/$p/cmdline" | grep -qF -- "$marker"
 }
 
 down() {

@@ -13,18 +13,21 @@
 //!    the markdown export lists every command that ran, under its node. A runbook that cannot
 //!    fix its fault is recorded and the tour continues after `lab heal`. `lab heal` also runs
 //!    after every success, to give the next fault the lab's pristine configs.
-//! 3. crash mid-reset (Option B, on `diverged`): SIGKILL right after the first `action_intent`
-//!    of `start-others`, wait until the servers already started agree on a leader (an operator
-//!    never resumes within milliseconds), then `resume --yes`: exit 0, leader, data, verify,
-//!    a `decision` for the action in doubt, every server started exactly once (counted in its
-//!    own log: `Starting nats-server`).
+//! 3. crash mid-reset (Option B, on `diverged`), twice: SIGKILL right after the first
+//!    `action_intent` of `start-others` (an action in doubt), and right after its first
+//!    `action_result` (two servers run again); wait until the servers already started agree on
+//!    a leader when they can (an operator never resumes within milliseconds), then
+//!    `resume --yes`: exit 0, leader, data, verify, a `decision` for the action in doubt, every
+//!    server started exactly once (counted in its own log: `Starting nats-server`).
 //! 4. reset-option-a (on `diverged`): without `--confirm-destructive` exit 4 and nothing deleted;
 //!    with it exit 0, verified backups (size + SHA-256 recomputed, archive holds `_js_`), a fresh
 //!    Raft dir (new inode, the server logs `bootstrapping`, not `recovering state`).
-//! 5. crash mid reset-option-a (on quorum-loss of every node), twice: killed right after the
+//! 5. crash mid reset-option-a (on quorum-loss of every node): killed right after the
 //!    first `start-all` intent, and right after the first `start-all` result (a server is
 //!    running again when the resume re-gathers facts); `resume --yes --confirm-destructive lab`
-//!    exit 0, the wipe sent exactly once per node, backups verified, every server started once.
+//!    exit 0, the wipe sent exactly once per node, backups verified, every server started once;
+//!    and once more killed right after the wipe finished (nothing in doubt, start-all still to
+//!    run), which makes the resume pass the destructive step again deterministically.
 //!
 //! Failures are collected and asserted at the end, so one run shows all of them.
 
@@ -178,9 +181,20 @@ impl Tour {
             }
         }
 
-        let (p, f) = (Instant::now(), t.failures.len());
-        t.crash_reset_b();
-        t.result("crash mid reset-option-b + resume", p, f);
+        for (what, event) in [
+            (
+                "crash mid reset-option-b (killed after the first start-others intent) + resume",
+                "action_intent",
+            ),
+            (
+                "crash mid reset-option-b (killed after the first start-others result) + resume",
+                "action_result",
+            ),
+        ] {
+            let (p, f) = (Instant::now(), t.failures.len());
+            t.crash_reset_b(what, event);
+            t.result(what, p, f);
+        }
 
         let (p, f) = (Instant::now(), t.failures.len());
         t.reset_a();
@@ -190,18 +204,25 @@ impl Tour {
             f,
         );
 
-        for (what, event) in [
+        for (what, step, event) in [
             (
                 "crash mid reset-option-a (killed after the first start-all intent) + resume",
+                "start-all",
                 "action_intent",
             ),
             (
                 "crash mid reset-option-a (killed after the first start-all result) + resume",
+                "start-all",
                 "action_result",
+            ),
+            (
+                "crash mid reset-option-a (killed after the wipe finished, before start-all) + resume",
+                "wipe",
+                "step_finished",
             ),
         ] {
             let (p, f) = (Instant::now(), t.failures.len());
-            t.crash_reset_a(what, event);
+            t.crash_reset_a(what, step, event);
             t.result(what, p, f);
         }
 
@@ -628,24 +649,32 @@ impl Tour {
     }
 
     /// Leader agreed by all, /healthz 200 on every node, and (optionally) all seeded messages.
-    fn assert_recovered(&mut self, phase: &str, want_messages: bool) -> bool {
+    /// `run_ok`: the run/resume exited 0 (otherwise wait less: it is a failure already).
+    fn assert_recovered(&mut self, phase: &str, want_messages: bool, run_ok: bool) -> bool {
         let t = Instant::now();
+        let patience = Duration::from_secs(if run_ok { 60 } else { 15 });
         let all: Vec<String> = self.nodes.clone();
-        let leader = poll(Duration::from_secs(60), Duration::from_millis(500), || {
+        let leader = poll(patience, Duration::from_millis(500), || {
             let all: Vec<&str> = all.iter().map(String::as_str).collect();
             self.lab.agreed_leader(&all)
         });
         let views = self.leader_views();
         let mut ok = self.check(phase, leader.is_some(), || {
-            format!("no meta leader agreed by all nodes within 60 s after the runbook; views: {views:?}")
+            format!(
+                "no meta leader agreed by all nodes within {}s after the runbook; views: {views:?}",
+                patience.as_secs()
+            )
         });
-        let hz = poll(Duration::from_secs(60), Duration::from_secs(1), || {
+        let hz = poll(patience, Duration::from_secs(1), || {
             let h = self.healthz_all();
             h.iter().all(|(_, c)| *c == 200).then_some(h)
         });
         let last = self.healthz_all();
         ok &= self.check(phase, hz.is_some(), || {
-            format!("/healthz not 200 on every node within 60 s: {last:?}")
+            format!(
+                "/healthz not 200 on every node within {}s: {last:?}",
+                patience.as_secs()
+            )
         });
         if want_messages {
             let n = nats_rescue::lab::stream_messages(&self.lab.dir, "ORDERS");
@@ -1051,7 +1080,7 @@ impl Tour {
         self.dry_run(phase, runbook);
         let (r, inc) = self.run_runbook(phase, runbook, &[], 0);
         let mut ok = r.code == 0;
-        ok &= self.assert_recovered(phase, true);
+        ok &= self.assert_recovered(phase, true, r.code == 0);
         if let Some((id, p)) = inc {
             let j = self.journals.clone();
             let recs = self.audit(phase, &j, &id, &p);
@@ -1196,8 +1225,7 @@ impl Tour {
         d
     }
 
-    fn crash_reset_b(&mut self) {
-        let phase = "crash mid reset-option-b + resume";
+    fn crash_reset_b(&mut self, phase: &str, kill_event: &str) {
         if self.lab.agreed_leader(&self.all()).is_none() {
             self.heal("no leader before the crash test");
         }
@@ -1206,13 +1234,13 @@ impl Tour {
             return;
         }
         let offsets = self.log_sizes();
-        let jdir = self.crash_journal_dir("journals-crash-b");
+        let jdir = self.crash_journal_dir(&format!("journals-crash-b-{kill_event}"));
         let Some((path, in_doubt)) = self.run_and_kill(
             phase,
             &jdir,
             &["run", "reset-option-b", "--yes"],
             "start-others",
-            "action_intent",
+            kill_event,
         ) else {
             self.heal("crash B: no kill point");
             return;
@@ -1257,7 +1285,7 @@ impl Tour {
             "the journal has no `resumed` record".into()
         });
         self.check_decisions(phase, &recs, &in_doubt);
-        let recovered = self.assert_recovered(phase, true);
+        let recovered = self.assert_recovered(phase, true, r.code == 0);
         let id = path
             .file_stem()
             .expect("stem")
@@ -1303,7 +1331,29 @@ impl Tour {
         });
 
         // Without --confirm-destructive: a human decision is needed (exit 4); nothing deleted.
-        let (_r, inc) = self.run_runbook(phase, "reset-option-a", &[], 4);
+        // A refusal before anything is done needs no incident; if one was opened, it must
+        // not have reached the wipe.
+        let jdir = self.journals.clone();
+        let files = Self::journal_files(&jdir);
+        let r = self.nri(&jdir, &["run", "reset-option-a", "--yes"], RUN_LIMIT);
+        self.check(phase, r.code == 4, || {
+            format!(
+                "`run reset-option-a --yes` without --confirm-destructive must exit 4:\n{}",
+                r.text()
+            )
+        });
+        let new: Vec<PathBuf> = Self::journal_files(&jdir)
+            .difference(&files)
+            .cloned()
+            .collect();
+        let inc = new.first().map(|p| (String::new(), p.clone()));
+        self.step(&format!(
+            "{phase}: without --confirm-destructive: exit {} in {:.1}s, {} incident(s) opened; stderr: {}",
+            r.code,
+            r.took.as_secs_f64(),
+            new.len(),
+            tail(r.stderr.trim(), 400).replace('\n', " | ")
+        ));
         for n in self.nodes.clone() {
             let now = std::fs::metadata(self.raft_dir(&n)).ok().map(|m| m.ino());
             self.check(phase, now == inodes[&n], || {
@@ -1333,13 +1383,13 @@ impl Tour {
 
         // With it: exit 0, verified backups, fresh Raft dirs, a leader.
         let offsets = self.log_sizes();
-        let (_r, inc) = self.run_runbook(
+        let (r, inc) = self.run_runbook(
             phase,
             "reset-option-a",
             &["--confirm-destructive", "lab"],
             0,
         );
-        self.assert_recovered(phase, false);
+        self.assert_recovered(phase, false, r.code == 0);
         if let Some((id, p)) = inc {
             let j = self.journals.clone();
             let recs = self.audit(phase, &j, &id, &p);
@@ -1444,7 +1494,7 @@ impl Tour {
         ));
     }
 
-    fn crash_reset_a(&mut self, phase: &str, kill_event: &str) {
+    fn crash_reset_a(&mut self, phase: &str, kill_step: &str, kill_event: &str) {
         if self.lab.agreed_leader(&self.all()).is_none() {
             self.heal("no leader before crash A");
         }
@@ -1475,7 +1525,7 @@ impl Tour {
                 .collect()
         };
         let offsets = self.log_sizes();
-        let jdir = self.crash_journal_dir(&format!("journals-crash-a-{kill_event}"));
+        let jdir = self.crash_journal_dir(&format!("journals-crash-a-{kill_step}-{kill_event}"));
         let Some((path, in_doubt)) = self.run_and_kill(
             phase,
             &jdir,
@@ -1486,7 +1536,7 @@ impl Tour {
                 "--confirm-destructive",
                 "lab",
             ],
-            "start-all",
+            kill_step,
             kill_event,
         ) else {
             self.heal("crash A: no kill point");
@@ -1531,7 +1581,7 @@ impl Tour {
             wipes.len() == self.nodes.len() && uniq.len() == self.nodes.len(),
             || format!("the wipe must be sent exactly once per node, was: {wipes:?}"),
         );
-        self.assert_recovered(phase, false);
+        self.assert_recovered(phase, false, r.code == 0);
         let id = path
             .file_stem()
             .expect("stem")

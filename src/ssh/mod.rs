@@ -364,14 +364,10 @@ impl SshTransport {
     ) -> Result<HttpResponse, TransportError> {
         let addr = host_port(&node.host, node.nats.monitor_port);
         let url = format!("http://{addr}{path}");
-        let client = reqwest::blocking::Client::builder()
-            .timeout(timeout)
-            .connect_timeout(node.ssh.connect_timeout.min(timeout))
-            .build()
-            .map_err(|e| TransportError::Other(crate::transport::error_chain(&e)))?;
+        let client = crate::transport::http_client(node.ssh.connect_timeout.min(timeout))?;
         // Only a failure to connect is `Connect*` (what `auto` falls back on); a server that
         // accepted and then failed to answer is something else.
-        let resp = client.get(&url).send().map_err(|e| {
+        let resp = client.get(&url).timeout(timeout).send().map_err(|e| {
             let reason = crate::transport::error_chain(&e);
             match (e.is_connect(), e.is_timeout()) {
                 (true, true) => TransportError::ConnectTimeout {

@@ -67,13 +67,10 @@ impl Transport for LocalTransport {
         timeout: Duration,
     ) -> Result<HttpResponse, TransportError> {
         let url = format!("http://{}:{}{}", node.host, node.nats.monitor_port, path);
-        let client = reqwest::blocking::Client::builder()
-            .timeout(timeout)
-            .connect_timeout(node.ssh.connect_timeout.min(timeout))
-            .build()
-            .map_err(|e| TransportError::Other(e.to_string()))?;
+        let client = super::http_client(node.ssh.connect_timeout.min(timeout))?;
         let resp = client
             .get(&url)
+            .timeout(timeout)
             .send()
             .map_err(|e| TransportError::Connect {
                 addr: format!("{}:{}", node.host, node.nats.monitor_port),

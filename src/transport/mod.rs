@@ -149,3 +149,25 @@ pub fn error_chain(e: &dyn std::error::Error) -> String {
     }
     s
 }
+
+/// One HTTP client per connect timeout, shared by every request of the process. Building a
+/// client loads the system certificate store (~0.1 s of CPU): per request, that dominated a
+/// whole `diagnose` and starved the SSH handshakes running beside it.
+pub fn http_client(connect_timeout: Duration) -> Result<reqwest::blocking::Client, TransportError> {
+    use std::collections::HashMap;
+    use std::sync::{Mutex, OnceLock};
+    static CLIENTS: OnceLock<Mutex<HashMap<u128, reqwest::blocking::Client>>> = OnceLock::new();
+    let key = connect_timeout.as_millis();
+    let map = CLIENTS.get_or_init(|| Mutex::new(HashMap::new()));
+    let mut guard = map.lock().unwrap_or_else(|p| p.into_inner());
+    if let Some(c) = guard.get(&key) {
+        return Ok(c.clone());
+    }
+    let c = reqwest::blocking::Client::builder()
+        .connect_timeout(connect_timeout)
+        .pool_idle_timeout(Duration::from_secs(30))
+        .build()
+        .map_err(|e| TransportError::Other(error_chain(&e)))?;
+    guard.insert(key, c.clone());
+    Ok(c)
+}
