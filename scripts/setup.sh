@@ -15,6 +15,9 @@ command -v iptables >/dev/null || need_apt+=(iptables)
 command -v ip >/dev/null || need_apt+=(iproute2)
 command -v unzip >/dev/null || need_apt+=(unzip)
 command -v timeout >/dev/null || need_apt+=(coreutils)
+command -v pgrep >/dev/null || need_apt+=(procps)
+command -v ssh-agent >/dev/null || need_apt+=(openssh-client)
+command -v setpriv >/dev/null || need_apt+=(util-linux)
 if [ ${#need_apt[@]} -gt 0 ]; then
   echo "setup: apt-get install ${need_apt[*]}" >&2
   export DEBIAN_FRONTEND=noninteractive
