@@ -325,6 +325,14 @@ pub fn resume(g: &GlobalOpts, lib: &Library, args: &ResumeArgs) -> Result<i32> {
             .iter()
             .map(|b| (b.step.clone(), b.node.clone()))
             .collect(),
+        finished_steps: replay
+            .step_outcomes
+            .iter()
+            .filter(|(_, o)| o.as_str() == "ok")
+            .map(|(st, _)| st.clone())
+            .collect(),
+        started_steps: replay.started_steps.clone(),
+        step_targets: replay.step_targets.clone(),
     };
     writer.append(Event::Resumed {
         operator: journal::current_operator(),

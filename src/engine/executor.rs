@@ -245,7 +245,45 @@ impl<'a> Engine<'a> {
     fn step(&mut self, step: &Step) -> StepResult {
         let raw = &step.raw;
         let ctx = self.ctx();
-        if let Some(w) = &raw.when {
+        // Resume: what an earlier run of this incident decided and did stands. A fix step that
+        // finished is done; a confirm or fix step that started keeps its `when` (it was true)
+        // and its nodes, whatever the facts say now (a leader may exist again half-way).
+        let changes = matches!(raw.kind, StepKind::Fix | StepKind::Confirm);
+        if changes && raw.kind == StepKind::Fix && self.prior.finished_steps.contains(&raw.id) {
+            self.reporter.step(raw.kind.as_str(), &raw.id, None);
+            self.reporter
+                .note("finished before the interruption (journal): not run again");
+            return self.journal(Event::StepSkipped {
+                step: raw.id.clone(),
+                reason: "finished before the interruption (journal)".into(),
+            });
+        }
+        // A verify step that passed before the interruption, with later steps already under
+        // way, checked a moment that has passed (e.g. "every server is stopped" before the
+        // servers were started again): it is not checked again.
+        if raw.kind == StepKind::Verify && self.prior.finished_steps.contains(&raw.id) {
+            let pos = self
+                .plan
+                .steps
+                .iter()
+                .position(|s| s.id() == raw.id)
+                .unwrap_or(0);
+            if self
+                .plan
+                .steps
+                .iter()
+                .skip(pos + 1)
+                .any(|s| self.prior.started_steps.contains(s.id()))
+            {
+                return self.journal(Event::StepSkipped {
+                    step: raw.id.clone(),
+                    reason: "passed before the interruption, later steps already ran (journal)"
+                        .into(),
+                });
+            }
+        }
+        let sticky = changes && self.prior.started_steps.contains(&raw.id);
+        if let (false, Some(w)) = (sticky, &raw.when) {
             match eval_bool(w, &ctx) {
                 Ok(true) => {}
                 Ok(false) => {
@@ -280,6 +318,30 @@ impl<'a> Engine<'a> {
             step: raw.id.clone(),
             kind: raw.kind.as_str().into(),
         })?;
+        let targets = if step.is_per_node() {
+            let planned = if sticky {
+                self.prior.step_targets.get(&raw.id).cloned()
+            } else {
+                None
+            };
+            let t = match planned {
+                Some(names) => self
+                    .inv
+                    .nodes
+                    .iter()
+                    .filter(|n| names.contains(&n.name))
+                    .cloned()
+                    .collect(),
+                None => self.targets(step),
+            };
+            self.journal(Event::StepTargets {
+                step: raw.id.clone(),
+                nodes: t.iter().map(|n: &Node| n.name.clone()).collect(),
+            })?;
+            t
+        } else {
+            Vec::new()
+        };
         if let Some(m) = &raw.message {
             if !self.cfg.diagnose_only {
                 let text =
@@ -296,9 +358,9 @@ impl<'a> Engine<'a> {
         } else if raw.wait_until.is_some() {
             self.wait(step)
         } else if raw.backup.is_some() {
-            self.backup(step)
+            self.backup(step, targets)
         } else if raw.run.is_some() || raw.http.is_some() {
-            self.nodes(step)
+            self.nodes(step, targets)
         } else {
             Ok(())
         };
@@ -746,9 +808,8 @@ impl<'a> Engine<'a> {
     }
 
     /// Read-only or mutating commands (and GETs) on the selected nodes.
-    fn nodes(&mut self, step: &Step) -> StepResult {
+    fn nodes(&mut self, step: &Step, targets: Vec<Node>) -> StepResult {
         let raw = step.raw.clone();
-        let targets = self.targets(step);
         let targets = self.ordered(step, targets);
         self.captures.insert(
             raw.id.clone(),
@@ -1075,12 +1136,11 @@ impl<'a> Engine<'a> {
 
     /// The built-in backup action: archive a path on each node, verify the archive, and
     /// journal its path, size and SHA-256.
-    fn backup(&mut self, step: &Step) -> StepResult {
+    fn backup(&mut self, step: &Step, targets: Vec<Node>) -> StepResult {
         let raw = step.raw.clone();
         let Some(b) = raw.backup.clone() else {
             return Ok(());
         };
-        let targets = self.targets(step);
         self.captures.insert(
             raw.id.clone(),
             json!({"nodes": {}, "ok": true, "failed": []}),

@@ -52,6 +52,12 @@ pub struct Prior {
     pub confirmations: BTreeMap<String, bool>,
     /// (backup step, node) with a verified backup recorded.
     pub backups: BTreeSet<(String, String)>,
+    /// Steps that finished `ok`: a fix step among them is done and not run again.
+    pub finished_steps: BTreeSet<String>,
+    /// Steps that started: their `when` was true and is not decided again on fresh facts.
+    pub started_steps: BTreeSet<String>,
+    /// The nodes each started per-node step was planned for.
+    pub step_targets: BTreeMap<String, Vec<String>>,
 }
 
 /// How a run ended.

@@ -38,6 +38,12 @@ pub enum Event {
         step: String,
         reason: String,
     },
+    /// The nodes a per-node step was planned for, written when it starts: a resume finishes
+    /// the same nodes whatever the facts say then.
+    StepTargets {
+        step: String,
+        nodes: Vec<String>,
+    },
     StepFinished {
         step: String,
         /// `ok`, `failed`, `timeout`, `rehearsed`.
@@ -162,6 +168,7 @@ impl Event {
             Event::IncidentOpened { .. } => "incident_opened",
             Event::StepStarted { .. } => "step_started",
             Event::StepSkipped { .. } => "step_skipped",
+            Event::StepTargets { .. } => "step_targets",
             Event::StepFinished { .. } => "step_finished",
             Event::FactsGathered { .. } => "facts_gathered",
             Event::Finding { .. } => "finding",

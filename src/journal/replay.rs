@@ -133,6 +133,10 @@ pub struct Replay {
     pub confirmations: BTreeMap<String, bool>,
     /// Steps with a `step_finished` record, whatever the outcome.
     pub finished_steps: BTreeSet<String>,
+    /// Steps with a `step_started` record.
+    pub started_steps: BTreeSet<String>,
+    /// The nodes each per-node step was planned for (latest `step_targets`).
+    pub step_targets: BTreeMap<String, Vec<String>>,
     /// Latest outcome per finished step (`ok`, `failed`, `timeout`, `rehearsed`).
     pub step_outcomes: BTreeMap<String, String>,
     pub skipped_steps: BTreeSet<String>,
@@ -188,6 +192,8 @@ pub fn replay(records: &[Record]) -> Replay {
         rehearsed_actions: BTreeSet::new(),
         confirmations: BTreeMap::new(),
         finished_steps: BTreeSet::new(),
+        started_steps: BTreeSet::new(),
+        step_targets: BTreeMap::new(),
         step_outcomes: BTreeMap::new(),
         skipped_steps: BTreeSet::new(),
         backups: Vec::new(),
@@ -236,7 +242,13 @@ pub fn replay(records: &[Record]) -> Replay {
                     started: rec.ts.clone(),
                 })
             }
-            Event::StepStarted { .. } | Event::FactsGathered { .. } | Event::Finding { .. } => {}
+            Event::StepStarted { step, .. } => {
+                r.started_steps.insert(step.clone());
+            }
+            Event::StepTargets { step, nodes } => {
+                r.step_targets.insert(step.clone(), nodes.clone());
+            }
+            Event::FactsGathered { .. } | Event::Finding { .. } => {}
             Event::HostKeyAccepted { .. } => {}
             Event::StepSkipped { step, .. } => {
                 r.skipped_steps.insert(step.clone());

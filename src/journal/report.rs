@@ -475,6 +475,7 @@ pub fn report_data(records: &[Record], verify: &VerifyReport) -> ReportData {
                     repaired_torn_tail: *repaired_torn_tail,
                 });
             }
+            Event::StepTargets { .. } => {}
             Event::StepStarted { step, kind } => data.steps.push(StepEntry {
                 step: step.clone(),
                 kind: kind.clone(),
@@ -903,6 +904,9 @@ fn describe(ev: &Event, rehearsal: bool) -> (String, String, String) {
             ),
         ),
         Event::StepStarted { step, kind } => (step.clone(), s(), kind.clone()),
+        Event::StepTargets { step, nodes } => {
+            (step.clone(), s(), format!("on {}", nodes.join(", ")))
+        }
         Event::StepSkipped { step, reason } => (step.clone(), s(), format!("skipped: {reason}")),
         Event::StepFinished {
             step,

@@ -68,14 +68,15 @@ impl Transport for LocalTransport {
     ) -> Result<HttpResponse, TransportError> {
         let url = format!("http://{}:{}{}", node.host, node.nats.monitor_port, path);
         let client = super::http_client(node.ssh.connect_timeout.min(timeout))?;
-        let resp = client
-            .get(&url)
-            .timeout(timeout)
-            .send()
-            .map_err(|e| TransportError::Connect {
-                addr: format!("{}:{}", node.host, node.nats.monitor_port),
-                reason: crate::transport::error_chain(&e),
-            })?;
+        let resp =
+            client
+                .get(&url)
+                .timeout(timeout)
+                .send()
+                .map_err(|e| TransportError::Connect {
+                    addr: format!("{}:{}", node.host, node.nats.monitor_port),
+                    reason: crate::transport::error_chain(&e),
+                })?;
         let status = resp.status().as_u16();
         let body = resp
             .text()
