@@ -1469,11 +1469,18 @@ impl Tour {
         let mut after = Vec::new();
         for n in self.nodes.clone() {
             let now = std::fs::metadata(self.raft_dir(&n)).ok().map(|m| m.ino());
-            self.check(phase, now.is_some() && now != inodes[&n], || {
+            // The inode alone proves nothing (a deleted dir's inode number is often reused by
+            // the one the server recreates): existence here, `bootstrapping` in the log below
+            // and a small term in tav.idx are the proof.
+            self.check(phase, now.is_some(), || {
                 format!(
                     "{n}: the Raft dir must have been recreated (inode {:?} → {now:?})",
                     inodes[&n]
                 )
+            });
+            let term = faults::meta_term(&st.node(&n).expect("node").store_dir);
+            self.check(phase, term.is_none_or(|t| t <= 3), || {
+                format!("{n}: a fresh meta group has a small term (≤ 3) in tav.idx, found {term:?}")
             });
             let log = self.log_since(&n, offsets[&n]);
             self.check(phase, log.contains("JetStream cluster bootstrapping") && !log.contains("JetStream cluster recovering state"), || {
