@@ -1,3 +1,4 @@
+#![cfg_attr(test, allow(clippy::unwrap_used))]
 //! nats-rescue: guided, journaled recovery for NATS JetStream clusters whose Raft groups
 //! cannot elect a leader.
 //!

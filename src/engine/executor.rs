@@ -727,7 +727,7 @@ impl<'a> Engine<'a> {
             self.verify_steps_run += 1;
         }
         if self.wait_for(&raw.id, &expr, timeout, interval)? {
-            self.reporter.good(&format!("{expr}"));
+            self.reporter.good(&expr);
             Ok(())
         } else {
             let msg = format!(
@@ -1103,21 +1103,7 @@ impl<'a> Engine<'a> {
             }
             Err(e) => {
                 let entry = json!({"ok": false, "error": e.to_string(), "exit_code": null});
-                let ev = Event::ActionResult {
-                    action: action.clone(),
-                    step: raw.id.clone(),
-                    node: node_name.clone(),
-                    exit_code: None,
-                    timed_out: false,
-                    error: Some(e.to_string()),
-                    stdout: String::new(),
-                    stdout_bytes: 0,
-                    stdout_sha256: crate::inventory::sha256_hex(b""),
-                    stderr: String::new(),
-                    stderr_bytes: 0,
-                    stderr_sha256: crate::inventory::sha256_hex(b""),
-                    duration_ms: d.as_millis() as u64,
-                };
+                let ev = unreachable_event(&action, &raw.id, &node_name, &e, d);
                 (entry, ev)
             }
         };
@@ -1285,21 +1271,13 @@ impl<'a> Engine<'a> {
                     }
                 }
                 Err(e) => {
-                    self.journal(Event::ActionResult {
-                        action,
-                        step: raw.id.clone(),
-                        node: name.clone(),
-                        exit_code: None,
-                        timed_out: false,
-                        error: Some(e.to_string()),
-                        stdout: String::new(),
-                        stdout_bytes: 0,
-                        stdout_sha256: crate::inventory::sha256_hex(b""),
-                        stderr: String::new(),
-                        stderr_bytes: 0,
-                        stderr_sha256: crate::inventory::sha256_hex(b""),
-                        duration_ms: 0,
-                    })?;
+                    self.journal(unreachable_event(
+                        &action,
+                        &raw.id,
+                        &name,
+                        &e,
+                        Duration::ZERO,
+                    ))?;
                     self.reporter.bad(&format!("{name}: backup failed: {e}"));
                     self.capture(&raw.id, &name, json!({"ok": false, "error": e.to_string()}));
                     failures.push(name);
@@ -1616,6 +1594,32 @@ fn result_event(
         stderr_bytes: out.stderr.total_bytes,
         stderr_sha256: out.stderr.sha256.clone(),
         duration_ms: out.duration.as_millis() as u64,
+    }
+}
+
+/// The result of an action that could not be sent or run (the transport failed).
+fn unreachable_event(
+    action: &str,
+    step: &str,
+    node: &str,
+    e: &TransportError,
+    d: Duration,
+) -> Event {
+    let empty = crate::inventory::sha256_hex(b"");
+    Event::ActionResult {
+        action: action.into(),
+        step: step.into(),
+        node: node.into(),
+        exit_code: None,
+        timed_out: false,
+        error: Some(e.to_string()),
+        stdout: String::new(),
+        stdout_bytes: 0,
+        stdout_sha256: empty.clone(),
+        stderr: String::new(),
+        stderr_bytes: 0,
+        stderr_sha256: empty,
+        duration_ms: d.as_millis() as u64,
     }
 }
 

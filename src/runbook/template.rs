@@ -203,6 +203,59 @@ fn value_names(v: &Value) -> Vec<String> {
     }
 }
 
+/// A file-name-safe rendering of an id (letters, digits, `-`, `_`, `.`; others become `_`).
+pub fn quote_path_component(s: &str) -> String {
+    s.chars()
+        .map(|c| {
+            if c.is_ascii_alphanumeric() || "-_.".contains(c) {
+                c
+            } else {
+                '_'
+            }
+        })
+        .collect()
+}
+
+/// `now | streams_lost(before)`: streams (from `facts.streams`) that had messages before and
+/// now have fewer or are missing, as readable lines. Empty when every stream kept its data.
+fn streams_lost(now: Value, before: Value) -> Vec<String> {
+    let key = |s: &Value| {
+        (
+            s.get_attr("account")
+                .ok()
+                .map(|v| v.to_string())
+                .unwrap_or_default(),
+            s.get_attr("name")
+                .ok()
+                .map(|v| v.to_string())
+                .unwrap_or_default(),
+        )
+    };
+    let count = |s: &Value| s.get_attr("max_messages").ok().and_then(|v| v.as_i64());
+    let mut lost = Vec::new();
+    let Ok(before) = before.try_iter() else {
+        return lost;
+    };
+    for b in before {
+        let Some(had) = count(&b) else { continue };
+        let k = key(&b);
+        let has = now
+            .try_iter()
+            .ok()
+            .and_then(|mut it| it.find(|s| key(s) == k))
+            .and_then(|s| count(&s));
+        match has {
+            Some(n) if n >= had => {}
+            Some(n) => lost.push(format!("{} > {}: {had} messages before, {n} now", k.0, k.1)),
+            None => lost.push(format!(
+                "{} > {}: {had} messages before, not visible now",
+                k.0, k.1
+            )),
+        }
+    }
+    lost
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -276,57 +329,4 @@ mod tests {
         assert!(vars.contains("steps.gather.nodes"), "{vars:?}");
         assert!(check_template("{{ oops(", true).is_err());
     }
-}
-
-/// A file-name-safe rendering of an id (letters, digits, `-`, `_`, `.`; others become `_`).
-pub fn quote_path_component(s: &str) -> String {
-    s.chars()
-        .map(|c| {
-            if c.is_ascii_alphanumeric() || "-_.".contains(c) {
-                c
-            } else {
-                '_'
-            }
-        })
-        .collect()
-}
-
-/// `now | streams_lost(before)`: streams (from `facts.streams`) that had messages before and
-/// now have fewer or are missing, as readable lines. Empty when every stream kept its data.
-fn streams_lost(now: Value, before: Value) -> Vec<String> {
-    let key = |s: &Value| {
-        (
-            s.get_attr("account")
-                .ok()
-                .map(|v| v.to_string())
-                .unwrap_or_default(),
-            s.get_attr("name")
-                .ok()
-                .map(|v| v.to_string())
-                .unwrap_or_default(),
-        )
-    };
-    let count = |s: &Value| s.get_attr("max_messages").ok().and_then(|v| v.as_i64());
-    let mut lost = Vec::new();
-    let Ok(before) = before.try_iter() else {
-        return lost;
-    };
-    for b in before {
-        let Some(had) = count(&b) else { continue };
-        let k = key(&b);
-        let has = now
-            .try_iter()
-            .ok()
-            .and_then(|mut it| it.find(|s| key(s) == k))
-            .and_then(|s| count(&s));
-        match has {
-            Some(n) if n >= had => {}
-            Some(n) => lost.push(format!("{} > {}: {had} messages before, {n} now", k.0, k.1)),
-            None => lost.push(format!(
-                "{} > {}: {had} messages before, not visible now",
-                k.0, k.1
-            )),
-        }
-    }
-    lost
 }

@@ -53,10 +53,6 @@ impl Cli {
     pub fn journal_dir(self, dir: &Path) -> Self {
         self.env("NATS_RESCUE_JOURNAL_DIR", dir)
     }
-    pub fn stdin(mut self, s: &str) -> Self {
-        self.stdin = Some(s.to_string());
-        self
-    }
     pub fn run(mut self) -> Ran {
         self.cmd
             .stdin(Stdio::piped())
