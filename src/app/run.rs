@@ -4,7 +4,7 @@ use super::{journal_dir, load_inventory, runbooks::load};
 use crate::cli::{ApprovalArgs, GlobalOpts, ResumeArgs, RunArgs};
 use crate::engine::prompter::{Approvals, TerminalPrompter};
 use crate::engine::reporter::Reporter;
-use crate::engine::{interrupt, Engine, InDoubt, Outcome, Prior, RunConfig, Sink};
+use crate::engine::{interrupt, Engine, Outcome, Prior, RunConfig, Sink};
 use crate::error::{Error, Result};
 use crate::inventory::Inventory;
 use crate::journal::{self, Event, JournalWriter, Redactor};
@@ -306,19 +306,7 @@ pub fn resume(g: &GlobalOpts, lib: &Library, args: &ResumeArgs) -> Result<i32> {
             .filter(|(_, r)| r.succeeded())
             .map(|(a, _)| a.clone())
             .collect(),
-        in_doubt: replay
-            .in_doubt
-            .iter()
-            .map(|d| InDoubt {
-                action: d.action.clone(),
-                step: d.step.clone(),
-                node: d.node.clone(),
-                command: d.command.clone(),
-                mutating: d.mutating,
-                idempotent: d.idempotent,
-                check: d.check.clone(),
-            })
-            .collect(),
+        in_doubt: replay.in_doubt.clone(),
         confirmations: replay.confirmations.clone(),
         backups: replay
             .backups

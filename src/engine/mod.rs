@@ -30,17 +30,9 @@ impl Sink for MemorySink {
     }
 }
 
-/// An action sent before an interruption whose outcome the journal does not know.
-#[derive(Debug, Clone)]
-pub struct InDoubt {
-    pub action: String,
-    pub step: String,
-    pub node: String,
-    pub command: String,
-    pub mutating: bool,
-    pub idempotent: bool,
-    pub check: Option<String>,
-}
+/// An action sent before an interruption whose outcome the journal does not know (as the
+/// journal's replay reports it).
+pub use crate::journal::replay::InDoubtAction as InDoubt;
 
 /// What an earlier run of the same incident already did (rebuilt from the journal).
 #[derive(Debug, Clone, Default)]

@@ -238,6 +238,7 @@ fn resume_skips_finished_and_settles_in_doubt_by_receipt() {
         mutating: true,
         idempotent: false,
         check: None,
+        seq: 0,
     });
     let plan = parse(Path::new("t.yaml"), RUNBOOK, Source::Builtin).unwrap();
     let t = RecordingTransport::new(LocalTransport);
