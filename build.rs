@@ -6,7 +6,7 @@ fn main() {
     let dir = std::path::Path::new("runbooks");
     let mut files: Vec<_> = std::fs::read_dir(dir)
         .map(|rd| {
-            rd.filter_map(|e| e.ok())
+            rd.filter_map(std::result::Result::ok)
                 .map(|e| e.path())
                 .filter(|p| p.extension().is_some_and(|x| x == "yaml"))
                 .collect()

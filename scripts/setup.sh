@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Installs everything nats-rescue's build, tests and demo need on a fresh Debian 12 machine.
-# Idempotent: skips what is already there. Run as root.
+# Idempotent: skips what is already there. Run as root (no sudo needed).
 set -euo pipefail
 NATS_MODERN_VERSION="${NATS_MODERN_VERSION:-2.15.1}"
 ROOT="$(cd "$(dirname "$0")/.." && pwd)"
@@ -18,6 +18,8 @@ command -v timeout >/dev/null || need_apt+=(coreutils)
 command -v pgrep >/dev/null || need_apt+=(procps)
 command -v ssh-agent >/dev/null || need_apt+=(openssh-client)
 command -v setpriv >/dev/null || need_apt+=(util-linux)
+command -v sudo >/dev/null || need_apt+=(sudo)
+command -v shellcheck >/dev/null || need_apt+=(shellcheck)
 if [ ${#need_apt[@]} -gt 0 ]; then
   echo "setup: apt-get install ${need_apt[*]}" >&2
   export DEBIAN_FRONTEND=noninteractive

@@ -20,3 +20,4 @@ pub mod nats;
 pub mod runbook;
 pub mod ssh;
 pub mod transport;
+pub mod ui;

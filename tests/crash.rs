@@ -454,8 +454,47 @@ fn decisions(recs: &[Value]) -> Vec<(String, String)> {
 /// One kill-and-resume case. Returns the records at the kill.
 fn crash_and_resume(rig: &mut Rig, mode: &'static str, point: KillPoint, nap: &str) -> Vec<Value> {
     let case = rig.case(&format!("{mode}-{point:?}"), mode);
-    let mut child = rig.spawn_run(&case, nap);
-    let at_kill = kill_at(rig, &case, &mut child, point);
+    let at_kill = if let KillPoint::AfterRecord(k) = point {
+        // Exactly at the boundary: the binary aborts itself once record k is fsynced.
+        let mode = format!("mode={}", case.mode);
+        let nap = format!("nap={nap}");
+        let dir_var = format!("dir={}", case.effects.display());
+        let rb = runbook();
+        let out = rig
+            .cmd(
+                &case,
+                &[
+                    "run",
+                    rb.to_str().expect("utf-8 path"),
+                    "--yes",
+                    "--var",
+                    &dir_var,
+                    "--var",
+                    &mode,
+                    "--var",
+                    &nap,
+                ],
+            )
+            .env("NATS_RESCUE_TEST_CRASH_AFTER", k.to_string())
+            .output()
+            .expect("run nats-rescue");
+        let recs = case.records();
+        if !recs.iter().any(|r| event(r) == "incident_closed") {
+            use std::os::unix::process::ExitStatusExt;
+            assert_eq!(
+                out.status.signal(),
+                Some(6),
+                "{}: expected the crash hook to abort the run\n{}",
+                case.name,
+                String::from_utf8_lossy(&out.stderr)
+            );
+            assert_eq!(recs.len(), k, "{}: the crash landed elsewhere", case.name);
+        }
+        recs
+    } else {
+        let mut child = rig.spawn_run(&case, nap);
+        kill_at(rig, &case, &mut child, point)
+    };
     let incident = case.incident();
     if matches!(point, KillPoint::AfterRecord(_))
         && at_kill.iter().any(|r| event(r) == "incident_closed")
@@ -483,7 +522,7 @@ fn crash_and_resume(rig: &mut Rig, mode: &'static str, point: KillPoint, nap: &s
     let in_doubt = unsettled(&at_kill);
     match point {
         KillPoint::MidCommand | KillPoint::MidCommandRemoteKilled => {
-            assert!(!in_doubt.is_empty(), "{}: nothing in doubt", case.name)
+            assert!(!in_doubt.is_empty(), "{}: nothing in doubt", case.name);
         }
         KillPoint::AllResults => assert!(in_doubt.is_empty(), "{}: {in_doubt:?}", case.name),
         _ => {}
@@ -612,9 +651,10 @@ fn killed_at_every_record_boundary_serial_resumes_exactly_once() {
         landed.insert(at_kill.len());
     }
     eprintln!("crash sweep serial: {total} records per clean run; kills landed after {landed:?} records; {:?}", started.elapsed());
-    // Most kills landed where they were aimed (a fast run may overtake a few).
-    assert!(
-        landed.len() * 2 > total,
+    // Every boundary before the close was hit exactly.
+    assert_eq!(
+        landed,
+        (1..total).collect::<BTreeSet<usize>>(),
         "kills landed after {landed:?} of {total} records"
     );
 }

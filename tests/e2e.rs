@@ -818,7 +818,7 @@ impl Tour {
             .state()
             .faults
             .last()
-            .map(|f| f.nodes())
+            .map(nats_rescue::lab::state::FaultRecord::nodes)
             .unwrap_or_default();
         let fault_kind = if fault == "quorum-loss" && targets.len() == self.nodes.len() {
             "all-down"
@@ -947,9 +947,12 @@ impl Tour {
                     diffs.join("; "),
                     st_before
                         .as_ref()
-                        .map(|s| s.to_string())
+                        .map(std::string::ToString::to_string)
                         .unwrap_or_default(),
-                    st_after.as_ref().map(|s| s.to_string()).unwrap_or_default()
+                    st_after
+                        .as_ref()
+                        .map(std::string::ToString::to_string)
+                        .unwrap_or_default()
                 )
             });
         }
@@ -993,7 +996,7 @@ impl Tour {
                 .lines()
                 .any(|l| l.contains(&format!("{node}: WOULD RUN")));
             let listed = r.stderr.contains(first)
-                || cmd.starts_with("set -e\nsrc=") && r.stderr.contains("archive ");
+                || cmd.starts_with("set -- ") && r.stderr.contains("archive ");
             self.check(phase, line_for_node && listed, || {
                 format!("the dry run output does not list the would-be command on {node}: {first:?}\n{}", r.text())
             });

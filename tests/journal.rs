@@ -572,6 +572,7 @@ fn incident_records(rehearsal: bool) -> (Vec<Record>, VerifyReport) {
             step: "diagnose".into(),
             cause: "insufficient-nodes".into(),
             confidence: "high".into(),
+            score: None,
             summary: "2 of 3 servers are down; quorum needs 2".into(),
             evidence: vec!["n2: nats-server is not running (service status exit 3)".into()],
         },

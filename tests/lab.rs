@@ -363,5 +363,5 @@ fn fault_tour(server_bin: &Path, label: &str) {
 
 fn num_routes(lab: &Lab, node: &str) -> Option<u64> {
     lab.monitor(node, "/varz")
-        .and_then(|v| v.get("routes").and_then(|r| r.as_u64()))
+        .and_then(|v| v.get("routes").and_then(serde_json::Value::as_u64))
 }

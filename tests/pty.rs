@@ -120,7 +120,7 @@ impl Rig {
     fn incident(&self) -> String {
         let mut ids: Vec<String> = std::fs::read_dir(self.journal_dir())
             .expect("journal dir exists")
-            .filter_map(|e| e.ok())
+            .filter_map(std::result::Result::ok)
             .map(|e| e.path())
             .filter(|p| p.extension().is_some_and(|x| x == "jsonl"))
             .filter_map(|p| p.file_stem().map(|s| s.to_string_lossy().into_owned()))
@@ -792,7 +792,7 @@ fn destructive_step_with_only_yes_exits_4_naming_confirm_destructive() {
     assert!(
         !rig.journal_dir().exists()
             || std::fs::read_dir(rig.journal_dir())
-                .map(|d| d.count())
+                .map(std::iter::Iterator::count)
                 .unwrap_or(0)
                 == 0
     );
@@ -818,7 +818,7 @@ fn destructive_step_with_a_wrong_cluster_name_is_refused_and_nothing_changes() {
     assert!(
         !rig.journal_dir().exists()
             || std::fs::read_dir(rig.journal_dir())
-                .map(|d| d.count())
+                .map(std::iter::Iterator::count)
                 .unwrap_or(0)
                 == 0
     );

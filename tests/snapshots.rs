@@ -6,16 +6,17 @@
 //! SSH-side facts (service state, TCP reachability of peers, firewall rules) are not in the
 //! captures; the scenarios add them the way `src/nats/tests.rs` does.
 
-use nats_rescue::app::status::findings;
+use nats_rescue::app::status::diagnosis;
 use nats_rescue::engine::Finding;
 use nats_rescue::inventory::Inventory;
 use nats_rescue::journal::{self, show, Event, JournalWriter, Record, GENESIS_HASH};
 use nats_rescue::nats::probe::{ShellReport, TcpResult};
-use nats_rescue::nats::{render_status, ClusterFacts, HttpBodies, NodeFacts};
+use nats_rescue::nats::{ClusterFacts, HttpBodies, NodeFacts};
 use nats_rescue::runbook::Library;
 use nats_rescue::transport::local::LocalTransport;
 use nats_rescue::transport::recording::RecordingTransport;
 use nats_rescue::transport::Transport;
+use nats_rescue::ui::status::{render_findings, render_status};
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -97,7 +98,10 @@ fn alive(mut f: NodeFacts, tcp: &[(&str, &str)], firewall: &[&str]) -> NodeFacts
                 result: result.to_string(),
             })
             .collect(),
-        firewall: firewall.iter().map(|s| s.to_string()).collect(),
+        firewall: firewall
+            .iter()
+            .map(std::string::ToString::to_string)
+            .collect(),
         complete: true,
         ..Default::default()
     };
@@ -194,7 +198,7 @@ fn assert_fits(text: &str, width: usize) {
 // `status`
 
 fn status(name: &str, f: &ClusterFacts) {
-    let text = render_status(f, false);
+    let text = render_status(f, false, 80);
     assert_fits(&text, 100);
     assert!(
         !text.contains('\u{1b}'),
@@ -236,11 +240,15 @@ fn status_partition_2_15_1() {
 /// (network-partition's firewall listing) runs here through `LocalTransport`, read-only,
 /// and its output feeds a message, not a finding, so the findings do not depend on this host.
 fn diagnose(inv: &Inventory, f: &ClusterFacts) -> (Vec<Finding>, Vec<(String, String)>) {
-    let rec = RecordingTransport::new(LocalTransport);
+    let rec = RecordingTransport::new(LocalTransport::default());
     let transport: Arc<dyn Transport> = Arc::new(rec.clone());
-    let facts = serde_json::to_value(f).expect("facts serialize");
-    let found = findings(&Library::new(None), inv, transport, facts);
-    (found, rec.commands())
+    let d = diagnosis(&Library::new(None), inv, transport, f);
+    assert!(
+        d.errors.is_empty(),
+        "runbooks failed to evaluate: {:?}",
+        d.errors
+    );
+    (d.findings, rec.commands())
 }
 
 fn diagnosed(name: &str, inv: &Inventory, f: &ClusterFacts) -> Vec<Finding> {
@@ -251,7 +259,7 @@ fn diagnosed(name: &str, inv: &Inventory, f: &ClusterFacts) -> Vec<Finding> {
             "{node}: unexpected command in diagnose: {script}"
         );
     }
-    let text = nats_rescue::app::status::render_findings(f.healthy, &found);
+    let text = render_findings(f.healthy, &found);
     assert!(!text.contains('\u{1b}'));
     insta::assert_snapshot!(name, text);
     found
@@ -480,6 +488,7 @@ fn journal_show_interrupted_and_resumed() {
                     step: "quorum-lost".into(),
                     cause: "insufficient-nodes".into(),
                     confidence: "high".into(),
+                    score: None,
                     summary: "2 of 3 servers are down; quorum needs 2".into(),
                     evidence: vec![
                         "n2: nats-server is not running (service status exit 3)".into(),

@@ -300,7 +300,7 @@ fn unknown_host_is_refused() {
             assert!(
                 offered.contains(&sshd.host_fingerprint("ed25519")),
                 "{offered}"
-            )
+            );
         }
         other => panic!("expected HostKeyUnknown, got {other:?}"),
     }

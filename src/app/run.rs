@@ -3,24 +3,25 @@
 use super::{journal_dir, load_inventory, runbooks::load};
 use crate::cli::{ApprovalArgs, GlobalOpts, ResumeArgs, RunArgs};
 use crate::engine::prompter::{Approvals, TerminalPrompter};
-use crate::engine::reporter::Reporter;
-use crate::engine::{interrupt, Engine, Outcome, Prior, RunConfig, Sink};
+use crate::engine::{interrupt, Engine, EngineEvent, Listener, Prior, Recorder, RunConfig};
 use crate::error::{Error, Result};
 use crate::inventory::Inventory;
 use crate::journal::{self, Event, JournalWriter, Redactor};
-use crate::runbook::{Library, Plan, Source};
+use crate::runbook::{Library, Plan};
 use crate::ssh::SshTransport;
+use crate::ui::{self, outcome, Settings, TerminalReporter};
 use std::collections::BTreeMap;
 use std::sync::Arc;
 
-/// The journal as the engine's sink; also journals host keys accepted on first contact.
-struct JournalSink<'a> {
+/// The journal as the engine's first listener; also journals host keys accepted on first
+/// contact, before the event that made the contact.
+struct JournalListener<'a> {
     writer: &'a mut JournalWriter,
     ssh: Arc<SshTransport>,
 }
 
-impl Sink for JournalSink<'_> {
-    fn append(&mut self, ev: Event) -> std::result::Result<(), String> {
+impl JournalListener<'_> {
+    fn host_keys(&mut self) -> std::result::Result<(), String> {
         for k in self.ssh.take_accepted_host_keys() {
             self.writer
                 .append(Event::HostKeyAccepted {
@@ -30,8 +31,18 @@ impl Sink for JournalSink<'_> {
                 })
                 .map_err(|e| e.to_string())?;
         }
+        Ok(())
+    }
+}
+
+impl Listener for JournalListener<'_> {
+    fn on_event(&mut self, ev: &EngineEvent) -> std::result::Result<(), String> {
+        let EngineEvent::Journal(ev) = ev else {
+            return Ok(());
+        };
+        self.host_keys()?;
         self.writer
-            .append(ev)
+            .append(ev.clone())
             .map(|_| ())
             .map_err(|e| e.to_string())
     }
@@ -74,10 +85,8 @@ fn redactor_for(plan: &Plan, vars: &BTreeMap<String, String>) -> Redactor {
 fn transport(g: &GlobalOpts) -> (Arc<SshTransport>, Arc<crate::engine::Gather>) {
     let ssh = Arc::new(SshTransport::new(g.accept_new_host_keys));
     let t2 = ssh.clone();
-    let gather: Arc<crate::engine::Gather> = Arc::new(move |inv: &Inventory| {
-        let f = crate::nats::gather(&*t2, inv, None);
-        serde_json::to_value(&f).unwrap_or_default()
-    });
+    let gather: Arc<crate::engine::Gather> =
+        Arc::new(move |inv: &Inventory, th| crate::nats::gather(&*t2, inv, None, th));
     (ssh, gather)
 }
 
@@ -85,12 +94,7 @@ fn transport(g: &GlobalOpts) -> (Arc<SshTransport>, Arc<crate::engine::Gather>) 
 /// could not be approved: otherwise its earlier steps (stop every server, back up) would run
 /// and the run would stop half-way at the destructive question.
 fn preflight(plan: &Plan, inv: &Inventory, a: &ApprovalArgs, rehearsal: bool) -> Result<()> {
-    if rehearsal
-        || !plan
-            .steps
-            .iter()
-            .any(|s| s.kind() == crate::runbook::StepKind::Confirm && s.raw.destructive)
-    {
+    if rehearsal || !plan.has_destructive_confirmation() {
         return Ok(());
     }
     use crate::engine::prompter::{decide, is_interactive, Policy};
@@ -170,42 +174,32 @@ fn execute(
     approval: &ApprovalArgs,
 ) -> Result<i32> {
     interrupt::install();
-    let reporter = Reporter::new(g.quiet || g.json, g.verbose, g.no_color);
+    let settings = Settings::resolve(g);
+    let mut reporter = TerminalReporter::new(settings);
     let incident = cfg.incident.clone();
     let rehearsal = cfg.rehearsal;
-    reporter.header(&format!(
-        "{}incident {incident}: {} — {}",
-        if rehearsal {
-            "REHEARSAL (--dry-run, nothing mutating is sent) "
-        } else {
-            ""
-        },
-        plan.id,
-        plan.title
+    reporter.header(&outcome::run_header(
+        rehearsal,
+        &incident,
+        &plan.id,
+        &plan.title,
     ));
-    reporter.note(&format!("journal: {}", writer.path().display()));
+    reporter.line(&format!("  journal: {}", writer.path().display()));
     let (ssh, gather) = transport(g);
     let mut prompter = TerminalPrompter::new(approvals(approval));
     let transport: Arc<dyn crate::transport::Transport> = ssh.clone();
-    let (outcome, findings, recs) = {
-        let mut sink = JournalSink {
+    let mut recorder = Recorder::default();
+    let result = {
+        let mut journal = JournalListener {
             writer,
             ssh: ssh.clone(),
         };
-        let mut engine = Engine::new(
-            plan,
-            inv,
-            transport,
-            gather,
-            &mut prompter,
-            &mut sink,
-            &reporter,
-            cfg,
-        )
-        .with_prior(prior);
-        let o = engine.run();
-        (o, engine.findings.clone(), engine.recommendations.clone())
+        let listeners: Vec<&mut dyn Listener> = vec![&mut journal, &mut reporter, &mut recorder];
+        Engine::new(plan, inv, transport, gather, &mut prompter, listeners, cfg)
+            .with_prior(prior)
+            .run()
     };
+    drop(reporter);
     for k in ssh.take_accepted_host_keys() {
         writer.append(Event::HostKeyAccepted {
             node: k.node,
@@ -214,39 +208,23 @@ fn execute(
         })?;
     }
     writer.append(Event::IncidentClosed {
-        outcome: outcome.word().into(),
-        detail: outcome.detail(),
+        outcome: result.journaled().as_str().into(),
+        detail: result.detail(),
     })?;
-    let code = outcome.exit_code();
-    let line = match &outcome {
-        Outcome::Recovered => "RECOVERED: the runbook's verify steps passed".to_string(),
-        Outcome::Completed => "completed".to_string(),
-        Outcome::Rehearsed => "rehearsal complete: nothing mutating was sent".to_string(),
-        Outcome::VerifyFailed(d) => format!("NOT RECOVERED: {d}"),
-        Outcome::Failed(d) => format!("STOPPED ON FAILURE: {d}"),
-        Outcome::Stopped(d) => {
-            format!("stopped: {d}; continue with `nats-rescue resume {incident}`")
-        }
-        Outcome::NeedDecision(d) => {
-            format!("a decision is needed: {d}; continue with `nats-rescue resume {incident}`")
-        }
-    };
+    let code = result.exit_code();
     if !g.quiet {
-        eprintln!("\n{line}");
-        eprintln!(
-            "journal: {} (head {})",
-            writer.path().display(),
-            &writer.head_hash()[..16]
-        );
-        eprintln!("report:  nats-rescue journal export {incident} --format markdown");
+        eprintln!("\n{}", outcome::outcome_line(&result, &incident));
+        for l in outcome::journal_lines(writer.path(), writer.head_hash(), &incident) {
+            eprintln!("{l}");
+        }
     }
     if g.json {
-        let v = serde_json::json!({
-            "incident": incident, "runbook": plan.id, "rehearsal": rehearsal, "outcome": outcome.word(),
-            "detail": outcome.detail(), "exit_code": code, "findings": findings, "recommendations": recs,
+        ui::out_json(&serde_json::json!({
+            "incident": incident, "runbook": plan.id, "rehearsal": rehearsal,
+            "outcome": result.journaled().as_str(), "detail": result.detail(), "exit_code": code,
+            "findings": recorder.findings(), "recommendations": recorder.recommendations(),
             "journal": writer.path(), "head_hash": writer.head_hash(),
-        });
-        println!("{}", serde_json::to_string_pretty(&v).unwrap_or_default());
+        }));
     }
     Ok(code)
 }
@@ -313,10 +291,11 @@ pub fn resume(g: &GlobalOpts, lib: &Library, args: &ResumeArgs) -> Result<i32> {
             .iter()
             .map(|b| (b.step.clone(), b.node.clone()))
             .collect(),
+        archives: replay.backups.clone(),
         finished_steps: replay
             .step_outcomes
             .iter()
-            .filter(|(_, o)| o.as_str() == "ok")
+            .filter(|(_, o)| o.as_str() == crate::journal::StepOutcome::Ok.as_str())
             .map(|(st, _)| st.clone())
             .collect(),
         started_steps: replay.started_steps.clone(),
@@ -336,6 +315,5 @@ pub fn resume(g: &GlobalOpts, lib: &Library, args: &ResumeArgs) -> Result<i32> {
     cfg.rehearsal = opened.rehearsal;
     cfg.vars = opened.vars.clone();
     cfg.node_limit = opened.node_limit.clone();
-    let _ = Source::Builtin;
     execute(g, &plan, &inv, &mut writer, cfg, prior, &args.approval)
 }

@@ -3,8 +3,8 @@
 use crate::cli::RunbooksCommand;
 use crate::error::{Error, Result};
 use crate::input_error::InputProblems;
-use crate::runbook::{source, Library, LoadError, Plan, StepKind};
-use std::io::Write;
+use crate::runbook::{source, Action, Library, LoadError, Plan, Request, Step, StepKind};
+use crate::ui;
 
 pub fn dispatch(cmd: &RunbooksCommand, lib: &Library, json: bool) -> Result<i32> {
     match cmd {
@@ -31,19 +31,16 @@ fn list(lib: &Library, json: bool) -> Result<i32> {
                 Err(e) => serde_json::json!({"valid": false, "problems": e.0}),
             })
             .collect();
-        println!("{}", serde_json::to_string_pretty(&v).unwrap_or_default());
+        ui::out_json(&serde_json::Value::Array(v));
         return Ok(0);
     }
-    let mut out = std::io::stdout().lock();
     for r in &all {
         match r {
             Ok(p) => {
-                let _ = writeln!(out, "{:<22} {}", p.id, p.title);
-                let _ = writeln!(out, "{:<22} {}", "", p.cause);
+                ui::outln(&format!("{:<22} {}", p.id, p.title));
+                ui::outln(&format!("{:<22} {}", "", p.cause));
             }
-            Err(e) => {
-                let _ = writeln!(out, "(invalid) {e}");
-            }
+            Err(e) => ui::outln(&format!("(invalid) {e}")),
         }
     }
     Ok(0)
@@ -77,28 +74,25 @@ fn validate(lib: &Library, files: &[std::path::PathBuf], json: bool) -> Result<i
         match r {
             Ok(p) => {
                 if !json {
-                    eprintln!("ok    {name} ({} steps)", p.steps.len());
+                    ui::outln(&format!("ok    {name} ({} steps)", p.steps.len()));
                 }
                 report.push(serde_json::json!({"runbook": name, "ok": true}));
             }
             Err(e) => {
                 problems += e.0.len();
                 if !json {
-                    println!("{e}");
+                    ui::outln(&e.to_string());
                 }
                 report.push(serde_json::json!({"runbook": name, "ok": false, "problems": e.0}));
             }
         }
     }
     if json {
-        println!(
-            "{}",
-            serde_json::to_string_pretty(&report).unwrap_or_default()
-        );
+        ui::out_json(&serde_json::Value::Array(report));
     }
     if problems > 0 {
         if !json {
-            eprintln!("{problems} problem(s) found");
+            ui::outln(&format!("{problems} problem(s) found"));
         }
         return Ok(crate::exit_codes::USAGE);
     }
@@ -108,16 +102,41 @@ fn validate(lib: &Library, files: &[std::path::PathBuf], json: bool) -> Result<i
 fn show(lib: &Library, name: &str, json: bool) -> Result<i32> {
     let p = load(lib, name)?;
     if json {
-        let steps: Vec<_> = p
-            .steps
-            .iter()
-            .map(|s| serde_json::json!({"id": s.id(), "kind": s.kind().as_str(), "title": s.raw.title, "when": s.raw.when,
-                "on": s.raw.on, "run": s.raw.run, "destructive": s.raw.destructive, "idempotent": s.raw.idempotent,
-                "check": s.raw.check, "wait_until": s.raw.wait_until}))
-            .collect();
-        println!("{}", serde_json::to_string_pretty(&serde_json::json!({"id": p.id, "title": p.title, "cause": p.cause, "sha256": p.sha256, "steps": steps})).unwrap_or_default());
+        let steps: Vec<_> = p.steps.iter().map(step_json).collect();
+        ui::out_json(
+            &serde_json::json!({"id": p.id, "title": p.title, "cause": p.cause, "sha256": p.sha256, "steps": steps}),
+        );
         return Ok(0);
     }
+    ui::out(&render(&p));
+    Ok(0)
+}
+
+fn src(t: Option<&crate::runbook::Template>) -> Option<&str> {
+    t.map(crate::runbook::Template::source)
+}
+
+fn step_json(s: &Step) -> serde_json::Value {
+    let (run, check, idempotent, wait_until) = match &s.action {
+        Action::Nodes(a) => (
+            Some(match &a.request {
+                Request::Shell(t) | Request::Http(t) => t.source(),
+            }),
+            src(a.check.as_ref()),
+            a.idempotent,
+            None,
+        ),
+        Action::Wait(w) => (None, None, false, Some(w.until.source())),
+        _ => (None, None, false, None),
+    };
+    serde_json::json!({"id": s.id(), "kind": s.kind().as_str(), "title": src(s.title.as_ref()),
+        "when": s.when.as_ref().map(crate::runbook::Expr::source), "group": s.group,
+        "on": s.on().map(crate::runbook::Expr::source), "run": run, "destructive": s.is_destructive(),
+        "idempotent": idempotent, "check": check, "wait_until": wait_until})
+}
+
+/// The steps as the operator will meet them.
+fn render(p: &Plan) -> String {
     let mut o = String::new();
     o.push_str(&format!("{} — {}\n{}\n", p.id, p.title, p.cause));
     if let Some(d) = &p.description {
@@ -140,91 +159,115 @@ fn show(lib: &Library, name: &str, json: bool) -> Result<i32> {
         }
     }
     o.push('\n');
+    let mut group = None;
     for (i, s) in p.steps.iter().enumerate() {
-        let r = &s.raw;
-        let tag = match (s.kind(), r.destructive) {
+        if s.group != group {
+            group = s.group;
+            if let Some(g) = s.group.and_then(|g| p.groups.get(g)) {
+                o.push_str(&format!(
+                    "    group {}{}{}\n",
+                    g.id,
+                    src(g.title.as_ref())
+                        .map(|t| format!(" — {t}"))
+                        .unwrap_or_default(),
+                    g.when
+                        .as_ref()
+                        .map(|w| format!(" (when: {})", w.source()))
+                        .unwrap_or_default()
+                ));
+            }
+        }
+        let tag = match (s.kind(), s.is_destructive()) {
             (StepKind::Fix, true) => "fix, DESTRUCTIVE",
             (k, _) => k.as_str(),
         };
         o.push_str(&format!(
             "{:>2}. [{tag}] {}{}\n",
             i + 1,
-            r.id,
-            r.title
-                .as_deref()
+            s.id,
+            src(s.title.as_ref())
                 .map(|t| format!(" — {t}"))
                 .unwrap_or_default()
         ));
-        if let Some(w) = &r.when {
-            o.push_str(&format!("      when: {w}\n"));
+        if let Some(w) = &s.when {
+            o.push_str(&format!("      when: {}\n", w.source()));
         }
-        if let Some(x) = &r.probe {
-            o.push_str(&format!(
-                "      gathers facts: {x:?} (monitoring endpoints + node checks, read-only)\n"
-            ));
-        }
-        if let Some(f) = &r.finding {
-            o.push_str(&format!("      finding when: {}\n", f.when));
-        }
-        if let Some(x) = &r.prompt {
-            o.push_str(&format!(
-                "      asks: {x}{}\n",
-                if r.destructive {
+        match &s.action {
+            Action::Probe => o.push_str(
+                "      gathers facts: Nats (monitoring endpoints + node checks, read-only)\n",
+            ),
+            Action::Finding(f) => {
+                if let Some(sig) = &f.signal {
+                    o.push_str(&format!("      finding: the `{sig}` signal\n"));
+                }
+                if let Some(w) = &f.when {
+                    o.push_str(&format!("      finding when: {}\n", w.source()));
+                }
+            }
+            Action::Confirm(c) => o.push_str(&format!(
+                "      asks: {}{}\n",
+                c.prompt.source(),
+                if c.destructive {
                     " (type the cluster name)"
                 } else {
                     ""
                 }
-            ));
-        }
-        if let Some(x) = &r.on {
-            o.push_str(&format!("      on: {x}\n"));
-        }
-        if let Some(x) = &r.run {
-            let kind = if s.is_mutating() {
-                "runs"
-            } else {
-                "runs (read-only)"
-            };
-            o.push_str(&format!(
-                "      {kind}: {}\n",
-                x.trim().replace('\n', "\n            ")
-            ));
-        }
-        if let Some(b) = &r.backup {
-            o.push_str(&format!(
-                "      backs up: {} → {}\n",
-                b.path,
-                b.dest.as_deref().unwrap_or("/var/backups/nats-rescue")
-            ));
-        }
-        if let Some(x) = &r.precondition {
-            o.push_str(&format!("      re-checks before running: {x}\n"));
-        }
-        if let Some(x) = &r.requires_backup {
-            o.push_str(&format!("      requires backup: {x}\n"));
-        }
-        if s.order != crate::runbook::Order::Parallel {
-            o.push_str(&format!("      order: {:?}\n", s.order));
-        }
-        if let Some(g) = &r.gate {
-            o.push_str(&format!(
-                "      health gate after each node: {}\n",
-                g.wait_until
-            ));
-        }
-        if let Some(x) = &r.check {
-            o.push_str(&format!("      resume check: {x}\n"));
-        }
-        if r.idempotent {
-            o.push_str("      idempotent: safe to repeat after a crash\n");
-        }
-        if let Some(x) = &r.wait_until {
-            o.push_str(&format!(
-                "      waits until: {x} (timeout {})\n",
-                crate::duration::format(r.timeout.unwrap_or(std::time::Duration::from_secs(60)))
-            ));
+            )),
+            Action::Wait(w) => o.push_str(&format!(
+                "      waits until: {} (timeout {})\n",
+                w.until.source(),
+                crate::duration::format(w.timeout)
+            )),
+            Action::Backup(b) => {
+                if let Some(on) = &b.on {
+                    o.push_str(&format!("      on: {}\n", on.source()));
+                }
+                o.push_str(&format!(
+                    "      backs up: {} → {}\n",
+                    b.path.source(),
+                    src(b.dest.as_ref()).unwrap_or(crate::engine::DEFAULT_BACKUP_DEST)
+                ));
+            }
+            Action::Nodes(a) => render_nodes(&mut o, s, a),
+            Action::Note => {}
         }
     }
-    print!("{o}");
-    Ok(0)
+    o
+}
+
+fn render_nodes(o: &mut String, s: &Step, a: &crate::runbook::NodeAction) {
+    if let Some(x) = &a.on {
+        o.push_str(&format!("      on: {}\n", x.source()));
+    }
+    let (Request::Shell(t) | Request::Http(t)) = &a.request;
+    let kind = if s.is_mutating() {
+        "runs"
+    } else {
+        "runs (read-only)"
+    };
+    o.push_str(&format!(
+        "      {kind}: {}\n",
+        t.source().trim().replace('\n', "\n            ")
+    ));
+    if let Some(x) = &a.precondition {
+        o.push_str(&format!("      re-checks before running: {}\n", x.source()));
+    }
+    if let Some(x) = &a.requires_backup {
+        o.push_str(&format!("      requires backup: {x}\n"));
+    }
+    if a.order.is_serial() {
+        o.push_str(&format!("      order: {}\n", a.order.describe()));
+    }
+    if let Some(g) = &a.gate {
+        o.push_str(&format!(
+            "      health gate after each node: {}\n",
+            g.until.source()
+        ));
+    }
+    if let Some(x) = &a.check {
+        o.push_str(&format!("      resume check: {}\n", x.source()));
+    }
+    if a.idempotent {
+        o.push_str("      idempotent: safe to repeat after a crash\n");
+    }
 }

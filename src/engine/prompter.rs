@@ -247,7 +247,8 @@ fn ask_on(term: &console::Term, req: &ConfirmRequest) -> Answer {
     }
 }
 
-/// Answers from a script, for tests.
+/// Answers from a script, for tests (and `diagnose`, which never asks).
+#[derive(Debug, Default)]
 pub struct ScriptedPrompter {
     pub answers: std::collections::VecDeque<bool>,
     pub in_doubt: Option<InDoubtChoice>,

@@ -1,13 +1,14 @@
-//! Engine tests with the local transport: what runs, what is only printed, what is quoted.
+//! Engine tests with the local transport: what runs, what is only printed, what is quoted,
+//! and that the journal, the terminal and the collectors hear one event stream.
 
 use super::prompter::ScriptedPrompter;
-use super::reporter::Reporter;
 use super::*;
 use crate::inventory::Inventory;
-use crate::runbook::plan::{parse, Source};
+use crate::journal::Event;
+use crate::runbook::{parse, Source};
 use crate::transport::local::LocalTransport;
 use crate::transport::recording::RecordingTransport;
-use serde_json::json;
+use crate::ui::{Settings, TerminalReporter};
 use std::path::Path;
 use std::sync::Arc;
 
@@ -27,14 +28,19 @@ fn inventory(names: &[&str]) -> Inventory {
 
 fn facts(down: &[&str]) -> Arc<Gather> {
     let down: Vec<String> = down.iter().map(|s| s.to_string()).collect();
-    Arc::new(move |_inv: &Inventory| json!({"down": down, "has_leader": true, "nodes": {}}))
+    Arc::new(
+        move |_: &Inventory, _: &crate::nats::Thresholds| ClusterFacts {
+            down: down.clone(),
+            has_leader: true,
+            ..Default::default()
+        },
+    )
 }
 
 fn prompter(answers: &[bool]) -> ScriptedPrompter {
     ScriptedPrompter {
         answers: answers.iter().copied().collect(),
-        in_doubt: None,
-        asked: Vec::new(),
+        ..Default::default()
     }
 }
 
@@ -71,25 +77,45 @@ fn run(
     cfg: RunConfig,
     answers: &[bool],
     down: &[&str],
-) -> (Outcome, Vec<(String, String)>, MemorySink) {
+) -> (Outcome, Vec<(String, String)>, Vec<Event>) {
+    run_with(
+        rb,
+        inv,
+        cfg,
+        answers,
+        down,
+        LocalTransport::default(),
+        Prior::default(),
+    )
+}
+
+fn run_with(
+    rb: &str,
+    inv: &Inventory,
+    cfg: RunConfig,
+    answers: &[bool],
+    down: &[&str],
+    local: LocalTransport,
+    prior: Prior,
+) -> (Outcome, Vec<(String, String)>, Vec<Event>) {
     let plan = parse(Path::new("t.yaml"), rb, Source::Builtin).unwrap_or_else(|e| panic!("{e}"));
-    let t = RecordingTransport::new(LocalTransport);
+    let t = RecordingTransport::new(local);
     let transport: Arc<dyn crate::transport::Transport> = Arc::new(t.clone());
     let mut p = prompter(answers);
-    let mut sink = MemorySink::default();
-    let rep = Reporter::silent();
+    let mut rec = Recorder::default();
     let outcome = Engine::new(
         &plan,
         inv,
         transport,
         facts(down),
         &mut p,
-        &mut sink,
-        &rep,
+        vec![&mut rec],
         cfg,
     )
+    .with_prior(prior)
     .run();
-    (outcome, t.commands(), sink)
+    let events = rec.journal().into_iter().cloned().collect();
+    (outcome, t.commands(), events)
 }
 
 fn cfg(dir: &Path, rehearsal: bool) -> RunConfig {
@@ -120,12 +146,9 @@ fn dry_run_sends_no_mutating_command() {
     );
     // The rehearsal shows each mutating command, fully rendered, per node.
     let rehearsed: Vec<_> = sink
-        .0
         .iter()
         .filter_map(|e| match e {
-            crate::journal::Event::ActionRehearsed { node, command, .. } => {
-                Some((node.clone(), command.clone()))
-            }
+            Event::ActionRehearsed { node, command, .. } => Some((node.clone(), command.clone())),
             _ => None,
         })
         .collect();
@@ -147,11 +170,36 @@ fn real_run_asks_then_acts_and_journals_intent_before_result() {
     assert_eq!(outcome, Outcome::Recovered);
     assert!(dir.path().join("n2").exists() && dir.path().join("n3").exists());
     assert!(!dir.path().join("n1").exists());
-    let names: Vec<&str> = sink.0.iter().map(|e| e.name()).collect();
-    let first_intent = names.iter().position(|n| *n == "action_intent").unwrap();
-    let confirm = names.iter().position(|n| *n == "confirmation").unwrap();
-    assert!(confirm < names.iter().rposition(|n| *n == "action_intent").unwrap());
-    assert!(first_intent < names.iter().position(|n| *n == "action_result").unwrap());
+    // Every mutating intent comes after the confirmation, and before its own result (the
+    // read-only `look` step's intents come earlier and prove nothing here).
+    let confirm = sink
+        .iter()
+        .position(|e| matches!(e, Event::Confirmation { approved: true, .. }))
+        .unwrap();
+    let mutating: Vec<(usize, String)> = sink
+        .iter()
+        .enumerate()
+        .filter_map(|(i, e)| match e {
+            Event::ActionIntent {
+                action,
+                mutating: true,
+                ..
+            } => Some((i, action.clone())),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(
+        mutating.iter().map(|m| m.1.as_str()).collect::<Vec<_>>(),
+        ["touch@n2", "touch@n3"]
+    );
+    for (i, action) in &mutating {
+        assert!(*i > confirm, "{action} intent before the confirmation");
+        let result = sink
+            .iter()
+            .position(|e| matches!(e, Event::ActionResult { action: a, .. } if a == action))
+            .unwrap();
+        assert!(*i < result, "{action}: result before intent");
+    }
 }
 
 #[test]
@@ -210,7 +258,6 @@ steps:
 fn resume_skips_finished_and_settles_in_doubt_by_receipt() {
     let dir = tempfile::tempdir().unwrap();
     let home = tempfile::tempdir().unwrap();
-    std::env::set_var("HOME", home.path());
     let inv = inventory(&["n1", "n2"]);
     let c = cfg(dir.path(), false);
     // First run: n1 finished; n2 was sent (receipt written by the node) but the tool died
@@ -223,6 +270,7 @@ fn resume_skips_finished_and_settles_in_doubt_by_receipt() {
     let st = std::process::Command::new("sh")
         .arg("-c")
         .arg(&wrapped)
+        .env("HOME", home.path())
         .status()
         .unwrap();
     assert!(st.success());
@@ -240,35 +288,109 @@ fn resume_skips_finished_and_settles_in_doubt_by_receipt() {
         check: None,
         seq: 0,
     });
-    let plan = parse(Path::new("t.yaml"), RUNBOOK, Source::Builtin).unwrap();
-    let t = RecordingTransport::new(LocalTransport);
-    let transport: Arc<dyn crate::transport::Transport> = Arc::new(t.clone());
-    let mut p = prompter(&[]);
-    let mut sink = MemorySink::default();
-    let rep = Reporter::silent();
-    let outcome = Engine::new(
-        &plan,
+    let (outcome, cmds, events) = run_with(
+        RUNBOOK,
         &inv,
-        transport,
-        facts(&["n1", "n2"]),
-        &mut p,
-        &mut sink,
-        &rep,
         c,
-    )
-    .with_prior(prior)
-    .run();
-    assert_eq!(outcome, Outcome::Recovered, "{:?}", sink.0);
-    // Neither node's action ran again: n1 was journaled finished, n2's receipt says exit 0.
-    assert!(
-        t.commands().iter().all(|(_, c)| !c.contains("touch ")),
-        "{:?}",
-        t.commands()
+        &[],
+        &["n1", "n2"],
+        LocalTransport::with_home(home.path()),
+        prior,
     );
+    assert_eq!(outcome, Outcome::Recovered, "{events:?}");
+    // Neither node's action ran again: n1 was journaled finished, n2's receipt says exit 0.
+    assert!(cmds.iter().all(|(_, c)| !c.contains("touch ")), "{cmds:?}");
     assert!(!dir.path().join("n1").exists() && !dir.path().join("n2").exists());
-    assert!(sink.0.iter().any(
-        |e| matches!(e, crate::journal::Event::Decision { decision, .. } if decision == "receipt")
-    ));
+    assert!(events
+        .iter()
+        .any(|e| matches!(e, Event::Decision { decision, .. } if decision == "receipt")));
     // The approval given before the crash was reused, not asked again.
-    assert!(p.asked.is_empty());
+    assert!(events
+        .iter()
+        .any(|e| matches!(e, Event::Confirmation { how, .. } if how.starts_with("journal"))));
+}
+
+/// The journal file, the terminal and the `--json` collector are three readers of one
+/// event sequence: what the journal holds is exactly what a recording listener heard, and
+/// every line the operator saw comes from those events.
+#[test]
+fn journal_terminal_and_collector_hear_one_event_stream() {
+    let dir = tempfile::tempdir().unwrap();
+    let jdir = tempfile::tempdir().unwrap();
+    let inv = inventory(&["n1", "n2", "n3"]);
+    let c = cfg(dir.path(), false);
+    let plan = parse(Path::new("t.yaml"), RUNBOOK, Source::Builtin).unwrap();
+    let opened = Event::IncidentOpened {
+        operator: "o@h".into(),
+        tool_version: "t".into(),
+        runbook: plan.id.clone(),
+        runbook_sha256: plan.sha256.clone(),
+        runbook_source: "builtin".into(),
+        inventory: "inv.yaml".into(),
+        inventory_sha256: inv.sha256.clone(),
+        cluster: inv.cluster.clone(),
+        rehearsal: false,
+        vars: Default::default(),
+        node_limit: vec![],
+    };
+    let mut writer =
+        crate::journal::JournalWriter::create(jdir.path(), &c.incident, opened).unwrap();
+    struct Journal<'a>(&'a mut crate::journal::JournalWriter);
+    impl Listener for Journal<'_> {
+        fn on_event(&mut self, ev: &EngineEvent) -> Result<(), String> {
+            match ev {
+                EngineEvent::Journal(e) => self
+                    .0
+                    .append(e.clone())
+                    .map(|_| ())
+                    .map_err(|e| e.to_string()),
+                EngineEvent::Ui(_) => Ok(()),
+            }
+        }
+    }
+    let mut terminal = TerminalReporter::buffered(Settings::plain());
+    let mut rec = Recorder::default();
+    let mut p = prompter(&[true]);
+    let transport: Arc<dyn crate::transport::Transport> = Arc::new(LocalTransport::default());
+    let outcome = {
+        let mut j = Journal(&mut writer);
+        Engine::new(
+            &plan,
+            &inv,
+            transport,
+            facts(&["n2", "n3"]),
+            &mut p,
+            vec![&mut j, &mut terminal, &mut rec],
+            c.clone(),
+        )
+        .run()
+    };
+    assert_eq!(outcome, Outcome::Recovered);
+    let path = writer.path().to_path_buf();
+    drop(writer);
+    let on_disk: Vec<Event> = crate::journal::load(&path)
+        .unwrap()
+        .0
+        .into_iter()
+        .skip(1) // incident_opened, written by the command, not the engine
+        .map(|r| r.event)
+        .collect();
+    let heard: Vec<Event> = rec.journal().into_iter().cloned().collect();
+    assert!(heard.len() > 10, "{heard:?}");
+    assert_eq!(on_disk, heard);
+    // The terminal rendered the same run: each step header and each mutating command.
+    let text = terminal.text();
+    for step in [
+        "[diagnose] gather",
+        "[confirm] ok",
+        "[fix] touch",
+        "[verify] done",
+    ] {
+        assert!(text.contains(step), "{step} missing from:\n{text}");
+    }
+    for n in ["n2", "n3"] {
+        let cmd = format!("{n}: run (mutating): touch {}/{n}", dir.path().display());
+        assert!(text.contains(&cmd), "{cmd} missing from:\n{text}");
+    }
+    assert!(text.contains("approved ("), "{text}");
 }

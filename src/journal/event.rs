@@ -46,7 +46,7 @@ pub enum Event {
     },
     StepFinished {
         step: String,
-        /// `ok`, `failed`, `timeout`, `rehearsed`.
+        /// A [`StepOutcome`].
         outcome: String,
         #[serde(default, skip_serializing_if = "Option::is_none")]
         detail: Option<String>,
@@ -59,7 +59,11 @@ pub enum Event {
     Finding {
         step: String,
         cause: String,
+        /// `high`, `medium`, `low`.
         confidence: String,
+        /// Ranks findings of equal confidence (0–100); absent in journals before 0.2.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        score: Option<i64>,
         summary: String,
         evidence: Vec<String>,
     },
@@ -136,8 +140,7 @@ pub enum Event {
     Decision {
         action: String,
         node: String,
-        /// `receipt` (the node's own record of the outcome), `check-passed`, `check-failed`,
-        /// `rerun-idempotent`, `operator-rerun`, `operator-mark-done`, `operator-abort`.
+        /// A [`Decision`].
         decision: String,
         how: String,
         #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -154,7 +157,7 @@ pub enum Event {
         bytes: usize,
     },
     IncidentClosed {
-        /// `recovered`, `verify-failed`, `stopped`, `aborted`, `rehearsed`, `error`.
+        /// An [`IncidentOutcome`].
         outcome: String,
         #[serde(default, skip_serializing_if = "Option::is_none")]
         detail: Option<String>,
@@ -184,5 +187,124 @@ impl Event {
             Event::TornTailRepaired { .. } => "torn_tail_repaired",
             Event::IncidentClosed { .. } => "incident_closed",
         }
+    }
+}
+
+/// Defines a closed vocabulary written as strings in the journal: one enum, its words, and
+/// the parse back, so the engine, replay and the reports cannot disagree.
+macro_rules! vocabulary {
+    ($(#[$m:meta])* $name:ident { $($(#[$vm:meta])* $var:ident => $word:literal),+ $(,)? }) => {
+        $(#[$m])*
+        #[derive(Debug, Clone, Copy, PartialEq, Eq)]
+        pub enum $name { $($(#[$vm])* $var),+ }
+        impl $name {
+            /// Every word, in order.
+            pub const ALL: &'static [$name] = &[$($name::$var),+];
+            /// The word as written in the journal.
+            pub fn as_str(self) -> &'static str {
+                match self { $($name::$var => $word),+ }
+            }
+            pub fn parse(s: &str) -> Option<$name> {
+                match s { $($word => Some($name::$var),)+ _ => None }
+            }
+        }
+        impl std::fmt::Display for $name {
+            fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                f.write_str(self.as_str())
+            }
+        }
+    };
+}
+
+vocabulary! {
+    /// How a step ended (`step_finished.outcome`).
+    StepOutcome {
+        Ok => "ok",
+        /// A mutating step in a `--dry-run`: shown, not sent.
+        Rehearsed => "rehearsed",
+        Failed => "failed",
+        /// The operator declined or interrupted.
+        Stopped => "stopped",
+        /// A confirmation without anyone to give it.
+        NeedsDecision => "needs-decision",
+    }
+}
+
+vocabulary! {
+    /// How an incident (or one run of it) ended (`incident_closed.outcome`).
+    IncidentOutcome {
+        /// The runbook's verify steps passed.
+        Recovered => "recovered",
+        /// Ran to the end; the runbook has no verify step.
+        Completed => "completed",
+        Rehearsed => "rehearsed",
+        VerifyFailed => "verify-failed",
+        /// A fix failed or a safety check refused: fix the cause, then resume.
+        Failed => "failed",
+        Stopped => "stopped",
+        NeedsDecision => "needs-decision",
+    }
+}
+
+impl IncidentOutcome {
+    /// After these, `resume` has nothing to continue.
+    pub fn is_final(self) -> bool {
+        matches!(
+            self,
+            IncidentOutcome::Recovered
+                | IncidentOutcome::Completed
+                | IncidentOutcome::Rehearsed
+                | IncidentOutcome::VerifyFailed
+        )
+    }
+}
+
+vocabulary! {
+    /// How an in-doubt action was settled (`decision.decision`).
+    Decision {
+        /// The node's own record of the outcome.
+        Receipt => "receipt",
+        CheckPassed => "check-passed",
+        CheckFailed => "check-failed",
+        RerunIdempotent => "rerun-idempotent",
+        OperatorRerun => "operator-rerun",
+        OperatorMarkDone => "operator-mark-done",
+        OperatorAbort => "operator-abort",
+    }
+}
+
+impl Decision {
+    /// Settles the action as done (it is not run again).
+    pub fn settles_done(self) -> bool {
+        matches!(
+            self,
+            Decision::Receipt | Decision::CheckPassed | Decision::OperatorMarkDone
+        )
+    }
+    /// Settles the action as not done (it runs again as a fresh action).
+    pub fn settles_not_done(self) -> bool {
+        self == Decision::CheckFailed
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn words_round_trip() {
+        for o in IncidentOutcome::ALL {
+            assert_eq!(IncidentOutcome::parse(o.as_str()), Some(*o));
+        }
+        for o in StepOutcome::ALL {
+            assert_eq!(StepOutcome::parse(o.as_str()), Some(*o));
+        }
+        for d in Decision::ALL {
+            assert_eq!(Decision::parse(d.as_str()), Some(*d));
+        }
+        // A failed or stopped incident can be resumed; a recovered one cannot.
+        assert!(!IncidentOutcome::Failed.is_final());
+        assert!(!IncidentOutcome::Stopped.is_final());
+        assert!(IncidentOutcome::Recovered.is_final());
     }
 }

@@ -6,7 +6,8 @@
 //! - [`redact`]: secrets out before anything is hashed or written;
 //! - [`verify`]: checking a file's chain and naming the line where it broke;
 //! - [`mod@replay`]: the state `resume` continues from;
-//! - [`report`]: `journal list/show/export` and finding incidents.
+//! - [`report`]: the report data behind `journal list/show/export` (rendered by
+//!   `crate::ui`) and finding incidents.
 
 pub mod error;
 pub mod event;
@@ -18,8 +19,10 @@ pub mod report;
 pub mod verify;
 pub mod writer;
 
+pub use crate::ui::report::export_markdown;
+pub use crate::ui::timeline::{render_list, show};
 pub use error::{IntegrityKind, JournalError};
-pub use event::Event;
+pub use event::{Decision, Event, IncidentOutcome, StepOutcome};
 pub use lock::{current_operator, IncidentLock, LockInfo};
 pub use record::{canonical_json, now_ts, Record, GENESIS_HASH};
 pub use redact::{Redactor, REDACTED};
@@ -28,8 +31,7 @@ pub use replay::{
     ResumeInfo,
 };
 pub use report::{
-    export_json, export_markdown, latest_unfinished, list, render_list, report_data, resolve, show,
-    IncidentSummary, ReportData,
+    export_json, latest_unfinished, list, report_data, resolve, IncidentSummary, ReportData,
 };
 pub use verify::{
     load, load_lenient, verify_bytes, verify_bytes_with_records, verify_file, TornInfo,

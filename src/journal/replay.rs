@@ -8,24 +8,11 @@
 //! it in doubt until a new intent/result settles it. A new intent for a finished action
 //! (a deliberate re-run) makes it pending again.
 
-use super::event::Event;
+use super::event::{Decision, Event, IncidentOutcome};
 use super::record::{Record, GENESIS_HASH};
 use super::verify::TornInfo;
 use serde::Serialize;
 use std::collections::{BTreeMap, BTreeSet};
-
-/// Decisions that settle an in-doubt action as done.
-pub const SETTLED_DONE: &[&str] = &["receipt", "check-passed", "operator-mark-done"];
-/// Decisions that settle an in-doubt action as not done.
-pub const SETTLED_NOT_DONE: &[&str] = &["check-failed"];
-/// Close outcomes after which `resume` has nothing to continue.
-pub const FINAL_OUTCOMES: &[&str] = &[
-    "recovered",
-    "completed",
-    "verify-failed",
-    "aborted",
-    "rehearsed",
-];
 
 /// The `incident_opened` record's fields.
 #[derive(Debug, Clone, PartialEq, Serialize)]
@@ -161,7 +148,7 @@ impl Replay {
     pub fn is_finished(&self) -> bool {
         self.closed
             .as_deref()
-            .is_some_and(|o| FINAL_OUTCOMES.contains(&o))
+            .is_some_and(|o| IncidentOutcome::parse(o).is_some_and(IncidentOutcome::is_final))
     }
 
     pub fn is_rehearsal(&self) -> bool {
@@ -359,7 +346,7 @@ pub fn replay(records: &[Record]) -> Replay {
                     seq: rec.seq,
                     ts: rec.ts.clone(),
                 });
-                if SETTLED_DONE.contains(&decision.as_str()) {
+                if Decision::parse(decision).is_some_and(Decision::settles_done) {
                     let intent = pending.remove(action);
                     r.finished_actions.insert(
                         action.clone(),
@@ -374,7 +361,7 @@ pub fn replay(records: &[Record]) -> Replay {
                             seq: rec.seq,
                         },
                     );
-                } else if SETTLED_NOT_DONE.contains(&decision.as_str()) {
+                } else if Decision::parse(decision).is_some_and(Decision::settles_not_done) {
                     pending.remove(action);
                 }
             }

@@ -48,6 +48,18 @@ pub fn check_incident_id(id: &str) -> Result<(), JournalError> {
     }
 }
 
+/// `NATS_RESCUE_TEST_CRASH_AFTER=<seq>`: abort the process once record `seq` is fsynced.
+pub const CRASH_AFTER_ENV: &str = "NATS_RESCUE_TEST_CRASH_AFTER";
+
+fn crash_after() -> Option<u64> {
+    static AT: std::sync::OnceLock<Option<u64>> = std::sync::OnceLock::new();
+    *AT.get_or_init(|| {
+        std::env::var(CRASH_AFTER_ENV)
+            .ok()
+            .and_then(|v| v.trim().parse().ok())
+    })
+}
+
 impl JournalWriter {
     /// Starts a new incident journal with `first` (normally `IncidentOpened`) as record 1,
     /// using the default redaction rules.
@@ -208,6 +220,11 @@ impl JournalWriter {
         }
         self.next_seq += 1;
         self.head = record.hash.clone();
+        if crash_after() == Some(record.seq) {
+            // Test hook: die like a crash (no unwinding, no later record) right after this
+            // record is durable. The crash tests use it to hit every record boundary exactly.
+            std::process::abort();
+        }
         Ok(record)
     }
 

@@ -868,10 +868,57 @@ fn is_loopback_name(h: &str) -> bool {
             .unwrap_or(false)
 }
 
+/// When load, memory or disk count as pressure. Knowledge of the `resource-exhaustion`
+/// runbook: its variables (`load_per_cpu`, `memory_available_pct`, `disk_used_pct`) set
+/// them, these are the defaults.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Thresholds {
+    /// Load average above this many times the CPU count.
+    pub load_per_cpu: f64,
+    /// Available memory below this percentage.
+    pub memory_available_pct: f64,
+    /// The store dir's filesystem used above this percentage.
+    pub disk_used_pct: f64,
+}
+
+impl Default for Thresholds {
+    fn default() -> Self {
+        Thresholds {
+            load_per_cpu: 2.0,
+            memory_available_pct: 5.0,
+            disk_used_pct: 95.0,
+        }
+    }
+}
+
+impl Thresholds {
+    /// From runbook variables (resolved, as strings); a missing or unparsable one keeps its
+    /// default.
+    pub fn from_vars(vars: &BTreeMap<String, String>) -> Thresholds {
+        let d = Thresholds::default();
+        let get = |k: &str, dflt: f64| {
+            vars.get(k)
+                .and_then(|v| v.trim().parse::<f64>().ok())
+                .filter(|x| x.is_finite())
+                .unwrap_or(dflt)
+        };
+        Thresholds {
+            load_per_cpu: get("load_per_cpu", d.load_per_cpu),
+            memory_available_pct: get("memory_available_pct", d.memory_available_pct),
+            disk_used_pct: get("disk_used_pct", d.disk_used_pct),
+        }
+    }
+}
+
 impl ClusterFacts {
+    /// [`ClusterFacts::build_with`] the default thresholds.
+    pub fn build(inv: &Inventory, nodes: Vec<NodeFacts>) -> ClusterFacts {
+        Self::build_with(inv, nodes, &Thresholds::default())
+    }
+
     /// Judges the nodes' facts together. `nodes` may be in any order and may lack some
     /// inventory nodes (they are then treated as not probed).
-    pub fn build(inv: &Inventory, nodes: Vec<NodeFacts>) -> ClusterFacts {
+    pub fn build_with(inv: &Inventory, nodes: Vec<NodeFacts>, th: &Thresholds) -> ClusterFacts {
         let size = inv.nodes.len();
         let quorum = inv.quorum();
         let mut by_name: BTreeMap<String, NodeFacts> =
@@ -1174,18 +1221,21 @@ impl ClusterFacts {
             let Some(n) = by_name.get(name) else { continue };
             if let Some(l) = &n.load {
                 if let Some(c) = l.cpus.filter(|c| *c > 0) {
-                    if l.load1 > 2.0 * c as f64 {
+                    if l.load1 > th.load_per_cpu * c as f64 {
                         f.resource_pressure.push(ResourcePressure {
                             node: name.clone(),
                             kind: "load".into(),
                             value: l.load1,
-                            detail: format!("load {:.2} on {c} CPUs (> 2× CPUs)", l.load1),
+                            detail: format!(
+                                "load {:.2} on {c} CPUs (> {}× CPUs)",
+                                l.load1, th.load_per_cpu
+                            ),
                         });
                     }
                 }
             }
             if let Some(m) = &n.memory {
-                if m.total_kb > 0 && m.available_pct < 5.0 {
+                if m.total_kb > 0 && m.available_pct < th.memory_available_pct {
                     f.resource_pressure.push(ResourcePressure {
                         node: name.clone(),
                         kind: "memory".into(),
@@ -1200,7 +1250,7 @@ impl ClusterFacts {
                 }
             }
             if let Some(d) = &n.disk {
-                if d.used_pct > 95.0 {
+                if d.used_pct > th.disk_used_pct {
                     f.resource_pressure.push(ResourcePressure {
                         node: name.clone(),
                         kind: "disk".into(),

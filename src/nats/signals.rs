@@ -11,8 +11,8 @@ pub const STALE_RAFT_STATE: &str = "stale-raft-state";
 pub const RESOURCE_EXHAUSTION: &str = "resource-exhaustion";
 pub const DNS_RESOLUTION: &str = "dns-resolution";
 
-/// All cause ids, in tie-break order.
-pub const CAUSES: [&str; 6] = [
+/// The signals this module computes (names a runbook finding can report with `signal:`), in tie-break order.
+pub const SIGNALS: [&str; 6] = [
     INSUFFICIENT_NODES,
     NETWORK_PARTITION,
     CLUSTER_CONFIG,
@@ -23,7 +23,7 @@ pub const CAUSES: [&str; 6] = [
 
 #[derive(Debug, Clone, Default, Serialize, PartialEq)]
 pub struct Signal {
-    /// One of [`CAUSES`].
+    /// One of [`SIGNALS`].
     pub cause: String,
     /// 0-100.
     pub score: u8,
@@ -138,7 +138,12 @@ pub fn signals(f: &ClusterFacts) -> Vec<Signal> {
 }
 
 fn sort(mut v: Vec<Signal>) -> Vec<Signal> {
-    let rank = |c: &str| CAUSES.iter().position(|x| *x == c).unwrap_or(CAUSES.len());
+    let rank = |c: &str| {
+        SIGNALS
+            .iter()
+            .position(|x| *x == c)
+            .unwrap_or(SIGNALS.len())
+    };
     v.sort_by(|a, b| {
         b.score
             .cmp(&a.score)
@@ -293,7 +298,7 @@ fn partition(f: &ClusterFacts) -> Option<Signal> {
         score = 70;
     }
     let mut fw = false;
-    for n in f.node_list.iter() {
+    for n in &f.node_list {
         for r in n.firewall_rules.iter().filter(|r| {
             r.contains("DROP") || r.contains("REJECT") || r.contains("drop") || r.contains("reject")
         }) {

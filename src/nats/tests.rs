@@ -5,7 +5,6 @@
 use super::facts::{ClusterFacts, HttpBodies, NodeFacts};
 use super::probe::{ShellReport, TcpResult};
 use super::signals::*;
-use super::table;
 use crate::inventory::Inventory;
 use std::path::{Path, PathBuf};
 
@@ -161,7 +160,7 @@ fn healthy_all_versions_have_a_leader_and_no_signals() {
         assert_eq!(f.streams.len(), 1);
         assert_eq!(f.streams[0].name, "ORDERS");
         assert!(f.streams[0].max_messages.unwrap() > 0);
-        assert!(table::verdict(&f).starts_with("HEALTHY"));
+        assert!(crate::ui::status::verdict(&f).starts_with("HEALTHY"));
     }
 }
 
@@ -257,7 +256,7 @@ fn quorum_lost_survivor_gives_insufficient_nodes_first() {
         if v != "2.9.10" {
             assert_eq!(sn.raft.state.as_deref(), Some("CANDIDATE"), "{rel}");
         }
-        assert!(table::verdict(&f).contains("insufficient-nodes"));
+        assert!(crate::ui::status::verdict(&f).contains("insufficient-nodes"));
     }
 }
 
@@ -819,7 +818,7 @@ fn unreachable_node_is_evidence_not_a_crash() {
         .errors
         .iter()
         .any(|e| e.starts_with("monitor /varz:")));
-    let _ = table::render_status(&f, true);
+    let _ = crate::ui::status::render_status(&f, true, 80);
 }
 
 #[test]
@@ -828,7 +827,7 @@ fn table_fits_80_columns_and_json_shapes() {
     let mut s = http("n1", "v2.15.1/quorum-lost/n1_at50s");
     alive_shell(&mut s, &[("n2", "refused"), ("n3", "refused")], &[]);
     let f = ClusterFacts::build(&inv, vec![s, dead("n2", 18223), dead("n3", 18224)]);
-    let t = table::render_status(&f, false);
+    let t = crate::ui::status::render_status(&f, false, 80);
     for line in t.lines() {
         assert!(
             line.chars().count() <= 80,
@@ -843,13 +842,24 @@ fn table_fits_80_columns_and_json_shapes() {
         "{t}"
     );
     assert!(t.lines().any(|l| l.starts_with("NO META LEADER")), "{t}");
-    let colored = table::render_status(&f, true);
+    let colored = crate::ui::status::render_status(&f, true, 80);
     assert!(console::strip_ansi_codes(&colored)
         .lines()
         .all(|l| l.chars().count() <= 80));
 
-    let findings = table::findings_from_signals(&f.signals);
-    let d = table::diagnose_json(&f, &findings);
+    let findings: Vec<crate::engine::Finding> = f
+        .signals
+        .iter()
+        .map(|s| crate::engine::Finding {
+            cause: s.cause.clone(),
+            runbook: s.cause.clone(),
+            confidence: crate::runbook::Confidence::parse(&s.confidence).unwrap(),
+            score: i64::from(s.score),
+            summary: s.summary.clone(),
+            evidence: s.evidence.clone(),
+        })
+        .collect();
+    let d = crate::ui::status::diagnose_json(&f, &findings);
     assert_eq!(d["cluster"], "c1");
     assert_eq!(d["healthy"], false);
     assert!(d["meta_leader"].is_null());
@@ -882,7 +892,7 @@ fn table_fits_80_columns_and_json_shapes() {
         .unwrap()
         .contains("quorum needs 2"));
 
-    let st = table::status_json(&f);
+    let st = crate::ui::status::status_json(&f);
     assert_eq!(st["nodes"].as_array().unwrap().len(), 3);
     // facts serialize for templates with the documented names
     let v = serde_json::to_value(&f).unwrap();
@@ -1031,7 +1041,7 @@ fn gather_probes_in_parallel_over_the_transport() {
             log: Default::default(),
         };
         let start = std::time::Instant::now();
-        let f = super::probe::gather(&t, &inv, None);
+        let f = super::probe::gather(&t, &inv, None, &Default::default());
         let took = start.elapsed();
         // survivor: 5 (2.9.10: 4) sequential requests ≈ 0.75 s; serial over nodes would be far more.
         assert!(
@@ -1071,7 +1081,7 @@ fn gather_probes_in_parallel_over_the_transport() {
         }
         // limited gather
         let only = vec![survivor.to_string()];
-        let f = super::probe::gather(&t, &inv, Some(&only));
+        let f = super::probe::gather(&t, &inv, Some(&only), &Default::default());
         assert_eq!(f.node_list.len(), 1);
         assert_eq!(f.not_probed.len(), 2);
         assert!(f.unreachable.is_empty() && f.down.is_empty());

@@ -1,10 +1,18 @@
-//! The runbook language (SPEC §3): `raw` (as written) → `plan` (validated) → the engine.
+//! The runbook language (SPEC §3): `raw` (as written) → `validate` (rules, positions from
+//! `spans`, templates compiled by `template`) → `plan` (typed actions) → the engine.
 
 pub mod plan;
 pub mod raw;
 pub mod source;
+mod spans;
 pub mod template;
+pub mod validate;
 
-pub use plan::{Order, Plan, Source, Step};
+pub use plan::{
+    Action, BackupSpec, Confidence, ConfidenceSpec, ConfirmSpec, FindingSpec, Group, NodeAction,
+    Order, Plan, Request, Source, Step, WaitSpec,
+};
 pub use raw::StepKind;
 pub use source::{Library, LoadError};
+pub use template::{Expr, Template};
+pub use validate::parse;

@@ -40,6 +40,8 @@ pub enum StepKind {
     Confirm,
     Fix,
     Verify,
+    /// Steps under one `when:`, decided once when the group is reached.
+    Group,
 }
 
 impl StepKind {
@@ -49,6 +51,7 @@ impl StepKind {
             StepKind::Confirm => "confirm",
             StepKind::Fix => "fix",
             StepKind::Verify => "verify",
+            StepKind::Group => "group",
         }
     }
 }
@@ -140,13 +143,24 @@ pub struct RawStep {
     /// Text naming the runbook to run next (shown at the end).
     #[serde(default)]
     pub recommend: Option<String>,
+    /// `kind: group`: the steps that share this step's `when`.
+    #[serde(default)]
+    pub steps: Option<Vec<RawStep>>,
 }
 
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct RawFinding {
-    pub when: String,
-    pub summary: String,
+    /// A built-in cause signal (`facts.signal[...]`) that this finding reports as it is:
+    /// its condition, confidence, score, summary and evidence. Other fields refine it.
+    #[serde(default)]
+    pub signal: Option<String>,
+    /// Required unless `signal` is given.
+    #[serde(default)]
+    pub when: Option<String>,
+    /// Required unless `signal` is given.
+    #[serde(default)]
+    pub summary: Option<String>,
     /// `high`, `medium`, `low`, or a template giving one.
     #[serde(default)]
     pub confidence: Option<String>,

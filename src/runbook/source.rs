@@ -1,7 +1,8 @@
 //! Finding runbooks: built-in (embedded at build time), an extra folder that overrides them
 //! by id, or a path to a file.
 
-use super::plan::{self, Plan, Source};
+use super::plan::{Plan, Source};
+use super::validate as plan;
 use crate::input_error::{InputProblem, InputProblems};
 use std::path::{Path, PathBuf};
 

@@ -8,7 +8,7 @@
 use minijinja::value::Value;
 use minijinja::{AutoEscape, Environment, Error, ErrorKind, UndefinedBehavior};
 use std::collections::BTreeSet;
-use std::sync::OnceLock;
+use std::sync::{Arc, OnceLock};
 
 /// Template names ending in this suffix are shell commands (quoted interpolation).
 const SHELL_SUFFIX: &str = ".sh";
@@ -17,46 +17,170 @@ fn env() -> &'static Environment<'static> {
     static ENV: OnceLock<Environment<'static>> = OnceLock::new();
     ENV.get_or_init(|| {
         let mut env = Environment::new();
-        // Chainable: a missing fact (e.g. no /raftz on 2.9.10) is "unknown", never a crash.
-        // References to undeclared roots are caught statically by `check_references`.
-        env.set_undefined_behavior(UndefinedBehavior::Chainable);
-        env.set_auto_escape_callback(|name| {
-            if name.ends_with(SHELL_SUFFIX) {
-                AutoEscape::Custom("shell")
-            } else {
-                AutoEscape::None
-            }
-        });
-        env.set_formatter(|out, state, value| {
-            if state.auto_escape() == AutoEscape::Custom("shell") && !value.is_safe() {
-                out.write_str(&shell_words(value))?;
-            } else if value.is_undefined() || value.is_none() {
-                out.write_str(if state.auto_escape() == AutoEscape::None {
-                    ""
-                } else {
-                    "''"
-                })?;
-            } else {
-                write!(out, "{value}")
-                    .map_err(|e| Error::new(ErrorKind::WriteFailure, e.to_string()))?;
-            }
-            Ok(())
-        });
-        env.add_filter("raw", |v: Value| -> Value {
-            if v.is_safe() {
-                v
-            } else {
-                Value::from_safe_string(v.to_string())
-            }
-        });
-        env.add_filter("streams_lost", streams_lost);
-        env.add_filter("quote", |v: Value| -> String { quote(&v.to_string()) });
-        env.add_filter("duration", |v: Value| -> String {
-            let ms = v.as_i64().unwrap_or(0).max(0) as u64;
-            crate::duration::format(std::time::Duration::from_millis(ms))
-        });
+        configure(&mut env);
         env
     })
+}
+
+/// The language's settings, shared by the global environment (expressions) and the one
+/// each compiled [`Template`] owns.
+fn configure(env: &mut Environment<'static>) {
+    // Chainable: a missing fact (e.g. no /raftz on 2.9.10) is "unknown", never a crash.
+    // References to undeclared roots are caught statically by the validator.
+    env.set_undefined_behavior(UndefinedBehavior::Chainable);
+    env.set_auto_escape_callback(|name| {
+        if name.ends_with(SHELL_SUFFIX) {
+            AutoEscape::Custom("shell")
+        } else {
+            AutoEscape::None
+        }
+    });
+    env.set_formatter(|out, state, value| {
+        if state.auto_escape() == AutoEscape::Custom("shell") && !value.is_safe() {
+            out.write_str(&shell_words(value))?;
+        } else if value.is_undefined() || value.is_none() {
+            out.write_str(if state.auto_escape() == AutoEscape::None {
+                ""
+            } else {
+                "''"
+            })?;
+        } else {
+            write!(out, "{value}")
+                .map_err(|e| Error::new(ErrorKind::WriteFailure, e.to_string()))?;
+        }
+        Ok(())
+    });
+    env.add_filter("raw", |v: Value| -> Value {
+        if v.is_safe() {
+            v
+        } else {
+            Value::from_safe_string(v.to_string())
+        }
+    });
+    env.add_filter("streams_lost", streams_lost);
+    env.add_filter("quote", |v: Value| -> String { quote(&v.to_string()) });
+    env.add_filter("duration", |v: Value| -> String {
+        let ms = u64::try_from(v.as_i64().unwrap_or(0)).unwrap_or(0);
+        crate::duration::format(std::time::Duration::from_millis(ms))
+    });
+}
+
+/// A template compiled once, when its runbook is validated: plain text (prompts, summaries)
+/// or a shell command (every interpolated value quoted).
+#[derive(Clone)]
+pub struct Template {
+    src: Arc<str>,
+    shell: bool,
+    env: Arc<Environment<'static>>,
+}
+
+impl Template {
+    /// Compiles `src`; `shell` quotes every interpolated value as one shell word.
+    pub fn compile(
+        src: &str,
+        shell: bool,
+    ) -> Result<(Template, BTreeSet<String>), TemplateProblem> {
+        let mut env = Environment::new();
+        configure(&mut env);
+        env.add_template_owned(template_name(shell), src.to_string())
+            .map_err(|e| TemplateProblem {
+                message: describe(&e),
+            })?;
+        let vars = env
+            .get_template(template_name(shell))
+            .map(|t| t.undeclared_variables(true).into_iter().collect())
+            .map_err(|e| TemplateProblem {
+                message: describe(&e),
+            })?;
+        Ok((
+            Template {
+                src: Arc::from(src),
+                shell,
+                env: Arc::new(env),
+            },
+            vars,
+        ))
+    }
+
+    /// The text as written in the runbook.
+    pub fn source(&self) -> &str {
+        &self.src
+    }
+
+    pub fn is_shell(&self) -> bool {
+        self.shell
+    }
+
+    pub fn render(&self, ctx: &Value) -> Result<String, String> {
+        self.env
+            .get_template(template_name(self.shell))
+            .and_then(|t| t.render(ctx))
+            .map_err(|e| describe(&e))
+    }
+}
+
+impl std::fmt::Debug for Template {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "Template({:?})", self.src)
+    }
+}
+
+fn template_name(shell: bool) -> &'static str {
+    if shell {
+        "t.sh"
+    } else {
+        "t.txt"
+    }
+}
+
+/// An expression (`when:`, `on:`, `wait_until:` …) compiled once.
+#[derive(Clone)]
+pub struct Expr {
+    src: Arc<str>,
+    compiled: Arc<minijinja::Expression<'static, 'static>>,
+}
+
+impl Expr {
+    pub fn compile(src: &str) -> Result<(Expr, BTreeSet<String>), TemplateProblem> {
+        let compiled = env()
+            .compile_expression_owned(expression_source(src).to_string())
+            .map_err(|e| TemplateProblem {
+                message: describe(&e),
+            })?;
+        let vars = compiled.undeclared_variables(true).into_iter().collect();
+        Ok((
+            Expr {
+                src: Arc::from(src),
+                compiled: Arc::new(compiled),
+            },
+            vars,
+        ))
+    }
+
+    /// The expression as written in the runbook.
+    pub fn source(&self) -> &str {
+        &self.src
+    }
+
+    pub fn eval(&self, ctx: &Value) -> Result<Value, String> {
+        self.compiled.eval(ctx).map_err(|e| describe(&e))
+    }
+
+    /// As a condition.
+    pub fn eval_bool(&self, ctx: &Value) -> Result<bool, String> {
+        self.eval(ctx).map(|v| v.is_true())
+    }
+
+    /// As a list of node names (see [`value_names`]).
+    pub fn eval_names(&self, ctx: &Value) -> Result<Vec<String>, String> {
+        self.eval(ctx).map(|v| value_names(&v))
+    }
+}
+
+impl std::fmt::Debug for Expr {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "Expr({:?})", self.src)
+    }
 }
 
 /// One shell word for a string, as `shlex` quotes it.

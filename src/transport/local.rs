@@ -11,13 +11,29 @@ use std::time::{Duration, Instant};
 
 /// Local transport: `exec` runs `sh -c` here; `http_get` does plain HTTP to `host:monitor_port`.
 #[derive(Debug, Default, Clone)]
-pub struct LocalTransport;
+pub struct LocalTransport {
+    /// `HOME` of the commands (where receipts go); the process's own when `None`. Tests set
+    /// it per transport instead of changing the environment of every parallel test.
+    pub home: Option<std::path::PathBuf>,
+}
+
+impl LocalTransport {
+    pub fn with_home(home: &std::path::Path) -> Self {
+        LocalTransport {
+            home: Some(home.to_path_buf()),
+        }
+    }
+}
 
 impl Transport for LocalTransport {
     fn exec(&self, node: &Node, cmd: &RemoteCommand) -> Result<ExecOutput, TransportError> {
         let start = Instant::now();
         let secs = cmd.timeout.as_secs_f64().max(0.1);
-        let mut child = Command::new("timeout")
+        let mut command = Command::new("timeout");
+        if let Some(h) = &self.home {
+            command.env("HOME", h);
+        }
+        let mut child = command
             .arg("--kill-after=2")
             .arg(format!("{secs:.1}"))
             .arg("sh")

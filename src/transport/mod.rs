@@ -70,6 +70,18 @@ impl ExecOutput {
     pub fn success(&self) -> bool {
         self.exit_code == Some(0) && !self.timed_out
     }
+
+    /// An HTTP answer recorded like a command's: the status as the exit code, the body as
+    /// stdout (the journal keeps both the same way).
+    pub fn from_http(status: u16, body: &str, duration: Duration) -> Self {
+        ExecOutput {
+            exit_code: Some(i32::from(status)),
+            stdout: Captured::from_bytes(body.as_bytes(), body.len()),
+            stderr: Captured::from_bytes(b"", 0),
+            duration,
+            timed_out: false,
+        }
+    }
 }
 
 /// An HTTP answer from a node's monitoring port (any status).

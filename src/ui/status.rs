@@ -1,37 +1,8 @@
-//! The `status` table and the `status` / `diagnose` JSON (SPEC §1).
+//! The `status` table, `diagnose`'s findings, and the `status` / `diagnose` JSON (SPEC §1).
 
-use super::facts::{ClusterFacts, NodeFacts};
-use super::signals::Signal;
-use serde::Serialize;
+use crate::engine::Finding;
+use crate::nats::{ClusterFacts, NodeFacts};
 use serde_json::{json, Value};
-
-/// One `diagnose` finding (SPEC §1 `findings[]`).
-#[derive(Debug, Clone, Default, Serialize, PartialEq)]
-pub struct Finding {
-    pub cause: String,
-    pub runbook: String,
-    pub confidence: String,
-    pub summary: String,
-    pub evidence: Vec<String>,
-}
-
-impl From<&Signal> for Finding {
-    fn from(s: &Signal) -> Finding {
-        Finding {
-            cause: s.cause.clone(),
-            // Cause ids are also the built-in runbook ids.
-            runbook: s.cause.clone(),
-            confidence: s.confidence.clone(),
-            summary: s.summary.clone(),
-            evidence: s.evidence.clone(),
-        }
-    }
-}
-
-/// Findings straight from the built-in signals, most likely first.
-pub fn findings_from_signals(signals: &[Signal]) -> Vec<Finding> {
-    signals.iter().map(Finding::from).collect()
-}
 
 fn node_json(n: &NodeFacts) -> Value {
     json!({
@@ -86,6 +57,7 @@ pub fn diagnose_json(f: &ClusterFacts, findings: &[Finding]) -> Value {
             "cause": x.cause,
             "runbook": x.runbook,
             "confidence": x.confidence,
+            "score": x.score,
             "summary": x.summary,
             "evidence": x.evidence,
         })).collect::<Vec<_>>(),
@@ -166,7 +138,7 @@ fn short_status(s: &str) -> String {
 /// The `status` table: fits 80 columns; the long texts (healthz errors, SSH and monitoring
 /// errors, a server name that differs from the inventory) follow as notes under it, then
 /// the verdict, wrapped.
-pub fn render_status(f: &ClusterFacts, color: bool) -> String {
+pub fn render_status(f: &ClusterFacts, color: bool, width: usize) -> String {
     let style = |s: String, good: Option<bool>| -> String {
         if !color {
             return s;
@@ -189,7 +161,7 @@ pub fn render_status(f: &ClusterFacts, color: bool) -> String {
     ];
     let mut out = String::new();
     for (h, w) in header.iter().zip(widths) {
-        out.push_str(&format!("{:<w$} ", h, w = w));
+        out.push_str(&format!("{h:<w$} "));
     }
     out.push_str("HEALTHZ\n");
     let expected = f.size.saturating_sub(1);
@@ -271,40 +243,61 @@ pub fn render_status(f: &ClusterFacts, color: bool) -> String {
     if !notes.is_empty() {
         out.push('\n');
         for note in notes {
-            out.push_str(&wrap(&note, 80, "  "));
+            out.push_str(&wrap(&note, width, "  "));
         }
     }
     out.push('\n');
     out.push_str(&style(
-        wrap(&verdict(f), 80, "  ").trim_end().to_string(),
+        wrap(&verdict(f), width, "  ").trim_end().to_string(),
         Some(f.healthy),
     ));
     out.push('\n');
     out
 }
 
-/// Wraps `text` at `width` columns on spaces; continuation lines start with `indent`.
+/// Wraps `text` at `width` columns on spaces (words are never broken); continuation lines
+/// start with `indent`.
 fn wrap(text: &str, width: usize, indent: &str) -> String {
-    let mut out = String::new();
-    let mut line = String::new();
-    for word in text.split(' ') {
-        let candidate = if line.is_empty() {
-            word.len()
-        } else {
-            line.chars().count() + 1 + word.chars().count()
-        };
-        if candidate > width && !line.trim().is_empty() {
-            out.push_str(&line);
-            out.push('\n');
-            line = format!("{indent}{word}");
-        } else {
-            if !line.is_empty() {
-                line.push(' ');
-            }
-            line.push_str(word);
-        }
-    }
-    out.push_str(&line);
+    let opts = textwrap::Options::new(width)
+        .subsequent_indent(indent)
+        .break_words(false)
+        .word_separator(textwrap::WordSeparator::AsciiSpace)
+        .word_splitter(textwrap::WordSplitter::NoHyphenation)
+        .wrap_algorithm(textwrap::WrapAlgorithm::FirstFit);
+    let mut out = textwrap::wrap(text, opts).join("\n");
     out.push('\n');
+    out
+}
+
+/// The findings part of `diagnose`'s human output, most likely first, each with its evidence
+/// and the runbook to run next.
+pub fn render_findings(healthy: bool, found: &[Finding]) -> String {
+    let mut out = String::new();
+    if found.is_empty() {
+        if healthy {
+            out.push_str("No problems found.\n");
+        } else {
+            out.push_str("The cluster is not healthy, but no runbook recognises the cause. Evidence per node is\n");
+            out.push_str("above; re-run in a few seconds (elections take ~5-20 s), or read the servers' logs.\n");
+        }
+        return out;
+    }
+    out.push_str("Findings, most likely first:\n");
+    for (i, f) in found.iter().enumerate() {
+        out.push_str(&format!(
+            "\n{}. [{}] {} — {}\n",
+            i + 1,
+            f.confidence.as_str(),
+            f.cause,
+            f.summary
+        ));
+        for e in &f.evidence {
+            out.push_str(&format!("     - {e}\n"));
+        }
+        out.push_str(&format!(
+            "     next: nats-rescue run {} --dry-run   (then without --dry-run)\n",
+            f.runbook
+        ));
+    }
     out
 }
