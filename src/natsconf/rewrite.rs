@@ -6,6 +6,7 @@ use super::config::{Config, Routes, Setting};
 use super::lexer::Quote;
 use super::source::Origin;
 use super::span::{FileId, Span};
+use super::value::{Map, Value, ValueKind};
 use std::path::PathBuf;
 
 /// Why the routes could not be rewritten.
@@ -19,6 +20,8 @@ pub enum RewriteError {
     ViaVariable(String),
     #[error("{}: the text given is not the text the config was parsed from (re-read and re-parse it)", path.display())]
     TextChanged { path: PathBuf },
+    #[error("dropping route `${0}` would leave its definition unused, which nats-server rejects (\"unknown field\"); keep it or edit the config by hand")]
+    DropsVariable(String),
 }
 
 /// A rewritten file: which one, and its new text.
@@ -62,6 +65,7 @@ pub fn rewrite_routes(
             path: source.path.clone(),
         });
     }
+    check_dropped_variables(config, &routes, new_routes)?;
     Ok(splice(file_text, &routes, new_routes))
 }
 
@@ -69,6 +73,7 @@ impl Config {
     /// [`rewrite_routes`] on the file where the routes live.
     pub fn rewrite_routes(&self, new_routes: &[String]) -> Result<Rewritten, RewriteError> {
         let routes = writable_routes(self)?;
+        check_dropped_variables(self, &routes, new_routes)?;
         let source = self.file(routes.file);
         Ok(Rewritten {
             file: routes.file,
@@ -76,6 +81,60 @@ impl Config {
             text: splice(&source.text, &routes, new_routes),
         })
     }
+}
+
+/// A `$NAME` element defined by a key in a file is dropped while nothing else uses it.
+fn check_dropped_variables(
+    config: &Config,
+    routes: &Routes,
+    new_routes: &[String],
+) -> Result<(), RewriteError> {
+    let items = config
+        .cluster()
+        .and_then(|c| c.map().get_ci(&["routes"]))
+        .and_then(Value::as_array)
+        .unwrap_or_default();
+    for (item, route) in items.iter().zip(&routes.routes) {
+        let ValueKind::Variable { name, resolved } = &item.kind else {
+            continue;
+        };
+        if new_routes
+            .iter()
+            .any(|n| Some(n) == route.text.known() || *n == route.written)
+        {
+            continue;
+        }
+        let Some(def) = resolved.as_deref() else {
+            continue;
+        };
+        if matches!(config.file(def.file).origin, Origin::Env { .. }) {
+            continue;
+        }
+        if !used_outside(config.root(), def, routes) {
+            return Err(RewriteError::DropsVariable(name.clone()));
+        }
+    }
+    Ok(())
+}
+
+/// Whether a variable reference outside the routes array resolves to `def`.
+fn used_outside(map: &Map, def: &Value, routes: &Routes) -> bool {
+    fn visit(v: &Value, def: &Value, routes: &Routes) -> bool {
+        match &v.kind {
+            ValueKind::Variable {
+                resolved: Some(r), ..
+            } => {
+                let in_routes = v.file == routes.file
+                    && v.span.start >= routes.span.start
+                    && v.span.end <= routes.span.end;
+                (!in_routes && r.file == def.file && r.span == def.span) || visit(r, def, routes)
+            }
+            ValueKind::Map(m) => used_outside(m, def, routes),
+            ValueKind::Array(items) => items.iter().any(|i| visit(i, def, routes)),
+            _ => false,
+        }
+    }
+    map.entries.iter().any(|e| visit(&e.value, def, routes))
 }
 
 /// How the existing array is laid out.
@@ -135,7 +194,14 @@ fn layout(text: &str, routes: &Routes) -> Layout {
         };
     };
     let lead = text[open + 1..first.start].to_string();
-    let trail = text[last.end..close].to_string();
+    let mut trail = text[last.end..close].to_string();
+    // A comment on the last element's line describes that element, which may be gone.
+    if let Some(nl) = trail.find('\n') {
+        if has_comment(&trail[..nl]) {
+            let comma = if trail[..nl].contains(',') { "," } else { "" };
+            trail = format!("{comma}{}", &trail[nl..]);
+        }
+    }
     let sep = match items.get(1) {
         Some(second) => {
             let between = &text[first.end..second.start];
@@ -214,8 +280,144 @@ fn splice(text: &str, routes: &Routes, new_routes: &[String]) -> String {
     let body = if new_routes.is_empty() {
         String::new()
     } else {
-        let items: Vec<String> = new_routes.iter().map(|r| render(r, quote)).collect();
+        // A route that stays keeps its element exactly as written (quotes, `$NAME`).
+        let items: Vec<String> = new_routes
+            .iter()
+            .map(|r| {
+                let kept = routes
+                    .routes
+                    .iter()
+                    .find(|old| old.text.known() == Some(r) || old.written == *r);
+                kept.map_or_else(|| render(r, quote), |old| old.written.clone())
+            })
+            .collect();
         format!("{lead}{}{trail}", items.join(&sep))
     };
     format!("{}[{body}]{}", &text[..open], &text[close + 1..])
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::natsconf::{parse_str, Env, MemFs};
+    use std::path::Path;
+
+    fn parse(text: &str) -> Config {
+        parse_str(text, Path::new("/n/nats.conf"), &MemFs::new(), &Env::new()).unwrap()
+    }
+
+    fn rewrite(text: &str, new: &[&str]) -> String {
+        let new: Vec<String> = new.iter().map(|s| s.to_string()).collect();
+        rewrite_routes(text, &parse(text), &new).unwrap()
+    }
+
+    #[test]
+    fn one_line_arrays_stay_one_line() {
+        assert_eq!(
+            rewrite(
+                "cluster { routes: [nats://a:1, nats://b:1] } # end",
+                &["nats://a:1", "nats://c:1", "nats://d:1"]
+            ),
+            "cluster { routes: [nats://a:1, nats://c:1, nats://d:1] } # end"
+        );
+        assert_eq!(
+            rewrite(
+                "cluster { routes = [ nats://a:1 ] }",
+                &["nats://b:1", "nats://c:1"]
+            ),
+            "cluster { routes = [ nats://b:1, nats://c:1 ] }"
+        );
+        assert_eq!(
+            rewrite("cluster { routes = [] }", &["nats://b:1"]),
+            "cluster { routes = [nats://b:1] }"
+        );
+        assert_eq!(
+            rewrite("cluster { routes = [ nats://a:1 ] }", &[]),
+            "cluster { routes = [] }"
+        );
+    }
+
+    #[test]
+    fn multi_line_arrays_keep_indentation_separators_and_trailing_comma() {
+        let text = "cluster {\n  routes = [\n    nats://a:1\n    nats://b:1\n  ]\n}\n";
+        assert_eq!(
+            rewrite(text, &["nats://c:1", "nats://b:1", "nats://d:1"]),
+            "cluster {\n  routes = [\n    nats://c:1\n    nats://b:1\n    nats://d:1\n  ]\n}\n"
+        );
+        let text = "cluster {\n\troutes: [\n\t\t'tls://a:1',\n\t\t'tls://b:1',\n\t]\n}\n";
+        assert_eq!(
+            rewrite(text, &["tls://a:1", "tls://c:1"]),
+            "cluster {\n\troutes: [\n\t\t'tls://a:1',\n\t\t'tls://c:1',\n\t]\n}\n"
+        );
+        let text = "cluster {\n  routes = [\n    nats://a:1\n  ]\n}\n";
+        assert_eq!(
+            rewrite(text, &["nats://a:1", "nats://b:1"]),
+            "cluster {\n  routes = [\n    nats://a:1\n    nats://b:1\n  ]\n}\n"
+        );
+    }
+
+    #[test]
+    fn json_stays_json() {
+        let text = "{\n  \"cluster\": {\n    \"routes\": [\n      \"nats://a:1\"\n    ]\n  }\n}\n";
+        assert_eq!(
+            rewrite(text, &["nats://a:1", "nats://b:1"]),
+            "{\n  \"cluster\": {\n    \"routes\": [\n      \"nats://a:1\",\n      \"nats://b:1\"\n    ]\n  }\n}\n"
+        );
+        let text = "{\"cluster\": {\"routes\": []}}";
+        assert_eq!(
+            rewrite(text, &["nats://b:1"]),
+            "{\"cluster\": {\"routes\": [\"nats://b:1\"]}}"
+        );
+    }
+
+    #[test]
+    fn comments_between_routes_go_and_unsafe_bare_values_get_quotes() {
+        let text =
+            "cluster {\n  routes = [ # list\n    nats://a:1, # a\n    nats://b:1 # b\n  ]\n}\n";
+        assert_eq!(
+            rewrite(text, &["nats://c:1", "10.0.0.4:6222", "nats://x y:1"]),
+            "cluster {\n  routes = [ # list\n    nats://c:1,\n    \"10.0.0.4:6222\",\n    \"nats://x y:1\"\n  ]\n}\n"
+        );
+    }
+
+    #[test]
+    fn variables_are_kept_when_their_route_stays_and_not_orphaned() {
+        let text = "SEED = \"nats://seed:1\"\ncluster { routes = [ $SEED, nats://b:1 ] }\n";
+        assert_eq!(
+            rewrite(text, &["nats://seed:1", "nats://c:1"]),
+            "SEED = \"nats://seed:1\"\ncluster { routes = [ $SEED, nats://c:1 ] }\n"
+        );
+        let cfg = parse(text);
+        let e = rewrite_routes(text, &cfg, &["nats://c:1".to_string()]).unwrap_err();
+        assert_eq!(e, RewriteError::DropsVariable("SEED".into()));
+        // used elsewhere too: dropping it from the routes is fine
+        let text = "SEED = \"nats://seed:1\"\ncluster { routes = [ $SEED ], advertise: $SEED }\n";
+        assert_eq!(
+            rewrite(text, &["nats://c:1"]),
+            "SEED = \"nats://seed:1\"\ncluster { routes = [ nats://c:1 ], advertise: $SEED }\n"
+        );
+    }
+
+    #[test]
+    fn refuses_what_it_cannot_rewrite_faithfully() {
+        let cfg = parse("port: 4222\n");
+        assert_eq!(
+            rewrite_routes("port: 4222\n", &cfg, &[]),
+            Err(RewriteError::NoRoutes)
+        );
+        let text = "R = [nats://a:1]\ncluster { routes: $R }\n";
+        assert_eq!(
+            rewrite_routes(text, &parse(text), &[]),
+            Err(RewriteError::ViaVariable("R".into()))
+        );
+        let text = "cluster { routes: \"nats://a:1\" }\n";
+        assert!(matches!(
+            rewrite_routes(text, &parse(text), &[]),
+            Err(RewriteError::NotAnArray(_))
+        ));
+        let text = "cluster { routes: [nats://a:1] }\n";
+        let e =
+            rewrite_routes("cluster { routes: [nats://a:2] }\n", &parse(text), &[]).unwrap_err();
+        assert!(matches!(e, RewriteError::TextChanged { .. }));
+    }
 }
