@@ -228,4 +228,21 @@ leafnodes { remotes = [ { url: \"nats-leaf://lu:[REDACTED]@hub:7422\" } ] }
         assert!(!out.contains("T0pS3cret") && !out.contains("pw1"), "{out}");
         assert!(out.contains("cluster {\n"), "{out}");
     }
+
+    proptest::proptest! {
+        #[test]
+        fn no_secret_survives_and_the_shape_stays(secret in "Zq[A-Za-z0-9!%^*~-]{6,12}", user in "[a-z]{1,8}") {
+            let text = format!(
+                "a_password_var = \"{secret}\"\nauthorization {{ user: {user}, password: {secret} }}\ncluster {{\n  authorization {{ user: {user}, password: $a_password_var }}\n  routes = [ nats-route://{user}:{secret}@n1:6222, \"nats://{user}:{secret}@n2:6222\" ]\n}}\naccounts {{ A {{ users = [ {{ user: x, pass: '{secret}' }} ] }} }}\n"
+            );
+            let out = redact(&text);
+            proptest::prop_assert!(!out.contains(&secret), "{}", out);
+            let before = crate::natsconf::parse_str(&text, std::path::Path::new("a.conf"), &NoFs, &Env::new()).unwrap();
+            let after = crate::natsconf::parse_str(&out, std::path::Path::new("a.conf"), &NoFs, &Env::new()).unwrap();
+            let keys = |c: &crate::natsconf::Config| c.root().entries.iter().map(|e| e.key.clone()).collect::<Vec<_>>();
+            proptest::prop_assert_eq!(keys(&before), keys(&after));
+            let users = |c: &crate::natsconf::Config| c.routes().and_then(|r| r.into_known()).map(|r| r.urls().into_iter().map(|u| (u.user, u.host)).collect::<Vec<_>>());
+            proptest::prop_assert_eq!(users(&before), users(&after));
+        }
+    }
 }

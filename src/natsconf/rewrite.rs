@@ -232,7 +232,9 @@ fn bare_ok(s: &str) -> bool {
     let Some(first) = s.chars().next() else {
         return false;
     };
-    let starts_like_another_kind = first.is_ascii_digit() || "-$\"'[{(.".contains(first);
+    // `#` and `//` open a comment where an array element starts.
+    let starts_like_another_kind =
+        first.is_ascii_digit() || "-$\"'[{(.#".contains(first) || s.starts_with("//");
     let has_terminator = s
         .chars()
         .any(|c| c.is_whitespace() || ",;]}'\"\\".contains(c));
@@ -375,8 +377,8 @@ mod tests {
         let text =
             "cluster {\n  routes = [ # list\n    nats://a:1, # a\n    nats://b:1 # b\n  ]\n}\n";
         assert_eq!(
-            rewrite(text, &["nats://c:1", "10.0.0.4:6222", "nats://x y:1"]),
-            "cluster {\n  routes = [ # list\n    nats://c:1,\n    \"10.0.0.4:6222\",\n    \"nats://x y:1\"\n  ]\n}\n"
+            rewrite(text, &["nats://c:1", "10.0.0.4:6222", "nats://x y:1", "#a", "//b"]),
+            "cluster {\n  routes = [ # list\n    nats://c:1,\n    \"10.0.0.4:6222\",\n    \"nats://x y:1\",\n    \"#a\",\n    \"//b\"\n  ]\n}\n"
         );
     }
 
