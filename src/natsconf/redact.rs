@@ -110,7 +110,7 @@ fn visit(v: &Value, secret: bool, key: &str, edits: &mut Edits) {
             }
         }
         ValueKind::String { value, quote } => {
-            if secret || SEED.is_match(value) && value.len() == 58 {
+            if secret || (SEED.is_match(value) && value.len() == 58) {
                 replace(v, *quote, REDACTED, true, edits);
             } else if URL_USERINFO.is_match(value) {
                 replace(v, *quote, &redact_urls(value), false, edits);
