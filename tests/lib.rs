@@ -4,6 +4,7 @@ mod crash;
 mod e2e;
 mod journal;
 mod lab;
+mod natsconf;
 mod pty;
 mod runbooks;
 mod snapshots;
