@@ -4,9 +4,11 @@
 //!
 //! Entry point: [`probe::gather`] → [`facts::ClusterFacts`] (with `signals`).
 
+pub mod cluster;
 pub mod facts;
 pub mod monitor;
 pub mod probe;
+pub mod routes;
 pub mod signals;
 
 #[cfg(test)]
