@@ -17,6 +17,7 @@ pub mod inventory;
 pub mod journal;
 pub mod lab;
 pub mod nats;
+pub mod natsys;
 pub mod runbook;
 pub mod ssh;
 pub mod transport;
