@@ -409,6 +409,11 @@ impl Prepared {
                     server: label.to_string(),
                     reason: text,
                 },
+                // A failed handshake arrives as an I/O error around a rustls error.
+                ConnectErrorKind::Io if is_tls_failure(&e) => SysError::Tls {
+                    server: label.to_string(),
+                    reason: text,
+                },
                 _ => SysError::Connect {
                     reasons: vec![format!("{label}: {text}")],
                 },
@@ -476,6 +481,25 @@ fn error_chain(e: &dyn std::error::Error) -> String {
         src = s.source();
     }
     parts.join(": ")
+}
+
+/// True when a rustls error is somewhere in the chain (also inside an `io::Error`).
+fn is_tls_failure(e: &(dyn std::error::Error + 'static)) -> bool {
+    let mut cur: Option<&(dyn std::error::Error + 'static)> = Some(e);
+    while let Some(err) = cur {
+        if err.is::<async_nats::rustls::Error>() {
+            return true;
+        }
+        let in_io = err
+            .downcast_ref::<io::Error>()
+            .and_then(io::Error::get_ref)
+            .is_some_and(|inner| inner.is::<async_nats::rustls::Error>());
+        if in_io {
+            return true;
+        }
+        cur = err.source();
+    }
+    false
 }
 
 /// Rejects subjects that would be a protocol error or a wildcard.
