@@ -4,6 +4,7 @@ mod crash;
 mod e2e;
 mod journal;
 mod lab;
+mod natsys;
 mod pty;
 mod runbooks;
 mod snapshots;
