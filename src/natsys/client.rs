@@ -208,22 +208,31 @@ impl SysClient {
             Some(v) => serde_json::to_vec(v).map_err(|e| fail("bad body", &e))?,
             None => Vec::new(),
         };
-        let inbox = self.client.new_inbox();
-        let mut sub = self
-            .client
-            .subscribe(inbox.clone())
-            .await
-            .map_err(|e| fail("cannot subscribe", &e))?;
         let started = Instant::now();
-        self.client
-            .publish_with_reply(subject.to_string(), inbox, payload.into())
-            .await
-            .map_err(|e| fail("cannot publish", &e))?;
-        self.client
-            .flush()
-            .await
-            .map_err(|e| fail("cannot send", &e))?;
         let deadline = tokio::time::Instant::from_std(started + collect.timeout);
+        let timed_out = || SysError::Timeout {
+            subject: subject.to_string(),
+            timeout: collect.timeout,
+        };
+        let inbox = self.client.new_inbox();
+        // While async-nats reconnects, these wait: the deadline bounds them too.
+        let mut sub = tokio::time::timeout_at(deadline, self.client.subscribe(inbox.clone()))
+            .await
+            .map_err(|_| timed_out())?
+            .map_err(|e| fail("cannot subscribe", &e))?;
+        let send = async {
+            self.client
+                .publish_with_reply(subject.to_string(), inbox, payload.into())
+                .await
+                .map_err(|e| fail("cannot publish", &e))?;
+            self.client
+                .flush()
+                .await
+                .map_err(|e| fail("cannot send", &e))
+        };
+        tokio::time::timeout_at(deadline, send)
+            .await
+            .map_err(|_| timed_out())??;
         let mut got = Vec::new();
         let mut last = tokio::time::Instant::now();
         loop {
@@ -263,10 +272,7 @@ impl SysClient {
         }
         let _ = sub.unsubscribe().await;
         if got.is_empty() {
-            return Err(SysError::Timeout {
-                subject: subject.to_string(),
-                timeout: collect.timeout,
-            });
+            return Err(timed_out());
         }
         Ok(got)
     }
