@@ -94,7 +94,9 @@ pub struct GroupFacts {
     pub strays: Vec<String>,
     /// Stream messages, by the leader (else the highest count reported). Streams only.
     pub messages: Option<u64>,
-    /// A confirmed leader, no rival claim, and every replica current in its view.
+    /// A confirmed leader, no rival claim, every replica current in its view, and none
+    /// missing. (A leader still calls a dead peer current for seconds after it died,
+    /// FACTS §2.1: a replica whose server did not answer is not taken on its word.)
     pub healthy: bool,
     /// Fewer than a majority of `replicas` can take part: current in the confirmed leader's
     /// view (the leader included; such a leader cannot commit and steps down within ~20 s),
@@ -393,7 +395,9 @@ fn judge(
         Some(l) => l.messages,
         None => obs.iter().filter_map(|o| o.messages).max(),
     };
-    g.healthy = g.leader_confirmed && g.peers.iter().all(|r| r.current == Some(true));
+    g.healthy = g.leader_confirmed
+        && g.missing.is_empty()
+        && g.peers.iter().all(|r| r.current == Some(true));
     let quorum = g.replicas.len() / 2 + 1;
     let able = if g.leader_confirmed {
         g.peers.iter().filter(|r| r.current == Some(true)).count()

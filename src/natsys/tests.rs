@@ -447,3 +447,31 @@ fn followers_naming_an_absent_leader_do_not_confirm_it() {
     );
     assert_eq!(strs(&g[0].missing), ["n1", "n3"]);
 }
+
+#[test]
+fn a_leader_calling_dead_peers_current_is_not_believed() {
+    // Seconds after n2 and n3 died the leader n1 still lists them `current: true`
+    // (seen on 2.15.1 for a consumer group in tests/natsys.rs).
+    let leader = r#"{"account_details":[{"name":"APP","stream_detail":[{"name":"S",
+        "cluster":{"leader":"n1","replicas":[{"name":"n2","current":true,"active":900000000},
+                                             {"name":"n3","current":true,"active":900000000}]}}]}]}"#;
+    let mut views = vec![ServerJsz {
+        server: "n1".into(),
+        jsz: Some(JszView::from_http(leader).unwrap()),
+    }];
+    for n in ["n2", "n3"] {
+        views.push(ServerJsz {
+            server: n.into(),
+            jsz: None,
+        });
+    }
+    let g = combine(&views);
+    assert!(g[0].leader_confirmed);
+    assert!(g[0].not_current.is_empty());
+    assert!(!g[0].healthy);
+    assert_eq!(strs(&g[0].missing), ["n2", "n3"]);
+    assert_eq!(
+        g[0].problems,
+        ["replicas missing: n2 (did not answer), n3 (did not answer)"]
+    );
+}
