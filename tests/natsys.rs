@@ -859,3 +859,37 @@ fn natsys_tls_through_a_tunnel_checks_the_real_name() {
     let e = BlockingSysClient::connect_through(&no_ca, open).unwrap_err();
     assert!(matches!(e, SysError::Options(_)), "{e}");
 }
+
+/// The server dies under an open connection: calls still end within their timeout.
+#[test]
+fn natsys_a_dead_server_fails_within_the_timeout() {
+    let mut cl = Cluster::start(&legacy_server(), 1);
+    cl.wait_healthy(Duration::from_secs(20));
+    let c = cl.sys("n1");
+    assert_eq!(
+        c.ping("VARZ", None, c.default_collect().expect(1))
+            .unwrap()
+            .len(),
+        1
+    );
+    cl.kill("n1");
+    for _ in 0..2 {
+        let t = Instant::now();
+        let e = c
+            .ping("VARZ", None, Collect::within(Duration::from_millis(500)))
+            .unwrap_err();
+        let took = t.elapsed();
+        eprintln!("natsys: ping after the server died → {e} in {took:?}");
+        assert!(took < Duration::from_millis(900), "{took:?}");
+        assert!(
+            matches!(e, SysError::Timeout { .. } | SysError::Request { .. }),
+            "{e}"
+        );
+    }
+    let e = BlockingSysClient::connect(&cl.sys_options(&[cl.addr("n1")])).unwrap_err();
+    assert!(
+        e.to_string().contains("connection refused") || e.to_string().contains("refused"),
+        "{e}"
+    );
+    eprintln!("natsys: connect to a dead server → {e}");
+}
