@@ -278,11 +278,14 @@ impl SysClient {
     }
 }
 
-/// Credentials and TLS read and checked once, before any connection attempt
-/// (`async_nats::ConnectOptions` is not `Clone`: [`Prepared::options`] builds one per try).
+/// Credentials read and TLS files checked before any connection attempt
+/// (`async_nats::ConnectOptions` is not `Clone`: [`Prepared::options`] builds one per try,
+/// with the TLS name of the server tried).
 struct Prepared {
     auth_material: AuthMaterial,
-    tls: Option<tls::TlsPlan>,
+    tls: Option<super::options::TlsFiles>,
+    /// Set when connecting through a forwarder: the server's real `host:port`.
+    tunnel_target: Option<String>,
     secrets: Vec<String>,
     auth: String,
     client_name: String,
@@ -326,31 +329,23 @@ impl Prepared {
                 }
             }
         };
-        let tls = match &opts.tls {
-            Some(t) => {
-                let default_name = tunnel_target
-                    .or(opts.servers.first().map(String::as_str))
-                    .map(host_of)
-                    .unwrap_or_default();
-                Some(tls::plan(t, &default_name, tunnel_target.is_some())?)
-            }
-            None => None,
-        };
         let p = Prepared {
             auth_material,
-            tls,
+            tls: opts.tls.clone(),
+            tunnel_target: tunnel_target.map(str::to_string),
             secrets,
             auth: opts.auth.describe(),
             client_name: opts.client_name.clone(),
             connect_timeout: opts.connect_timeout,
             request_timeout: opts.request_timeout,
         };
-        p.options()?; // a bad creds file fails here, before any connection
+        // A bad creds or TLS file fails here, before any connection.
+        p.options(opts.servers.first().map(String::as_str).unwrap_or_default())?;
         Ok(p)
     }
 
-    /// Fresh async-nats options.
-    fn options(&self) -> Result<async_nats::ConnectOptions, SysError> {
+    /// Fresh async-nats options for a connection to `addr` (`host:port`).
+    fn options(&self, addr: &str) -> Result<async_nats::ConnectOptions, SysError> {
         let base = match &self.auth_material {
             AuthMaterial::None => async_nats::ConnectOptions::new(),
             AuthMaterial::UserPassword(u, p) => {
@@ -374,7 +369,11 @@ impl Prepared {
             .retain_servers_order()
             .max_reconnects(Some(3));
         Ok(match &self.tls {
-            Some(plan) => plan.apply(base),
+            Some(t) => {
+                // The certificate names the server we mean, not the forwarder's 127.0.0.1.
+                let name = host_of(self.tunnel_target.as_deref().unwrap_or(addr));
+                tls::plan(t, &name, self.tunnel_target.is_some())?.apply(base)
+            }
             None => base,
         })
     }
@@ -391,7 +390,7 @@ impl Prepared {
         label: &str,
     ) -> Result<async_nats::Client, SysError> {
         let url = format!("nats://{addr}");
-        let attempt = self.options()?.connect(url.as_str());
+        let attempt = self.options(addr)?.connect(url.as_str());
         // async-nats bounds the TCP connect; this bounds the whole handshake.
         let res = tokio::time::timeout(opts.connect_timeout + Duration::from_secs(1), attempt)
             .await

@@ -50,8 +50,9 @@ pub struct TlsFiles {
     /// PEM client certificate (mutual TLS); needs `key_file`.
     pub cert_file: Option<PathBuf>,
     pub key_file: Option<PathBuf>,
-    /// The name the server certificate must carry. Default: the host of the first server.
-    /// Needed through a tunnel, where the connection goes to 127.0.0.1 (requires `ca_file`).
+    /// The name the server certificate must carry (requires `ca_file`). Default: the host
+    /// of the address being connected to; through a tunnel, of the first entry of `servers`
+    /// (the connection itself goes to 127.0.0.1).
     pub server_name: Option<String>,
 }
 
