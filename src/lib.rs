@@ -18,6 +18,7 @@ pub mod journal;
 pub mod lab;
 pub mod nats;
 pub mod natsconf;
+pub mod natsys;
 pub mod runbook;
 pub mod ssh;
 pub mod transport;

@@ -5,6 +5,7 @@ mod e2e;
 mod journal;
 mod lab;
 mod natsconf;
+mod natsys;
 mod pty;
 mod runbooks;
 mod snapshots;
