@@ -1016,7 +1016,8 @@ nodes:
 
     #[test]
     fn proxy_jump_syntax() {
-        let ok: &[(&str, &[(Option<&str>, &str, Option<u16>)])] = &[
+        type Hop<'a> = (Option<&'a str>, &'a str, Option<u16>);
+        let ok: &[(&str, &[Hop])] = &[
             ("bastion", &[(None, "bastion", None)]),
             (
                 "ops@10.0.0.1:2222",
