@@ -41,16 +41,7 @@ pub fn inject(st: &mut LabState, args: &[String]) -> Result<()> {
         }
     };
     let n = st.node(&node)?.clone();
-    let rules = match what {
-        "ssh" => vec![firewall::rule(
-            &n.netns,
-            "INPUT",
-            &["-p", "tcp", "--dport", "22", "-j", "DROP"],
-        )],
-        "cluster" => super::cluster_port_rules(&n.netns),
-        "all" => firewall::drop_all(&n),
-        other => return Err(usage(&format!("`{other}`: choose ssh, cluster or all"))),
-    };
+    let rules = flap_rules(&n, &st.subnet, what)?;
     let until = now_unix() + seconds;
     st.faults.push(FaultRecord::Flap {
         node: node.clone(),
@@ -80,6 +71,40 @@ pub fn inject(st: &mut LabState, args: &[String]) -> Result<()> {
         "flap: {what} traffic of {node} dropped for {seconds}s; restored by itself (restorer pid {pid}); `lab heal` restores it now."
     );
     Ok(())
+}
+
+/// The rules of a flap. Each names the interface (and `all` the lab's subnet), so that none has
+/// the spec of a standing rule (the bastion's DROP of port 22) or of another fault (partition,
+/// destroy): `iptables -C`/`-D` by spec then always find the flap's own rule.
+fn flap_rules(n: &NodeState, subnet: &str, what: &str) -> Result<Vec<IptablesRule>> {
+    let ns = n.netns.as_str();
+    let cluster = super::CLUSTER_PORT.to_string();
+    let net = format!("10.{subnet}.0/24");
+    Ok(match what {
+        "ssh" => vec![firewall::rule(
+            ns,
+            "INPUT",
+            &["-i", "eth0", "-p", "tcp", "--dport", "22", "-j", "DROP"],
+        )],
+        "cluster" => {
+            let mut v = Vec::new();
+            for (chain, iface) in [("INPUT", "-i"), ("OUTPUT", "-o")] {
+                for dir in ["--dport", "--sport"] {
+                    v.push(firewall::rule(
+                        ns,
+                        chain,
+                        &[iface, "eth0", "-p", "tcp", dir, &cluster, "-j", "DROP"],
+                    ));
+                }
+            }
+            v
+        }
+        "all" => vec![
+            firewall::rule(ns, "INPUT", &["-i", "eth0", "-s", &net, "-j", "DROP"]),
+            firewall::rule(ns, "OUTPUT", &["-o", "eth0", "-d", &net, "-j", "DROP"]),
+        ],
+        other => return Err(usage(&format!("`{other}`: choose ssh, cluster or all"))),
+    })
 }
 
 /// Seconds since the epoch.

@@ -6,6 +6,8 @@ mod flap;
 mod rename;
 mod stream_quorum;
 
+pub use stream_quorum::{stream_servers, streams_named};
+
 use super::firewall;
 use super::monitor;
 use super::say;

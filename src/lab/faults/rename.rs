@@ -44,6 +44,9 @@ pub fn inject(st: &mut LabState, nodes: &[String]) -> Result<()> {
     }
     let from = st.node(&node)?.server_name().to_string();
     let to = format!("{from}b");
+    let held = super::stream_quorum::stream_servers(st, seed::STREAM)
+        .map(|s| s.contains(&from))
+        .unwrap_or(false);
     st.faults.push(FaultRecord::Rename {
         node: node.clone(),
         from: from.clone(),
@@ -57,6 +60,15 @@ pub fn inject(st: &mut LabState, nodes: &[String]) -> Result<()> {
     println!(
         "rename: {node} restarted as server_name {to} (was {from}), data dir kept; the meta peer set keeps {from} (offline) and gains {to}. Inventory rewritten with {to}."
     );
+    if held {
+        // Seen in the lab: the server drops the stream's local copy at once (it is not
+        // assigned to the new name). With the old name back, 2.15.1 catches up in ~5 s, while
+        // 2.9.10 keeps an empty replica that only receives new messages and reports healthy.
+        println!(
+            "rename: {from} held a replica of {}: as {to} it deletes its local copy; after `lab heal` the replica must catch up from the others (2.9.10 does not: check its /jsz stream state).",
+            seed::STREAM
+        );
+    }
     Ok(())
 }
 
