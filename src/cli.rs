@@ -212,6 +212,7 @@ pub enum LabCommand {
     Break {
         #[arg(value_enum)]
         fault: Fault,
+        /// Target nodes (default: the fault's own choice); for flap: NODE SECONDS [ssh|cluster|all]
         nodes: Vec<String>,
         #[arg(long, value_name = "DIR")]
         dir: Option<PathBuf>,
