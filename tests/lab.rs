@@ -673,6 +673,9 @@ fn lab_production_shape_nats_2_15() {
     );
     assert!(lab.ssh_cfg("n2", &[], "true").status.success());
 
+    // A flap still waiting when the lab goes down: down stops its restorer (assert_nothing_left
+    // looks for any process naming the lab directory) and the namespaces go.
+    lab.lab_ok("break", &["flap", "n3", "60", "cluster"]);
     lab.down();
     step(
         label,
