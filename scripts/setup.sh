@@ -18,7 +18,7 @@ command -v timeout >/dev/null || need_apt+=(coreutils)
 command -v pgrep >/dev/null || need_apt+=(procps)
 command -v ssh-agent >/dev/null || need_apt+=(openssh-client)
 command -v setpriv >/dev/null || need_apt+=(util-linux)
-command -v sudo >/dev/null || need_apt+=(sudo)
+command -v sudo >/dev/null || need_apt+=(sudo)   # lab up --ssh-user (NOPASSWD sudo)
 command -v shellcheck >/dev/null || need_apt+=(shellcheck)
 if [ ${#need_apt[@]} -gt 0 ]; then
   echo "setup: apt-get install ${need_apt[*]}" >&2

@@ -191,6 +191,17 @@ pub enum Fault {
     Frozen,
     /// Stale Raft state: terms and indexes differ between nodes, all stopped
     Diverged,
+    /// Permanent loss: kill the server, delete its data dir, stop its sshd, drop all traffic
+    /// (`lab heal` leaves it destroyed unless given --rebuild-destroyed)
+    Destroy,
+    /// Restart one server under a new server_name (n3 -> n3b), data kept; the old name stays
+    /// in the meta peer set
+    Rename,
+    /// Kill 2 of the 3 replicas of stream ORDERS (5+ nodes, after `lab seed`); the meta group
+    /// keeps its leader
+    StreamQuorum,
+    /// `flap NODE SECONDS [ssh|cluster|all]`: drop that traffic for SECONDS, restored by itself
+    Flap,
 }
 
 #[derive(Debug, Subcommand)]
@@ -201,6 +212,7 @@ pub enum LabCommand {
     Break {
         #[arg(value_enum)]
         fault: Fault,
+        /// Target nodes (default: the fault's own choice); for flap: NODE SECONDS [ssh|cluster|all]
         nodes: Vec<String>,
         #[arg(long, value_name = "DIR")]
         dir: Option<PathBuf>,
@@ -209,6 +221,9 @@ pub enum LabCommand {
     Heal {
         #[arg(long, value_name = "DIR")]
         dir: Option<PathBuf>,
+        /// Also bring destroyed nodes back, with an EMPTY data dir (their data stays lost)
+        #[arg(long)]
+        rebuild_destroyed: bool,
     },
     /// Remove everything the lab made
     Down {
@@ -245,4 +260,20 @@ pub struct LabUpArgs {
     /// Third octet of the lab's 10.X.Y.0/24 subnet, as X.Y
     #[arg(long, default_value = "213.7")]
     pub subnet: String,
+    /// Log in as this new unprivileged local user with NOPASSWD sudo (removed by `lab down`);
+    /// the servers, their scripts and data stay root's
+    #[arg(long, value_name = "NAME")]
+    pub ssh_user: Option<String>,
+    /// Routes authenticate: `cluster.authorization` with a random password per lab
+    #[arg(long)]
+    pub route_auth: bool,
+    /// Every client authenticates (no `no_auth_user`); the inventory gets the system user
+    #[arg(long)]
+    pub accounts: bool,
+    /// How server configs are written
+    #[arg(long, value_enum, default_value = "classic")]
+    pub config_style: crate::lab::state::ConfigStyle,
+    /// A jump host: node SSH and monitoring ports answer only the bastion
+    #[arg(long)]
+    pub bastion: bool,
 }

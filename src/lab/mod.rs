@@ -6,6 +6,7 @@
 //! `lab down` can remove it after a crash, and `lab heal` undoes exactly what `lab break` did.
 
 pub mod faults;
+pub mod firewall;
 pub mod monitor;
 pub mod natsclient;
 pub mod net;
@@ -13,6 +14,7 @@ pub mod seed;
 pub mod server;
 pub mod sshd;
 pub mod state;
+pub mod users;
 
 use crate::cli::{LabCommand, LabUpArgs};
 use crate::error::{Error, Result};
@@ -40,10 +42,13 @@ pub fn dispatch(cmd: &LabCommand) -> Result<i32> {
             faults::inject(&mut st, *fault, nodes)?;
             Ok(0)
         }
-        LabCommand::Heal { dir } => {
+        LabCommand::Heal {
+            dir,
+            rebuild_destroyed,
+        } => {
             require_root("lab heal")?;
             let mut st = LabState::load(&dir_or_default(dir))?;
-            faults::heal(&mut st)?;
+            faults::heal(&mut st, *rebuild_destroyed)?;
             Ok(0)
         }
         LabCommand::Down { dir } => {
@@ -191,8 +196,20 @@ pub(crate) fn say(msg: impl std::fmt::Display) {
     eprintln!("lab: {msg}");
 }
 
-fn check_tools(nats_server: &Path) -> Result<()> {
+fn check_tools(nats_server: &Path, ssh_user: bool) -> Result<()> {
     let mut missing = Vec::new();
+    if ssh_user {
+        for (tool, pkg) in [
+            ("sudo", "sudo"),
+            ("visudo", "sudo"),
+            ("useradd", "passwd"),
+            ("userdel", "passwd"),
+        ] {
+            if which(tool).is_none() {
+                missing.push(format!("`{tool}` for --ssh-user (apt-get install {pkg})"));
+            }
+        }
+    }
     if !is_executable(nats_server) {
         missing.push(format!(
             "nats-server binary {} (run `bash scripts/setup.sh`, or `apt-get install nats-server`, \
@@ -281,7 +298,7 @@ fn up(args: &LabUpArgs) -> Result<i32> {
         )));
     }
     let nats_server = absolute(&args.nats_server.clone().unwrap_or_else(default_nats_server));
-    check_tools(&nats_server)?;
+    check_tools(&nats_server, args.ssh_user.is_some())?;
     let dir = dir_or_default(&args.dir);
     if dir
         .to_string_lossy()
@@ -306,6 +323,11 @@ fn up(args: &LabUpArgs) -> Result<i32> {
     }
     let subnet = format!("{x}.{y}");
     net::check_free(&args.name, &subnet, args.nodes)?;
+    // Refused before anything is made when the user or its home exists.
+    let ssh_user = match &args.ssh_user {
+        Some(u) => Some(users::plan(&args.name, u)?),
+        None => None,
+    };
     let version = server::version(&nats_server)?;
 
     let _ = std::fs::remove_file(dir.join(server::DOWN_MARKER));
@@ -344,6 +366,7 @@ fn up(args: &LabUpArgs) -> Result<i32> {
                 let name = format!("n{i}");
                 let node_dir = dir.join("nodes").join(&name);
                 state::NodeState {
+                    server_name: None,
                     netns: format!("{}-{name}", args.name),
                     addr: format!("10.{subnet}.{}", 10 + i),
                     veth_host: None,
@@ -362,14 +385,34 @@ fn up(args: &LabUpArgs) -> Result<i32> {
                 }
             })
             .collect(),
+        config_style: args.config_style,
+        accounts: args.accounts,
+        ssh_user,
+        route_auth: args.route_auth.then(|| state::RouteAuth {
+            user: "route".into(),
+            password: random_hex(12),
+        }),
+        bastion: args.bastion.then(|| {
+            let bdir = dir.join("bastion");
+            state::NodeState {
+                name: "bastion".into(),
+                netns: net::bastion_netns(&args.name),
+                addr: net::bastion_addr(&subnet),
+                sshd_config: bdir.join("sshd_config"),
+                sshd_pidfile: bdir.join("sshd.pid"),
+                node_dir: bdir,
+                ..Default::default()
+            }
+        }),
         ..Default::default()
     };
     st.save()?;
     say(format!(
-        "building {} node(s) `{}` on 10.{subnet}.0/24 with nats-server {version} in {}",
+        "building {} node(s) `{}` on 10.{subnet}.0/24 with nats-server {version} in {}{}",
         args.nodes,
         args.name,
-        dir.display()
+        dir.display(),
+        shape_note(&st)
     ));
     match build(&mut st) {
         Ok(()) => {}
@@ -405,14 +448,53 @@ fn up(args: &LabUpArgs) -> Result<i32> {
     Ok(0)
 }
 
+/// `, with …` naming the options the lab was built with (none: empty).
+fn shape_note(st: &LabState) -> String {
+    let mut parts = Vec::new();
+    if let Some(u) = &st.ssh_user {
+        parts.push(format!("ssh user {}", u.name));
+    }
+    if let Some(b) = &st.bastion {
+        parts.push(format!("bastion {}", b.addr));
+    }
+    if st.route_auth.is_some() {
+        parts.push("route auth".into());
+    }
+    if st.accounts {
+        parts.push("accounts".into());
+    }
+    if st.config_style == state::ConfigStyle::Helm {
+        parts.push("helm-style configs".into());
+    }
+    if parts.is_empty() {
+        String::new()
+    } else {
+        format!(", with {}", parts.join(", "))
+    }
+}
+
 fn build(st: &mut LabState) -> Result<()> {
     sshd::write_keys(st)?;
     net::create(st)?;
+    users::create(st, &sshd::operator_key(st).with_extension("pub"))?;
     for i in 0..st.nodes.len() {
         server::write_node_files(st, i)?;
     }
     sshd::start_all(st)?;
     sshd::write_known_hosts(st)?;
+    sshd::write_ssh_config(st)?;
+    if let Some(b) = st.bastion.clone() {
+        let rules: Vec<_> = st
+            .nodes
+            .iter()
+            .flat_map(|n| firewall::bastion_rules(n, &b.addr))
+            .collect();
+        firewall::insert_recorded(st, &rules)?;
+        say(format!(
+            "SSH and monitoring of every node answer only the bastion {}",
+            b.addr
+        ));
+    }
     server::write_inventory(st)?;
     let names = st.node_names();
     server::start_many(st, &names)?;
@@ -442,13 +524,15 @@ fn teardown(st: &mut LabState) -> Result<()> {
     if st.dir.exists() {
         let _ = std::fs::write(&marker, "lab down in progress\n");
     }
+    faults::stop_restorers(st, &mut problems);
     server::stop_all_for_down(st, &mut problems);
     sshd::stop_all(st, &mut problems);
-    faults::remove_all_rules(st, &mut problems);
+    firewall::remove_all(st, &mut problems);
     net::destroy(st, &mut problems);
     // A second pass for a server whose `ctl start` passed the marker check just before it
     // was written.
     server::stop_all_for_down(st, &mut problems);
+    users::remove(st, &mut problems);
     st.faults.clear();
     st.down = true;
     let keep = keep_requested();
@@ -499,13 +583,34 @@ fn print_status(st: &LabState) {
             Some(p) => format!("pid {p}"),
             None => "not running".into(),
         };
-        let leader = match monitor::jsz(&n.addr, Duration::from_millis(800)) {
+        let leader = match monitor::node_json(st, &n.name, "/jsz", Duration::from_millis(800)) {
             Ok(j) => monitor::leader_of(&j).unwrap_or_else(|| "(none)".into()),
             Err(_) => "(no answer)".into(),
         };
+        let name = match &n.server_name {
+            Some(s) => format!("{} (as {s})", n.name),
+            None => n.name.clone(),
+        };
         println!(
             "{:<4} {:<12} {:<14} {:<22} {:<14} {:<10}",
-            n.name, n.netns, n.addr, server, sshd, leader
+            name, n.netns, n.addr, server, sshd, leader
+        );
+    }
+    if let Some(b) = &st.bastion {
+        let sshd = match b
+            .sshd_pid
+            .filter(|p| server::pid_is_ours(*p, &b.sshd_config))
+        {
+            Some(p) => format!("pid {p}"),
+            None => "not running".into(),
+        };
+        println!("bastion {} ({}): sshd {sshd}", b.addr, b.netns);
+    }
+    if let Some(u) = &st.ssh_user {
+        println!(
+            "ssh user: {} (NOPASSWD sudo via {})",
+            u.name,
+            u.sudoers.display()
         );
     }
     match seed::stream_messages_now(st, seed::STREAM) {
@@ -516,19 +621,36 @@ fn print_status(st: &LabState) {
         println!("faults: none");
     } else {
         for f in &st.faults {
-            let note = match f {
-                // Someone (a runbook, say) may have repaired it already; `lab heal` is still safe.
-                state::FaultRecord::QuorumLoss { nodes }
-                    if nodes.iter().all(|n| server::is_running(st, n)) =>
-                {
-                    " (those servers run again; `lab heal` forgets it)"
-                }
-                _ => "",
-            };
-            println!("fault: {} on {}{note}", f.kind(), f.nodes().join(", "));
+            println!(
+                "fault: {} on {}{}",
+                f.kind(),
+                f.nodes().join(", "),
+                faults::status_note(st, f)
+            );
         }
     }
-    for r in &st.iptables {
+    let standing: Vec<state::IptablesRule> = st
+        .bastion
+        .as_ref()
+        .map(|b| {
+            st.nodes
+                .iter()
+                .flat_map(|n| firewall::bastion_rules(n, &b.addr))
+                .collect()
+        })
+        .unwrap_or_default();
+    let n_standing = st.iptables.iter().filter(|r| standing.contains(r)).count();
+    if n_standing > 0 {
+        println!(
+            "firewall: SSH and monitoring of every node answer only the bastion ({n_standing} rules)"
+        );
+    }
+    // A flap's restorer removes its rules by itself: show what is really in place.
+    for r in st
+        .iptables
+        .iter()
+        .filter(|r| !standing.contains(r) && firewall::present(r))
+    {
         println!("iptables: {}", r.display());
     }
 }
@@ -567,14 +689,17 @@ fn remove_lab_files(dir: &Path) -> Result<()> {
         "id_ed25519",
         "id_ed25519.pub",
         "known_hosts",
+        "ssh_config",
         "inventory.yaml",
     ] {
         let _ = std::fs::remove_file(dir.join(f));
     }
-    let nodes = dir.join("nodes");
-    if nodes.exists() {
-        std::fs::remove_dir_all(&nodes)
-            .map_err(|e| io_err(format!("cannot remove the old {}", nodes.display()), e))?;
+    for sub in ["nodes", "bastion"] {
+        let d = dir.join(sub);
+        if d.exists() {
+            std::fs::remove_dir_all(&d)
+                .map_err(|e| io_err(format!("cannot remove the old {}", d.display()), e))?;
+        }
     }
     Ok(())
 }

@@ -2,7 +2,7 @@
 //! time), and the meta-leader wait used by `up` and `heal`.
 
 use super::server::MONITOR_PORT;
-use super::state::LabState;
+use super::state::{LabState, NodeState};
 use crate::error::{Error, Result};
 use serde_json::Value;
 use std::io::{Read, Write};
@@ -39,16 +39,80 @@ pub fn http_get(addr: &str, port: u16, path: &str, timeout: Duration) -> Result<
             Err(e) => return Err(Error::Other(format!("{sa}{path}: {e}"))),
         }
     }
-    let text = String::from_utf8_lossy(&buf);
+    parse_response(&format!("{sa}{path}"), &buf)
+}
+
+/// (status code, body) of a raw HTTP/1.0 answer.
+fn parse_response(what: &str, buf: &[u8]) -> Result<(u16, String)> {
+    let text = String::from_utf8_lossy(buf);
     let (head, body) = text
         .split_once("\r\n\r\n")
-        .ok_or_else(|| Error::Other(format!("{sa}{path}: not an HTTP answer")))?;
+        .ok_or_else(|| Error::Other(format!("{what}: not an HTTP answer")))?;
     let code = head
         .split_whitespace()
         .nth(1)
         .and_then(|c| c.parse().ok())
-        .ok_or_else(|| Error::Other(format!("{sa}{path}: no status code")))?;
+        .ok_or_else(|| Error::Other(format!("{what}: no status code")))?;
     Ok((code, body.to_string()))
+}
+
+/// An HTTP GET made by bash inside namespace `netns` (`/dev/tcp`): the lab's way in when a
+/// bastion firewalls the monitoring port from everything but the bastion and loopback.
+fn http_get_in_ns(
+    netns: &str,
+    addr: &str,
+    port: u16,
+    path: &str,
+    timeout: Duration,
+) -> Result<(u16, String)> {
+    const SCRIPT: &str = r#"exec 3<>"/dev/tcp/$1/$2" || exit 111
+printf 'GET %s HTTP/1.0\r\nHost: %s\r\nConnection: close\r\n\r\n' "$3" "$1" >&3
+cat <&3"#;
+    let port = port.to_string();
+    let o = super::run_out(
+        "ip",
+        &[
+            "netns", "exec", netns, "bash", "-c", SCRIPT, "lab-http", addr, &port, path,
+        ],
+        timeout,
+    )?;
+    let what = format!("{addr}:{port}{path} (inside {netns})");
+    if !o.ok {
+        return Err(Error::Other(format!("{what}: {}", o.stderr.trim())));
+    }
+    parse_response(&what, o.stdout.as_bytes())
+}
+
+/// GET on a node's monitoring port the way the lab reaches it: straight from here, or from
+/// inside the node's namespace when the lab has a bastion.
+pub fn node_get(
+    st: &LabState,
+    n: &NodeState,
+    path: &str,
+    timeout: Duration,
+) -> Result<(u16, String)> {
+    if st.bastion.is_some() {
+        // Starting `ip netns exec bash` takes time of its own on a loaded machine.
+        let timeout = timeout.max(Duration::from_secs(2));
+        http_get_in_ns(&n.netns, &n.addr, MONITOR_PORT, path, timeout)
+    } else {
+        http_get(&n.addr, MONITOR_PORT, path, timeout)
+    }
+}
+
+/// A node's monitoring `path` as JSON (status 200 only); `node` is a lab or server name.
+pub fn node_json(st: &LabState, node: &str, path: &str, timeout: Duration) -> Result<Value> {
+    let n = st.node(node)?;
+    let (code, body) = node_get(st, n, path, timeout)?;
+    if code != 200 {
+        return Err(Error::Other(format!(
+            "{}{path}: HTTP {code}: {}",
+            n.name,
+            body.trim()
+        )));
+    }
+    serde_json::from_str(&body)
+        .map_err(|e| Error::Other(format!("{}{path}: not JSON: {e}", n.name)))
 }
 
 /// `GET path` as JSON (status 200 only).
@@ -85,10 +149,8 @@ pub fn leaders(
     nodes
         .iter()
         .map(|name| {
-            let l = st
-                .node(name)
+            let l = node_json(st, name, "/jsz", timeout)
                 .ok()
-                .and_then(|n| jsz(&n.addr, timeout).ok())
                 .and_then(|j| leader_of(&j));
             (name.clone(), l)
         })
@@ -128,6 +190,8 @@ pub fn wait_leader(
                 seen.join(", ")
             )));
         }
-        std::thread::sleep(Duration::from_millis(100));
+        // Through a namespace each poll costs a process per node: poll less often.
+        let pause = if st.bastion.is_some() { 300 } else { 100 };
+        std::thread::sleep(Duration::from_millis(pause));
     }
 }

@@ -13,8 +13,19 @@ pub fn bridge_name(prefix: &str) -> String {
     format!("{prefix}-br")
 }
 
-fn veth_names(prefix: &str, i: usize) -> (String, String) {
-    (format!("{prefix}-h{i}"), format!("{prefix}-c{i}"))
+/// Host and namespace ends of a veth pair; `tag` is the node's number, or `b` for the bastion.
+fn veth_names(prefix: &str, tag: &str) -> (String, String) {
+    (format!("{prefix}-h{tag}"), format!("{prefix}-c{tag}"))
+}
+
+/// Namespace of the bastion (`lab up --bastion`).
+pub fn bastion_netns(prefix: &str) -> String {
+    format!("{prefix}-bastion")
+}
+
+/// The bastion's address: `.10`, just below the nodes' `.11`….
+pub fn bastion_addr(subnet: &str) -> String {
+    format!("10.{subnet}.10")
 }
 
 /// Names of all network namespaces on this machine.
@@ -39,7 +50,8 @@ pub fn link_exists(name: &str) -> bool {
     .unwrap_or(false)
 }
 
-/// Refuses when the namespaces, the bridge or the address range are already in use.
+/// Refuses when the namespaces, the bridge or the address range are already in use (the
+/// bastion's veth is checked too).
 pub fn check_free(prefix: &str, subnet: &str, nodes: usize) -> Result<()> {
     let mut clashes = Vec::new();
     let existing = netns_list();
@@ -53,8 +65,9 @@ pub fn check_free(prefix: &str, subnet: &str, nodes: usize) -> Result<()> {
     if link_exists(&br) {
         clashes.push(format!("interface `{br}` exists"));
     }
-    for i in 1..=nodes {
-        let (h, _) = veth_names(prefix, i);
+    let tags = (1..=nodes).map(|i| i.to_string()).chain(["b".to_string()]);
+    for tag in tags {
+        let (h, _) = veth_names(prefix, &tag);
         if link_exists(&h) {
             clashes.push(format!("interface `{h}` exists"));
         }
@@ -108,13 +121,16 @@ pub fn create(st: &mut LabState) -> Result<()> {
     run("ip", &["link", "set", &br, "up"])?;
 
     let hosts = hosts_text(st);
-    for i in 0..st.nodes.len() {
-        let ns = st.nodes[i].netns.clone();
-        let addr = st.nodes[i].addr.clone();
-        let (h, c) = veth_names(&st.name, i + 1);
+    for id in st.host_ids() {
+        let (h, c) = veth_names(&st.name, &id.tag());
+        let host = st
+            .host_mut(id)
+            .ok_or_else(|| Error::Other("internal error: no such lab host".into()))?;
+        let ns = host.netns.clone();
+        let addr = host.addr.clone();
         let etc = PathBuf::from("/etc/netns").join(&ns);
-        st.nodes[i].veth_host = Some(h.clone());
-        st.nodes[i].netns_etc = Some(etc.clone());
+        host.veth_host = Some(h.clone());
+        host.netns_etc = Some(etc.clone());
         st.save()?;
 
         std::fs::create_dir_all(&etc)
@@ -157,8 +173,18 @@ pub fn create(st: &mut LabState) -> Result<()> {
 pub fn hosts_text(st: &LabState) -> String {
     let mut s =
         String::from("# nats-rescue lab: node names (routes use them)\n127.0.0.1 localhost\n");
+    // The machine's own name, as Debian's /etc/hosts has it (sudo looks it up on every call).
+    if let Ok(h) = std::fs::read_to_string("/proc/sys/kernel/hostname") {
+        let h = h.trim();
+        if !h.is_empty() && h != "localhost" {
+            s.push_str(&format!("127.0.1.1 {h}\n"));
+        }
+    }
     for n in &st.nodes {
         s.push_str(&format!("{} {}\n", n.addr, n.name));
+    }
+    if let Some(b) = &st.bastion {
+        s.push_str(&format!("{} bastion\n", b.addr));
     }
     s
 }
@@ -167,7 +193,7 @@ pub fn hosts_text(st: &LabState) -> String {
 /// collected.
 pub fn destroy(st: &mut LabState, problems: &mut Vec<String>) {
     let existing = netns_list();
-    for n in &st.nodes {
+    for n in st.hosts() {
         // The veth first: deleting a namespace destroys its end asynchronously.
         if let Some(h) = &n.veth_host {
             del_link(h, problems);

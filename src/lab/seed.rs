@@ -26,7 +26,13 @@ pub fn connect_any(st: &LabState, sys: bool, skip: &[String]) -> Result<Client> 
         (st.app_user.as_str(), st.app_password.as_str())
     };
     let mut errs = Vec::new();
-    for n in st.nodes.iter().filter(|n| !skip.contains(&n.name)) {
+    // A destroyed node drops every packet: trying it would only cost the connect timeout.
+    let destroyed = st.destroyed();
+    for n in st
+        .nodes
+        .iter()
+        .filter(|n| !skip.contains(&n.name) && !destroyed.contains(&n.name))
+    {
         match Client::connect(&n.addr, CLIENT_PORT, Some(creds), Duration::from_secs(2)) {
             Ok(c) => return Ok(c),
             Err(e) => errs.push(format!("{}: {e}", n.name)),

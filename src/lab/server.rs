@@ -2,9 +2,10 @@
 //! The control script acts by PID file only (namespaces share one PID space, so a name-based
 //! kill would hit every node). Also the inventory the lab writes.
 
-use super::state::LabState;
+use super::state::{ConfigStyle, LabState};
 use super::{io_err, run_out, say, shell_quote};
 use crate::error::{Error, Result};
+use serde_json::json;
 use std::path::Path;
 use std::time::{Duration, Instant};
 
@@ -37,26 +38,59 @@ pub fn version(bin: &Path) -> Result<String> {
         })
 }
 
-/// The server config for node `i`, routes on port `route_port` by host name.
+/// The server config for node `i` in the lab's style, routes on port `route_port` by host name.
 pub fn config_text(st: &LabState, i: usize, route_port: u16) -> String {
+    match st.config_style {
+        ConfigStyle::Classic => classic_config(st, i, route_port),
+        ConfigStyle::Helm => helm_config(st, i, route_port),
+    }
+}
+
+/// `scheme://[user:password@]host:port` for a route to `host`.
+fn route_url(st: &LabState, scheme: &str, host: &str, port: u16) -> String {
+    match &st.route_auth {
+        Some(a) => format!("{scheme}://{}:{}@{host}:{port}", a.user, a.password),
+        None => format!("{scheme}://{host}:{port}"),
+    }
+}
+
+fn classic_config(st: &LabState, i: usize, route_port: u16) -> String {
     let n = &st.nodes[i];
     let routes: String = st
         .nodes
         .iter()
-        .map(|p| format!("    \"nats-route://{}:{route_port}\"\n", p.name))
+        .map(|p| {
+            format!(
+                "    \"{}\"\n",
+                route_url(st, "nats-route", &p.name, route_port)
+            )
+        })
         .collect();
+    let auth = match &st.route_auth {
+        Some(a) => format!(
+            "  authorization {{\n    user: \"{}\"\n    password: \"{}\"\n  }}\n",
+            a.user, a.password
+        ),
+        None => String::new(),
+    };
+    let no_auth = if st.accounts {
+        String::new()
+    } else {
+        format!("no_auth_user: {}\n", st.app_user)
+    };
     format!(
         "# nats-rescue lab: node {name} of `{lab}` (namespace {ns})\n\
-         server_name: {name}\n\
+         server_name: {server_name}\n\
          listen: \"{addr}:{CLIENT_PORT}\"\n\
          http: \"{addr}:{MONITOR_PORT}\"\n\
          jetstream {{\n  store_dir: \"{store}\"\n}}\n\
-         cluster {{\n  name: {CLUSTER_NAME}\n  listen: \"{addr}:{CLUSTER_PORT}\"\n  routes: [\n{routes}  ]\n}}\n\
+         cluster {{\n  name: {CLUSTER_NAME}\n  listen: \"{addr}:{CLUSTER_PORT}\"\n{auth}  routes: [\n{routes}  ]\n}}\n\
          accounts {{\n  {SYSTEM_ACCOUNT}: {{ users: [ {{ user: \"{su}\", password: \"{sp}\" }} ] }}\n  \
          {APP_ACCOUNT}: {{ jetstream: enabled, users: [ {{ user: \"{au}\", password: \"{ap}\" }} ] }}\n}}\n\
          system_account: {SYSTEM_ACCOUNT}\n\
-         no_auth_user: {au}\n",
+         {no_auth}",
         name = n.name,
+        server_name = n.server_name(),
         lab = st.name,
         ns = n.netns,
         addr = n.addr,
@@ -65,6 +99,59 @@ pub fn config_text(st: &LabState, i: usize, route_port: u16) -> String {
         sp = st.sys_password,
         au = st.app_user,
         ap = st.app_password,
+    )
+}
+
+/// Placeholders for the two values the chart writes unquoted (not valid JSON, valid NATS).
+const SERVER_NAME_VAR: &str = "\"<<$SERVER_NAME>>\"";
+const MAX_FILE_STORE: &str = "\"<<10Gi>>\"";
+
+/// The config as the official Helm chart (v1) renders it: a JSON document, listening on all
+/// interfaces, `server_name: $SERVER_NAME` (exported by the ctl script, as the chart's pod
+/// spec does), routes to every server including this one, `nats://` URLs.
+fn helm_config(st: &LabState, i: usize, route_port: u16) -> String {
+    let n = &st.nodes[i];
+    let routes: Vec<String> = st
+        .nodes
+        .iter()
+        .map(|p| route_url(st, "nats", &p.name, route_port))
+        .collect();
+    let mut cluster = json!({
+        "name": CLUSTER_NAME, "no_advertise": true, "port": CLUSTER_PORT, "routes": routes,
+    });
+    if let Some(a) = &st.route_auth {
+        cluster["authorization"] = json!({"user": a.user, "password": a.password});
+    }
+    let mut conf = json!({
+        "cluster": cluster,
+        "http_port": MONITOR_PORT,
+        "jetstream": {
+            "max_file_store": MAX_FILE_STORE.trim_matches('"'),
+            "max_memory_store": 0,
+            "store_dir": n.store_dir.to_string_lossy(),
+        },
+        "lame_duck_duration": "30s",
+        "lame_duck_grace_period": "10s",
+        "pid_file": n.server_pidfile.to_string_lossy(),
+        "port": CLIENT_PORT,
+        "server_name": SERVER_NAME_VAR.trim_matches('"'),
+        "accounts": {
+            SYSTEM_ACCOUNT: {"users": [{"user": st.sys_user, "password": st.sys_password}]},
+            APP_ACCOUNT: {"jetstream": "enabled",
+                          "users": [{"user": st.app_user, "password": st.app_password}]},
+        },
+        "system_account": SYSTEM_ACCOUNT,
+    });
+    if !st.accounts {
+        conf["no_auth_user"] = json!(st.app_user);
+    }
+    let body = serde_json::to_string_pretty(&conf)
+        .unwrap_or_default()
+        .replace(SERVER_NAME_VAR, "$SERVER_NAME")
+        .replace(MAX_FILE_STORE, "10Gi");
+    format!(
+        "# nats-rescue lab: node {} of `{}` (namespace {}), rendered like the NATS Helm chart v1\n{body}\n",
+        n.name, st.name, n.netns
     )
 }
 
@@ -77,6 +164,8 @@ fn ctl_text(st: &LabState, i: usize) -> String {
 # ctl start|stop|status|reload|kill|pid   -- acts by PID file only.
 # status exits 0 when the server process is alive (also when frozen), 3 when not (like systemctl).
 set -u
+# The server_name, for configs that read it from the environment (like the Helm chart's).
+export SERVER_NAME={server_name}
 NS={ns}
 BIN={bin}
 CONF={conf}
@@ -132,6 +221,7 @@ case "$cmd" in
 esac
 "#,
         name = n.name,
+        server_name = shell_quote(n.server_name()),
         ns = shell_quote(&n.netns),
         bin = q(&st.nats_server),
         conf = q(&n.config),
@@ -142,19 +232,50 @@ esac
     )
 }
 
-/// Data dir, config and control script of node `i`.
+/// Data dir, config and control script of node `i`. Root-only, as on a real host where the
+/// server runs as a service: an SSH user needs sudo to control it or read its store.
 pub fn write_node_files(st: &LabState, i: usize) -> Result<()> {
-    use std::os::unix::fs::PermissionsExt;
     let n = &st.nodes[i];
-    std::fs::create_dir_all(&n.store_dir)
-        .map_err(|e| io_err(format!("cannot create {}", n.store_dir.display()), e))?;
-    std::fs::write(&n.config, config_text(st, i, CLUSTER_PORT))
-        .map_err(|e| io_err(format!("cannot write {}", n.config.display()), e))?;
-    std::fs::write(&n.ctl, ctl_text(st, i))
-        .map_err(|e| io_err(format!("cannot write {}", n.ctl.display()), e))?;
-    std::fs::set_permissions(&n.ctl, std::fs::Permissions::from_mode(0o755))
-        .map_err(|e| io_err("chmod ctl", e))?;
-    Ok(())
+    make_store_dir(&n.store_dir)?;
+    chmod(&n.node_dir, 0o700)?;
+    write_private(&n.config, &config_text(st, i, CLUSTER_PORT), 0o600)?;
+    write_ctl(st, i)
+}
+
+/// (Re)writes node `i`'s control script (also after a rename: it exports the server_name).
+pub fn write_ctl(st: &LabState, i: usize) -> Result<()> {
+    let n = &st.nodes[i];
+    write_private(&n.ctl, &ctl_text(st, i), 0o700)
+}
+
+/// An empty, root-only store dir.
+pub fn make_store_dir(dir: &Path) -> Result<()> {
+    std::fs::create_dir_all(dir)
+        .map_err(|e| io_err(format!("cannot create {}", dir.display()), e))?;
+    chmod(dir, 0o700)
+}
+
+fn chmod(p: &Path, mode: u32) -> Result<()> {
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::set_permissions(p, std::fs::Permissions::from_mode(mode))
+        .map_err(|e| io_err(format!("cannot chmod {}", p.display()), e))
+}
+
+/// Writes `text` to `p` with `mode` (set before the content is written).
+pub(crate) fn write_private(p: &Path, text: &str, mode: u32) -> Result<()> {
+    use std::io::Write;
+    use std::os::unix::fs::OpenOptionsExt;
+    let write = || -> std::io::Result<()> {
+        let mut f = std::fs::OpenOptions::new()
+            .write(true)
+            .create(true)
+            .truncate(true)
+            .mode(mode)
+            .open(p)?;
+        f.write_all(text.as_bytes())
+    };
+    write().map_err(|e| io_err(format!("cannot write {}", p.display()), e))?;
+    chmod(p, mode)
 }
 
 /// Runs `nodes/<node>/ctl <action>` (it enters the node's namespace itself where needed).
@@ -296,6 +417,17 @@ pub fn signal(pid: u32, sig: &str) -> bool {
     .unwrap_or(false)
 }
 
+/// Signals the process group led by `pgid` (a session leader the lab started with setsid).
+pub fn signal_group(pgid: u32, sig: &str) -> bool {
+    run_out(
+        "kill",
+        &[&format!("-{sig}"), "--", &format!("-{pgid}")],
+        Duration::from_secs(5),
+    )
+    .map(|o| o.ok)
+    .unwrap_or(false)
+}
+
 /// Waits until `pid` no longer runs our program.
 pub fn wait_gone(pid: u32, marker: &Path, timeout: Duration) -> bool {
     let deadline = Instant::now() + timeout;
@@ -347,31 +479,81 @@ pub fn stop_all_for_down(st: &mut LabState, problems: &mut Vec<String>) {
 /// The inventory for the lab (SPEC §2), checked by the inventory loader before it is kept.
 pub fn inventory_text(st: &LabState) -> String {
     let q = |p: &Path| yaml_str(&p.to_string_lossy());
+    let user = st.ssh_user.as_ref().map_or("root", |u| u.name.as_str());
+    let mut ssh_extra = String::new();
+    if st.ssh_user.is_some() {
+        ssh_extra.push_str("    sudo: true\n");
+    }
+    if let Some(b) = &st.bastion {
+        ssh_extra.push_str(&format!(
+            "    proxy_jump: {}\n",
+            yaml_str(&format!("{user}@{}", b.addr))
+        ));
+    }
+    let mut nats_extra = String::new();
+    if st.accounts {
+        // The lab writes the password itself (this file is 0600): the printed `status`
+        // command then works as is. Real inventories should prefer `password_env`.
+        nats_extra.push_str(&format!(
+            "    system_user: {{ user: {}, password: {} }}\n",
+            yaml_str(&st.sys_user),
+            serde_json::to_string(&st.sys_password).unwrap_or_default()
+        ));
+    }
+    let mut shape = Vec::new();
+    if let Some(u) = &st.ssh_user {
+        shape.push(format!("SSH as `{}` with sudo", u.name));
+    }
+    if let Some(b) = &st.bastion {
+        shape.push(format!(
+            "SSH and monitoring only through the bastion {}",
+            b.addr
+        ));
+    }
+    if st.route_auth.is_some() {
+        shape.push("routes authenticate".to_string());
+    }
+    if st.accounts {
+        shape.push("clients authenticate".to_string());
+    }
+    if st.config_style == ConfigStyle::Helm {
+        shape.push("Helm-style JSON configs".to_string());
+    }
+    let shape = if shape.is_empty() {
+        String::new()
+    } else {
+        format!("# Shape: {}.\n", shape.join("; "))
+    };
     let mut s = format!(
         "# Written by `nats-rescue lab up`: local rehearsal cluster `{name}` (nats-server {ver}),\n\
          # {n} nodes in network namespaces {name}-n1..{name}-n{n} on 10.{subnet}.0/24. Remove with\n\
-         # `nats-rescue lab down --dir {dir}`.\n\
+         # `nats-rescue lab down --dir {dir}`. `ssh -F {dir}/ssh_config n1` logs in the same way.\n\
+         {shape}\
          cluster: {CLUSTER_NAME}\n\
-         defaults:\n  ssh:\n    user: root\n    port: 22\n    identity_file: {key}\n    known_hosts: {kh}\n    \
-         connect_timeout: 10s\n    command_timeout: 60s\n  \
-         nats:\n    monitor_port: {MONITOR_PORT}\n    monitor: direct\n    cluster_port: {CLUSTER_PORT}\n    \
-         system_account: {SYSTEM_ACCOUNT}\n\
+         defaults:\n  ssh:\n    user: {user}\n    port: 22\n    identity_file: {key}\n    known_hosts: {kh}\n    \
+         connect_timeout: 10s\n    command_timeout: 60s\n{ssh_extra}  \
+         nats:\n    monitor_port: {MONITOR_PORT}\n    monitor: {monitor}\n    cluster_port: {CLUSTER_PORT}\n    \
+         client_port: {CLIENT_PORT}\n    server_bin: {bin}\n    system_account: {SYSTEM_ACCOUNT}\n{nats_extra}\
          nodes:\n",
         name = st.name,
         ver = st.nats_version,
         n = st.nodes.len(),
         subnet = st.subnet,
         dir = st.dir.display(),
+        user = yaml_str(user),
         key = q(&super::sshd::operator_key(st)),
         kh = q(&super::sshd::known_hosts(st)),
+        monitor = if st.bastion.is_some() { "ssh" } else { "direct" },
+        bin = q(&st.nats_server),
     );
     for n in &st.nodes {
         let ctl = shell_quote(&n.ctl.to_string_lossy());
         s.push_str(&format!(
-            "  - name: {name}\n    host: {addr}\n    nats:\n      config_file: {conf}\n      store_dir: {store}\n      \
+            "  - name: {name}\n    host: {addr}\n    nats:\n      cluster_host: {host}\n      config_file: {conf}\n      store_dir: {store}\n      \
              service:\n        start: {start}\n        stop: {stop}\n        status: {status}\n        reload: {reload}\n",
-            name = n.name,
+            name = yaml_str(n.server_name()),
             addr = n.addr,
+            host = yaml_str(&n.name),
             conf = q(&n.config),
             store = q(&n.store_dir),
             start = yaml_str(&format!("{ctl} start")),
@@ -405,7 +587,8 @@ pub fn write_inventory(st: &LabState) -> Result<()> {
             "internal error: the lab inventory does not load: {e}"
         ))
     })?;
-    std::fs::write(&path, text).map_err(|e| io_err(format!("cannot write {}", path.display()), e))
+    // 0600: with --accounts it holds the system user's password.
+    write_private(&path, &text, 0o600)
 }
 
 #[cfg(test)]
@@ -483,5 +666,130 @@ mod tests {
         assert!(c.contains("http: \"10.213.7.11:8222\""));
         assert!(c.contains("system_account: SYS"));
         assert!(c.contains("store_dir: \"/tmp/lab/nodes/n1/data\""));
+    }
+
+    fn shaped(dir: &str) -> LabState {
+        let mut st = lab(dir);
+        st.config_style = ConfigStyle::Helm;
+        st.accounts = true;
+        st.route_auth = Some(crate::lab::state::RouteAuth {
+            user: "route".into(),
+            password: "r0ute-pw".into(),
+        });
+        st.ssh_user = Some(crate::lab::state::SshUser {
+            name: "ops".into(),
+            home: "/home/ops".into(),
+            sudoers: "/etc/sudoers.d/nats-rescue-lab-t".into(),
+            comment: "nats-rescue lab t".into(),
+        });
+        st.bastion = Some(NodeState {
+            name: "bastion".into(),
+            addr: "10.213.7.10".into(),
+            ..Default::default()
+        });
+        st.nodes[2].server_name = Some("n3b".into());
+        st
+    }
+
+    #[test]
+    fn classic_config_with_route_auth_and_accounts() {
+        let mut st = lab("/tmp/lab");
+        st.route_auth = Some(crate::lab::state::RouteAuth {
+            user: "route".into(),
+            password: "r0ute-pw".into(),
+        });
+        let open = config_text(&st, 0, CLUSTER_PORT);
+        assert!(open.contains("no_auth_user: app\n"), "{open}");
+        assert!(
+            open.contains("authorization {\n    user: \"route\"\n    password: \"r0ute-pw\"\n  }"),
+            "{open}"
+        );
+        assert!(
+            open.contains("\"nats-route://route:r0ute-pw@n2:6222\""),
+            "{open}"
+        );
+        st.accounts = true;
+        st.nodes[0].server_name = Some("n1b".into());
+        let closed = config_text(&st, 0, CLUSTER_PORT);
+        assert!(!closed.contains("no_auth_user"), "{closed}");
+        assert!(closed.contains("server_name: n1b\n"), "{closed}");
+    }
+
+    #[test]
+    fn helm_config_is_the_charts_json() {
+        let st = shaped("/tmp/lab");
+        let c = config_text(&st, 2, CLUSTER_PORT);
+        assert!(c.contains("\"server_name\": $SERVER_NAME,"), "{c}");
+        assert!(c.contains("\"max_file_store\": 10Gi,"), "{c}");
+        // Valid JSON once the two unquoted values are quoted, with every server in routes.
+        let body: String = c
+            .lines()
+            .filter(|l| !l.starts_with('#'))
+            .collect::<Vec<_>>()
+            .join("\n");
+        let json: serde_json::Value = serde_json::from_str(
+            &body
+                .replace("$SERVER_NAME", "\"$SERVER_NAME\"")
+                .replace("10Gi", "\"10Gi\""),
+        )
+        .expect(&c);
+        let routes: Vec<&str> = json["cluster"]["routes"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|r| r.as_str().unwrap())
+            .collect();
+        assert_eq!(
+            routes,
+            [
+                "nats://route:r0ute-pw@n1:6222",
+                "nats://route:r0ute-pw@n2:6222",
+                "nats://route:r0ute-pw@n3:6222"
+            ]
+        );
+        assert_eq!(json["cluster"]["authorization"]["password"], "r0ute-pw");
+        assert_eq!(json["cluster"]["no_advertise"], true);
+        assert_eq!(json["port"], CLIENT_PORT);
+        assert_eq!(json["http_port"], MONITOR_PORT);
+        assert_eq!(json["jetstream"]["store_dir"], "/tmp/lab/nodes/n3/data");
+        assert!(
+            json.get("no_auth_user").is_none(),
+            "--accounts: everyone authenticates"
+        );
+        // The ctl script exports the (renamed) server_name the config reads.
+        assert!(ctl_text(&st, 2).contains("export SERVER_NAME=n3b\n"));
+    }
+
+    #[test]
+    fn shaped_inventory_has_the_turn2_fields() {
+        let st = shaped("/tmp/lab");
+        let text = inventory_text(&st);
+        let inv =
+            crate::inventory::Inventory::parse(Path::new("inventory.yaml"), &text).expect(&text);
+        let n = &inv.nodes[0];
+        assert_eq!(n.ssh.user, "ops");
+        assert!(n.ssh.sudo);
+        assert_eq!(
+            crate::inventory::format_proxy_jump(&n.ssh.proxy_jump),
+            "ops@10.213.7.10"
+        );
+        assert_eq!(n.nats.monitor, crate::inventory::MonitorMode::Ssh);
+        assert_eq!(n.nats.cluster_host.as_deref(), Some("n1"));
+        assert_eq!(n.nats.client_port, CLIENT_PORT);
+        assert_eq!(n.nats.server_bin, "/usr/sbin/nats-server");
+        let u = n.nats.system_user.as_ref().expect("system_user");
+        assert_eq!((u.user.as_str(), u.password()), ("sys", Some("s3cret")));
+        assert_eq!(inv.secrets(), vec!["s3cret".to_string()]);
+        // A renamed server is listed under its new name; its host name stays.
+        assert_eq!(inv.nodes[2].name, "n3b");
+        assert_eq!(inv.nodes[2].nats.cluster_host.as_deref(), Some("n3"));
+        // Without options: root, direct monitoring, no system user, no jump.
+        let plain = crate::inventory::Inventory::parse(
+            Path::new("inventory.yaml"),
+            &inventory_text(&lab("/tmp/lab")),
+        )
+        .unwrap();
+        let p = &plain.nodes[0];
+        assert!(p.ssh.proxy_jump.is_empty() && !p.ssh.sudo && p.nats.system_user.is_none());
     }
 }

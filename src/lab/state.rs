@@ -28,6 +28,23 @@ pub struct LabState {
     pub sys_password: String,
     pub app_user: String,
     pub app_password: String,
+    /// `--config-style`: how the server configs are written.
+    #[serde(default)]
+    pub config_style: ConfigStyle,
+    /// `--accounts`: every client must authenticate (no `no_auth_user`), and the inventory
+    /// carries the system user.
+    #[serde(default)]
+    pub accounts: bool,
+    /// `--route-auth`: the cluster's route credentials (also in every route URL).
+    #[serde(default)]
+    pub route_auth: Option<RouteAuth>,
+    /// `--ssh-user`: the local user the lab created, recorded before it is created.
+    #[serde(default)]
+    pub ssh_user: Option<SshUser>,
+    /// `--bastion`: the jump host, a namespace with only sshd. Only its namespace, link,
+    /// address and sshd fields are used.
+    #[serde(default)]
+    pub bastion: Option<NodeState>,
     pub nodes: Vec<NodeState>,
     /// Every iptables rule inserted, in insertion order (removed with `-D`).
     #[serde(default)]
@@ -40,11 +57,63 @@ pub struct LabState {
     pub down: bool,
 }
 
+/// How `lab up --config-style` writes each server's config.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize, clap::ValueEnum)]
+#[serde(rename_all = "lowercase")]
+pub enum ConfigStyle {
+    /// The classic NATS format (`key: value`, blocks), listening on the node's address.
+    #[default]
+    Classic,
+    /// JSON as the official Helm chart v1 renders it: `server_name` from `$SERVER_NAME`,
+    /// every server in `routes` (itself too), `nats://` route URLs, all interfaces.
+    Helm,
+}
+
+/// Route credentials (`cluster.authorization`).
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct RouteAuth {
+    pub user: String,
+    pub password: String,
+}
+
+/// The unprivileged SSH user the lab created (and `down` removes).
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct SshUser {
+    pub name: String,
+    pub home: PathBuf,
+    /// The sudoers drop-in that gives it NOPASSWD sudo.
+    pub sudoers: PathBuf,
+    /// The GECOS comment `useradd` was given: `down` removes a user only when its passwd
+    /// entry still carries it.
+    pub comment: String,
+}
+
+/// One host namespace of the lab: a node by index, or the bastion.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Host {
+    Node(usize),
+    Bastion,
+}
+
+impl Host {
+    /// Suffix of its veth names: the node's number, or `b`.
+    pub fn tag(self) -> String {
+        match self {
+            Host::Node(i) => (i + 1).to_string(),
+            Host::Bastion => "b".into(),
+        }
+    }
+}
+
 /// One node: its namespace, links, files and processes.
 #[derive(Debug, Clone, Default, Serialize, Deserialize)]
 pub struct NodeState {
-    /// `n1` … `nN`: server_name and hostname.
+    /// `n1` … `nN`: the lab's name for the node (namespace, directory, hostname) and its
+    /// server_name unless renamed.
     pub name: String,
+    /// The server_name it runs under after `lab break rename`.
+    #[serde(default)]
+    pub server_name: Option<String>,
     pub netns: String,
     pub addr: String,
     /// Host end of the veth pair (in the root namespace, enslaved to the bridge).
@@ -71,6 +140,13 @@ pub struct IptablesRule {
     pub netns: String,
     pub chain: String,
     pub spec: Vec<String>,
+}
+
+impl NodeState {
+    /// The server_name it runs under.
+    pub fn server_name(&self) -> &str {
+        self.server_name.as_deref().unwrap_or(&self.name)
+    }
 }
 
 impl IptablesRule {
@@ -103,6 +179,30 @@ pub enum FaultRecord {
     Frozen { pids: Vec<(String, u32)> },
     /// All servers stopped after `stale` missed the others' progress.
     Diverged { stale: String },
+    /// Servers killed, data dirs deleted, sshd stopped, all traffic dropped: permanent loss.
+    Destroy {
+        nodes: Vec<String>,
+        rules: Vec<IptablesRule>,
+    },
+    /// `node` restarted under server_name `to` (it was `from`).
+    Rename {
+        node: String,
+        from: String,
+        to: String,
+    },
+    /// Two of the stream's three replicas killed; the meta group keeps quorum.
+    StreamQuorum { stream: String, nodes: Vec<String> },
+    /// Traffic of `node` dropped for `seconds`; `pid` (a session leader started with setsid
+    /// inside the namespace) removes the rules by itself when the time is up.
+    Flap {
+        node: String,
+        what: String,
+        seconds: u64,
+        rules: Vec<IptablesRule>,
+        pid: Option<u32>,
+        /// Unix time (s) when the rules go away.
+        until: u64,
+    },
 }
 
 impl FaultRecord {
@@ -114,6 +214,10 @@ impl FaultRecord {
             FaultRecord::Dns { .. } => "dns",
             FaultRecord::Frozen { .. } => "frozen",
             FaultRecord::Diverged { .. } => "diverged",
+            FaultRecord::Destroy { .. } => "destroy",
+            FaultRecord::Rename { .. } => "rename",
+            FaultRecord::StreamQuorum { .. } => "stream-quorum",
+            FaultRecord::Flap { .. } => "flap",
         }
     }
 
@@ -127,6 +231,12 @@ impl FaultRecord {
             }
             FaultRecord::Frozen { pids } => pids.iter().map(|(n, _)| n.clone()).collect(),
             FaultRecord::Diverged { stale } => vec![stale.clone()],
+            FaultRecord::Destroy { nodes, .. } | FaultRecord::StreamQuorum { nodes, .. } => {
+                nodes.clone()
+            }
+            FaultRecord::Rename { node, .. } | FaultRecord::Flap { node, .. } => {
+                vec![node.clone()]
+            }
         }
     }
 }
@@ -178,16 +288,63 @@ impl LabState {
         write().map_err(|e| Error::Other(format!("cannot write {}: {e}", p.display())))
     }
 
+    /// A node by its lab name (`n3`) or by the server_name it runs under now (`n3b`).
     pub fn node(&self, name: &str) -> Result<&NodeState> {
         self.nodes
             .iter()
             .find(|n| n.name == name)
+            .or_else(|| self.nodes.iter().find(|n| n.server_name() == name))
             .ok_or_else(|| self.unknown_node(name))
     }
 
     pub fn node_mut(&mut self, name: &str) -> Result<&mut NodeState> {
         let err = self.unknown_node(name);
-        self.nodes.iter_mut().find(|n| n.name == name).ok_or(err)
+        let i = self
+            .nodes
+            .iter()
+            .position(|n| n.name == name)
+            .or_else(|| self.nodes.iter().position(|n| n.server_name() == name))
+            .ok_or(err)?;
+        Ok(&mut self.nodes[i])
+    }
+
+    /// Lab names of the nodes destroyed by `lab break destroy` and not rebuilt.
+    pub fn destroyed(&self) -> Vec<String> {
+        self.faults
+            .iter()
+            .filter_map(|f| match f {
+                FaultRecord::Destroy { nodes, .. } => Some(nodes.clone()),
+                _ => None,
+            })
+            .flatten()
+            .collect()
+    }
+
+    /// Every host namespace the lab made: the nodes, then the bastion.
+    pub fn hosts(&self) -> impl Iterator<Item = &NodeState> {
+        self.nodes.iter().chain(self.bastion.iter())
+    }
+
+    /// The ids of [`LabState::hosts`].
+    pub fn host_ids(&self) -> Vec<Host> {
+        (0..self.nodes.len())
+            .map(Host::Node)
+            .chain(self.bastion.iter().map(|_| Host::Bastion))
+            .collect()
+    }
+
+    pub fn host(&self, h: Host) -> Option<&NodeState> {
+        match h {
+            Host::Node(i) => self.nodes.get(i),
+            Host::Bastion => self.bastion.as_ref(),
+        }
+    }
+
+    pub fn host_mut(&mut self, h: Host) -> Option<&mut NodeState> {
+        match h {
+            Host::Node(i) => self.nodes.get_mut(i),
+            Host::Bastion => self.bastion.as_mut(),
+        }
     }
 
     fn unknown_node(&self, name: &str) -> Error {

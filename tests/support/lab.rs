@@ -97,6 +97,12 @@ pub struct Lab {
 impl Lab {
     /// `lab up --nodes N --nats-server SERVER` with a unique name, subnet and directory.
     pub fn up(server: &Path, nodes: usize) -> Lab {
+        Lab::up_with(server, nodes, &[])
+    }
+
+    /// Like [`Lab::up`] with more `lab up` options; `{name}` in them becomes the lab's unique
+    /// name (e.g. `--ssh-user {name}op` for a user no other lab has).
+    pub fn up_with(server: &Path, nodes: usize, extra: &[&str]) -> Lab {
         require_root();
         let k = COUNTER.fetch_add(1, Ordering::SeqCst);
         let pid = std::process::id() as usize;
@@ -120,7 +126,8 @@ impl Lab {
             let srv = server.to_string_lossy().into_owned();
             let d = dir.to_string_lossy().into_owned();
             let n = nodes.to_string();
-            let o = nats_rescue_cmd(&[
+            let extra: Vec<String> = extra.iter().map(|a| a.replace("{name}", &name)).collect();
+            let mut args = vec![
                 "lab",
                 "up",
                 "--nodes",
@@ -133,7 +140,9 @@ impl Lab {
                 &name,
                 "--subnet",
                 &subnet,
-            ]);
+            ];
+            args.extend(extra.iter().map(String::as_str));
+            let o = nats_rescue_cmd(&args);
             let out = text(&o);
             if o.status.success() {
                 let stdout = String::from_utf8_lossy(&o.stdout);
@@ -154,7 +163,7 @@ impl Lab {
                     down: false,
                 };
             }
-            if out.contains("refusing") {
+            if out.contains("refusing") || out.contains("exists already") {
                 last = out;
                 continue; // name or subnet in use by another lab on this machine: next candidate
             }
@@ -198,12 +207,13 @@ impl Lab {
 
     /// `/jsz` of a node (None when it does not answer within 1 s).
     pub fn jsz(&self, node: &str) -> Option<Value> {
-        monitor::jsz(&self.addr(node), Duration::from_secs(1)).ok()
+        self.monitor(node, "/jsz")
     }
 
-    /// Any monitoring path as JSON.
+    /// Any monitoring path as JSON, the way the lab reaches it (from inside the node's
+    /// namespace when a bastion firewalls the port).
     pub fn monitor(&self, node: &str, path: &str) -> Option<Value> {
-        monitor::get_json(&self.addr(node), path, Duration::from_secs(1)).ok()
+        monitor::node_json(&self.state(), node, path, Duration::from_secs(1)).ok()
     }
 
     pub fn leader_seen_by(&self, node: &str) -> Option<String> {
@@ -274,6 +284,18 @@ impl Lab {
             ])
             .output()
             .expect("ssh")
+    }
+
+    /// `ssh -F <lab>/ssh_config HOST SCRIPT [-o OPTION…]`: as the inventory describes it (its
+    /// user, key, strict known_hosts, through the bastion when there is one), bounded in time.
+    pub fn ssh_cfg(&self, host: &str, options: &[&str], script: &str) -> Output {
+        let cfg = self.dir.join("ssh_config");
+        let mut c = Command::new("timeout");
+        c.args(["10", "ssh", "-F", &cfg.to_string_lossy()]);
+        for o in options {
+            c.args(["-o", o]);
+        }
+        c.args([host, script]).output().expect("ssh")
     }
 
     pub fn stream_messages(&self) -> u64 {
@@ -352,7 +374,16 @@ pub fn assert_nothing_left(st: &LabState) {
         !addrs.contains(&format!("10.{}.", st.subnet)),
         "addresses left:\n{addrs}"
     );
-    for n in &st.nodes {
+    if let Some(u) = &st.ssh_user {
+        let o = Command::new("getent")
+            .args(["passwd", &u.name])
+            .output()
+            .expect("getent");
+        assert!(!o.status.success(), "user {} left", u.name);
+        assert!(!u.home.exists(), "{} left", u.home.display());
+        assert!(!u.sudoers.exists(), "{} left", u.sudoers.display());
+    }
+    for n in st.nodes.iter().chain(st.bastion.iter()) {
         assert!(
             !Path::new("/etc/netns").join(&n.netns).exists(),
             "/etc/netns/{} left",

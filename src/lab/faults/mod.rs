@@ -1,11 +1,19 @@
 //! `lab break FAULT` and `lab heal`. Every fault is recorded in lab.json with what is needed to
 //! undo it (exact iptables rules, original files, frozen PIDs) before it is injected.
 
+mod destroy;
+mod flap;
+mod rename;
+mod stream_quorum;
+
+pub use stream_quorum::{stream_servers, streams_named};
+
+use super::firewall;
 use super::monitor;
+use super::say;
 use super::seed;
 use super::server::{self, CLUSTER_PORT};
 use super::state::{FaultRecord, IptablesRule, LabState};
-use super::{net, run_out, say};
 use crate::cli::Fault;
 use crate::error::{Error, Result};
 use serde_json::json;
@@ -16,10 +24,23 @@ use std::time::{Duration, Instant};
 pub const BAD_ROUTE_PORT: u16 = 6299;
 
 /// Injects `fault` on `nodes` (or the fault's default nodes).
-pub fn inject(st: &mut LabState, fault: Fault, nodes: &[String]) -> Result<()> {
-    for n in nodes {
-        st.node(n)?;
+pub fn inject(st: &mut LabState, fault: Fault, args: &[String]) -> Result<()> {
+    if fault == Fault::Flap {
+        // NODE SECONDS [ssh|cluster|all]: not a node list.
+        return flap::inject(st, args);
     }
+    // Nodes may be named by lab name (n3) or current server_name (n3b); records keep lab names.
+    let nodes: Vec<String> = args
+        .iter()
+        .map(|n| st.node(n).map(|x| x.name.clone()))
+        .collect::<Result<_>>()?;
+    let destroyed = st.destroyed();
+    if let Some(d) = nodes.iter().find(|n| destroyed.contains(n)) {
+        return Err(Error::Usage(format!(
+            "{d} is destroyed; `lab heal --rebuild-destroyed` brings it back first"
+        )));
+    }
+    let nodes = &nodes[..];
     let named = |default: Vec<String>| {
         if nodes.is_empty() {
             default
@@ -64,28 +85,14 @@ pub fn inject(st: &mut LabState, fault: Fault, nodes: &[String]) -> Result<()> {
             ]);
             let mut rules = Vec::new();
             for n in &targets {
-                let ns = st.node(n)?.netns.clone();
-                for chain in ["INPUT", "OUTPUT"] {
-                    for dir in ["--dport", "--sport"] {
-                        rules.push(IptablesRule {
-                            netns: ns.clone(),
-                            chain: chain.into(),
-                            spec: ["-p", "tcp", dir, &CLUSTER_PORT.to_string(), "-j", "DROP"]
-                                .iter()
-                                .map(|s| s.to_string())
-                                .collect(),
-                        });
-                    }
-                }
+                rules.extend(cluster_port_rules(&st.node(n)?.netns));
             }
             st.faults.push(FaultRecord::Partition {
                 nodes: targets.clone(),
                 rules: rules.clone(),
             });
-            st.iptables.extend(rules.iter().cloned());
-            st.save()?;
+            firewall::insert_recorded(st, &rules)?;
             for r in &rules {
-                iptables(r, "-I")?;
                 say(r.display());
             }
             println!(
@@ -167,23 +174,46 @@ pub fn inject(st: &mut LabState, fault: Fault, nodes: &[String]) -> Result<()> {
             );
         }
         Fault::Diverged => diverge(st, nodes)?,
+        Fault::Destroy => destroy::inject(st, nodes)?,
+        Fault::Rename => rename::inject(st, nodes)?,
+        Fault::StreamQuorum => stream_quorum::inject(st, nodes)?,
+        Fault::Flap => unreachable!("handled above"),
     }
     Ok(())
 }
 
-/// The meta leader any node reports (the agreed one first).
+/// DROP of the cluster port, both directions and both ends of a connection (which side dialled
+/// a route is not fixed).
+fn cluster_port_rules(netns: &str) -> Vec<IptablesRule> {
+    let port = CLUSTER_PORT.to_string();
+    let mut rules = Vec::new();
+    for chain in ["INPUT", "OUTPUT"] {
+        for dir in ["--dport", "--sport"] {
+            rules.push(firewall::rule(
+                netns,
+                chain,
+                &["-p", "tcp", dir, &port, "-j", "DROP"],
+            ));
+        }
+    }
+    rules
+}
+
+/// The lab name of the meta leader any node reports (the agreed one first).
 pub fn current_leader(st: &LabState) -> Option<String> {
-    monitor::agreed_leader(st, &st.node_names()).or_else(|| {
+    let l = monitor::agreed_leader(st, &st.node_names()).or_else(|| {
         monitor::leaders(st, &st.node_names(), Duration::from_millis(800))
             .into_iter()
             .find_map(|(_, l)| l)
-    })
+    })?;
+    // The leader is a server_name; after a rename it differs from the lab's name.
+    Some(st.node(&l).map(|n| n.name.clone()).unwrap_or(l))
 }
 
 fn bad_routes(conf: &str) -> String {
     conf.lines()
         .map(|l| {
-            if l.contains("nats-route://") {
+            if l.contains("nats-route://") || l.contains("nats://") {
                 l.replace(
                     &format!(":{CLUSTER_PORT}\""),
                     &format!(":{BAD_ROUTE_PORT}\""),
@@ -204,21 +234,6 @@ fn hosts_file(st: &LabState, node: &str) -> Result<std::path::PathBuf> {
         .clone()
         .ok_or_else(|| Error::Other(format!("{node} has no /etc/netns directory recorded")))?;
     Ok(etc.join("hosts"))
-}
-
-fn iptables(r: &IptablesRule, op: &str) -> Result<()> {
-    let mut args = vec![
-        "netns",
-        "exec",
-        r.netns.as_str(),
-        "iptables",
-        "-w",
-        "5",
-        op,
-        r.chain.as_str(),
-    ];
-    args.extend(r.spec.iter().map(String::as_str));
-    super::run("ip", &args).map(|_| ())
 }
 
 /// Stops all `nodes` first, then starts them (so a restart of several nodes is one event).
@@ -325,70 +340,72 @@ fn diverge(st: &mut LabState, nodes: &[String]) -> Result<()> {
     Ok(())
 }
 
-/// Removes every recorded iptables rule (used by `down`; the namespaces go away anyway).
-pub fn remove_all_rules(st: &mut LabState, problems: &mut Vec<String>) {
-    let existing = net::netns_list();
-    for r in std::mem::take(&mut st.iptables) {
-        if existing.contains(&r.netns) {
-            // Absent already is fine: only a rule that is still there and cannot go is a problem.
-            let mut check = vec![
-                "netns".to_string(),
-                "exec".into(),
-                r.netns.clone(),
-                "iptables".into(),
-                "-w".into(),
-                "5".into(),
-                "-C".into(),
-                r.chain.clone(),
-            ];
-            check.extend(r.spec.iter().cloned());
-            let args: Vec<&str> = check.iter().map(String::as_str).collect();
-            let present = run_out("ip", &args, Duration::from_secs(10))
-                .map(|o| o.ok)
-                .unwrap_or(false);
-            if present {
-                if let Err(e) = iptables(&r, "-D") {
-                    problems.push(e.to_string());
-                }
+/// What `lab status` adds after a fault's line.
+pub fn status_note(st: &LabState, f: &FaultRecord) -> String {
+    match f {
+        // Someone (a runbook, say) may have repaired it already; `lab heal` is still safe.
+        FaultRecord::QuorumLoss { nodes } | FaultRecord::StreamQuorum { nodes, .. }
+            if nodes.iter().all(|n| server::is_running(st, n)) =>
+        {
+            " (those servers run again; `lab heal` forgets it)".into()
+        }
+        FaultRecord::Destroy { .. } => {
+            " (permanent; `lab heal --rebuild-destroyed` brings the host back with an empty data dir)"
+                .into()
+        }
+        FaultRecord::Rename { from, to, .. } => format!(" ({from} -> {to})"),
+        FaultRecord::Flap {
+            node,
+            what,
+            pid,
+            until,
+            ..
+        } => match pid {
+            Some(p) if flap::restorer_running(st, node, *p) => format!(
+                " ({what}, restored in {}s by pid {p})",
+                until.saturating_sub(flap::now_unix())
+            ),
+            _ => format!(" ({what}, over; `lab heal` forgets it)"),
+        },
+        _ => String::new(),
+    }
+}
+
+/// Stops the detached restorers of `flap` faults (by PID, checked; their whole process group).
+pub fn stop_restorers(st: &LabState, problems: &mut Vec<String>) {
+    for f in &st.faults {
+        if let FaultRecord::Flap {
+            node,
+            pid: Some(pid),
+            ..
+        } = f
+        {
+            if let Err(e) = flap::stop_restorer(st, node, *pid) {
+                problems.push(e.to_string());
             }
         }
     }
 }
 
 /// Undoes every recorded fault (newest first), starts every stopped server and waits for a
-/// meta leader.
-pub fn heal(st: &mut LabState) -> Result<()> {
+/// meta leader. Destroyed nodes stay destroyed (their data is lost for good) unless
+/// `rebuild_destroyed`: then they come back reachable, with an empty data dir.
+pub fn heal(st: &mut LabState, rebuild_destroyed: bool) -> Result<()> {
     let t0 = Instant::now();
     let faults: Vec<FaultRecord> = st.faults.iter().rev().cloned().collect();
     if faults.is_empty() {
         say("no recorded faults; making sure every server runs");
     }
     let mut restart_nodes: Vec<String> = Vec::new();
+    let mut stale_peers: Vec<String> = Vec::new();
     for f in &faults {
         match f {
-            FaultRecord::QuorumLoss { .. } | FaultRecord::Diverged { .. } => {}
+            FaultRecord::QuorumLoss { .. }
+            | FaultRecord::Diverged { .. }
+            | FaultRecord::StreamQuorum { .. } => {}
             FaultRecord::Partition { rules, .. } => {
-                for r in rules {
-                    let mut check = vec![
-                        "netns",
-                        "exec",
-                        r.netns.as_str(),
-                        "iptables",
-                        "-w",
-                        "5",
-                        "-C",
-                        r.chain.as_str(),
-                    ];
-                    check.extend(r.spec.iter().map(String::as_str));
-                    if run_out("ip", &check, Duration::from_secs(10))
-                        .map(|o| o.ok)
-                        .unwrap_or(false)
-                    {
-                        iptables(r, "-D")?;
-                        say(format!("removed: {}", r.display()));
-                    }
-                    st.iptables.retain(|x| x != r);
-                }
+                firewall::remove_recorded(st, rules)?;
+                say(format!("removed {} iptables rule(s)", rules.len()));
             }
             FaultRecord::BadRoutes { originals } => {
                 for (n, text) in originals {
@@ -417,12 +434,40 @@ pub fn heal(st: &mut LabState) -> Result<()> {
                     }
                 }
             }
+            FaultRecord::Destroy { nodes, rules } => {
+                if !rebuild_destroyed {
+                    say(format!(
+                        "{} stay{} destroyed: the data is gone for good (`lab heal --rebuild-destroyed` brings {} back with an EMPTY data dir)",
+                        nodes.join(", "),
+                        if nodes.len() == 1 { "s" } else { "" },
+                        if nodes.len() == 1 { "it" } else { "them" }
+                    ));
+                    continue; // the record stays: the loss is permanent
+                }
+                destroy::rebuild(st, nodes, rules)?;
+            }
+            FaultRecord::Rename { node, from, to } => {
+                rename::undo(st, node, from)?;
+                restart_nodes.push(node.clone());
+                stale_peers.push(to.clone());
+            }
+            FaultRecord::Flap {
+                node, rules, pid, ..
+            } => {
+                if let Some(pid) = pid {
+                    flap::stop_restorer(st, node, *pid)?;
+                }
+                firewall::remove_recorded(st, rules)?;
+                say(format!("{node}: flap rules removed"));
+            }
         }
         // Each undone fault is forgotten at once: a crash mid-heal does not undo it twice.
         st.faults
             .retain(|x| x.kind() != f.kind() || x.nodes() != f.nodes());
         st.save()?;
     }
+    let destroyed = st.destroyed();
+    restart_nodes.retain(|n| !destroyed.contains(n));
     restart_nodes.sort();
     restart_nodes.dedup();
     let running: Vec<String> = restart_nodes
@@ -431,18 +476,54 @@ pub fn heal(st: &mut LabState) -> Result<()> {
         .cloned()
         .collect();
     server::stop_many(st, &running)?;
-    let stopped: Vec<String> = st
+    let alive: Vec<String> = st
         .node_names()
         .into_iter()
+        .filter(|n| !destroyed.contains(n))
+        .collect();
+    let stopped: Vec<String> = alive
+        .iter()
         .filter(|n| !server::is_running(st, n))
+        .cloned()
         .collect();
     server::start_many(st, &stopped)?;
-    let (leader, took) = monitor::wait_leader(st, &st.node_names(), t0, super::LEADER_TIMEOUT)?;
-    println!(
-        "healed: meta leader {leader} agreed by all {} nodes, {:.2}s after `lab heal` began",
-        st.nodes.len(),
-        took.as_secs_f64()
-    );
+    let quorum = st.nodes.len() / 2 + 1;
+    if alive.len() < quorum {
+        // Permanent loss of a majority: no leader can come back by itself (unless a recovery
+        // already shrank the peer set, which a quick look tells).
+        match monitor::wait_leader(st, &alive, t0, Duration::from_secs(5)) {
+            Ok((leader, _)) => println!(
+                "healed what can be healed: meta leader {leader} agreed by the {} remaining node(s); destroyed: {}",
+                alive.len(),
+                destroyed.join(", ")
+            ),
+            Err(_) => println!(
+                "healed what can be healed: {} of {} servers remain ({} destroyed), fewer than the quorum of {quorum}: no meta leader until a recovery (runbook permanent-loss) or `lab heal --rebuild-destroyed`",
+                alive.len(),
+                st.nodes.len(),
+                destroyed.join(", ")
+            ),
+        }
+        return Ok(());
+    }
+    let (leader, took) = monitor::wait_leader(st, &alive, t0, super::LEADER_TIMEOUT)?;
+    for peer in &stale_peers {
+        rename::remove_peer(st, peer);
+    }
+    if destroyed.is_empty() {
+        println!(
+            "healed: meta leader {leader} agreed by all {} nodes, {:.2}s after `lab heal` began",
+            st.nodes.len(),
+            took.as_secs_f64()
+        );
+    } else {
+        println!(
+            "healed: meta leader {leader} agreed by the {} remaining nodes, {:.2}s after `lab heal` began; destroyed: {}",
+            alive.len(),
+            took.as_secs_f64(),
+            destroyed.join(", ")
+        );
+    }
     Ok(())
 }
 
@@ -458,6 +539,47 @@ mod tests {
         assert!(bad.contains("\"nats-route://n1:6299\""));
         assert!(bad.contains("\"nats-route://n2:6299\""));
         assert!(!bad.contains("n2:6222"));
+    }
+
+    #[test]
+    fn bad_routes_also_rewrites_helm_json_routes() {
+        let conf = "{\n  \"cluster\": {\n    \"port\": 6222,\n    \"routes\": [\n      \"nats://route:pw@n1:6222\",\n      \"nats://route:pw@n2:6222\"\n    ]\n  }\n}\n";
+        let bad = bad_routes(conf);
+        assert!(bad.contains("\"nats://route:pw@n1:6299\","), "{bad}");
+        assert!(bad.contains("\"nats://route:pw@n2:6299\"\n"), "{bad}");
+        assert!(bad.contains("\"port\": 6222,"), "{bad}");
+    }
+
+    #[test]
+    fn new_fault_records_round_trip() {
+        let f = FaultRecord::Flap {
+            node: "n2".into(),
+            what: "ssh".into(),
+            seconds: 5,
+            rules: vec![],
+            pid: Some(42),
+            until: 1,
+        };
+        let j = serde_json::to_string(&f).expect("json");
+        assert!(j.contains("\"fault\":\"flap\""), "{j}");
+        let back: FaultRecord = serde_json::from_str(&j).expect("back");
+        assert_eq!(
+            (back.kind(), back.nodes()),
+            ("flap", vec!["n2".to_string()])
+        );
+        let r = FaultRecord::Rename {
+            node: "n3".into(),
+            from: "n3".into(),
+            to: "n3b".into(),
+        };
+        let back: FaultRecord = serde_json::from_str(&serde_json::to_string(&r).unwrap()).unwrap();
+        assert_eq!(back.kind(), "rename");
+        // A lab.json written before these options existed still loads.
+        let old = r#"{"name":"l","dir":"/tmp/l","subnet":"1.2","nats_server":"/x","nats_version":"v2.9.10",
+            "created_dir":true,"bridge":null,"bridge_addr":"10.1.2.1","sys_user":"sys","sys_password":"p",
+            "app_user":"app","app_password":"q","nodes":[]}"#;
+        let st: LabState = serde_json::from_str(old).expect("old lab.json");
+        assert!(st.bastion.is_none() && st.ssh_user.is_none() && !st.accounts);
     }
 
     #[test]
