@@ -4,7 +4,7 @@
 # majority of the servers, lets nats-rescue diagnose and recover the cluster, shows the
 # incident journal, and removes the lab again (also on Ctrl-C or failure).
 #
-#   sudo bash scripts/demo.sh
+#   bash scripts/demo.sh        (as root; or sudo bash scripts/demo.sh)
 #
 # Environment: NATS_SERVER (binary, default .tools/nats-server-2.15.1/nats-server),
 # LAB_DIR (default /tmp/nats-rescue-demo), LAB_NAME (demo), LAB_SUBNET (213.9 → 10.213.9.0/24),
@@ -13,7 +13,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 
 if [ "$(id -u)" != 0 ]; then
-  echo "demo: the lab needs root (network namespaces, veth pairs, iptables): sudo bash scripts/demo.sh" >&2
+  echo "demo: the lab needs root (network namespaces, veth pairs, iptables): run it as root, or: sudo bash scripts/demo.sh" >&2
   exit 2
 fi
 
