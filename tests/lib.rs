@@ -7,6 +7,7 @@ mod lab;
 mod natsconf;
 mod natsys;
 mod pty;
+mod rounds;
 mod runbooks;
 mod snapshots;
 mod ssh;

@@ -133,6 +133,9 @@ fn config_text(st: &LabState, n: &NodeState) -> String {
          UseDNS no\n\
          MaxStartups 100:30:200\n\
          MaxSessions 50\n\
+         # VERBOSE logs one `Starting session: command ...` line per command (sshd.log): the\n\
+         # tests count the SSH rounds each node receives.\n\
+         LogLevel VERBOSE\n\
          # bash sources ~/.bashrc for commands run by sshd unless SHLVL is set; root's rc on\n\
          # these machines runs `pyenv init` (~0.2 s CPU per command), which is the host's cost,\n\
          # not the cluster's. Real servers keep their own shell setup.\n\
