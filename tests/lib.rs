@@ -2,6 +2,7 @@
 #![allow(clippy::unwrap_used)]
 mod crash;
 mod e2e;
+mod flap;
 mod journal;
 mod lab;
 mod natsconf;

@@ -60,10 +60,18 @@ fn status_and_diagnose_send_one_command_per_node_healthy_and_broken() {
     let o = lab.ssh("n1", "true");
     assert!(o.status.success(), "{}", text(&o));
     let after = commands_per_node(&lab);
-    assert_eq!(after["n1"], before["n1"] + 1, "sshd.log does not count commands");
+    assert_eq!(
+        after["n1"],
+        before["n1"] + 1,
+        "sshd.log does not count commands"
+    );
 
     assert_one_each("status (healthy)", &rounds(&lab, &["status"], 0), &nodes);
-    assert_one_each("diagnose (healthy)", &rounds(&lab, &["diagnose"], 0), &nodes);
+    assert_one_each(
+        "diagnose (healthy)",
+        &rounds(&lab, &["diagnose"], 0),
+        &nodes,
+    );
     assert_one_each(
         "diagnose --json (healthy)",
         &rounds(&lab, &["--json", "diagnose"], 0),
@@ -71,10 +79,22 @@ fn status_and_diagnose_send_one_command_per_node_healthy_and_broken() {
     );
     // A partitioned node: network-partition's firewall listing comes from the probe too.
     lab.lab_ok("break", &["partition", "n3"]);
-    assert_one_each("diagnose (partition)", &rounds(&lab, &["diagnose"], 1), &nodes);
+    assert_one_each(
+        "diagnose (partition)",
+        &rounds(&lab, &["diagnose"], 1),
+        &nodes,
+    );
     lab.lab_ok("heal", &[]);
     lab.lab_ok("break", &["quorum-loss"]);
-    assert_one_each("status (quorum lost)", &rounds(&lab, &["status"], 1), &nodes);
-    assert_one_each("diagnose (quorum lost)", &rounds(&lab, &["diagnose"], 1), &nodes);
+    assert_one_each(
+        "status (quorum lost)",
+        &rounds(&lab, &["status"], 1),
+        &nodes,
+    );
+    assert_one_each(
+        "diagnose (quorum lost)",
+        &rounds(&lab, &["diagnose"], 1),
+        &nodes,
+    );
     lab.down();
 }

@@ -224,6 +224,7 @@ mod tests {
             stderr: Captured::default(),
             duration: Duration::ZERO,
             timed_out: false,
+            lost: false,
         }
     }
 

@@ -5,9 +5,10 @@
 use super::context::names;
 use super::fanout::fanout;
 use super::receipt;
-use super::{action_id, interrupt, Engine, Outcome, StepResult, Stop, UiEvent};
+use super::resume::ReceiptRead;
+use super::{action_id, interrupt, Engine, InDoubt, Outcome, StepResult, Stop, UiEvent};
 use crate::inventory::Node;
-use crate::journal::Event;
+use crate::journal::{Decision, Event};
 use crate::runbook::raw::Parse;
 use crate::runbook::{NodeAction, Order, Request, Step, StepKind};
 use crate::transport::{ExecOutput, RemoteCommand, TransportError};
@@ -174,7 +175,7 @@ impl<'a> Engine<'a> {
         batch: &[Node],
     ) -> Result<Vec<String>, Stop> {
         let mutating = step.is_mutating();
-        let mut work: Vec<(Node, Work, String)> = Vec::new();
+        let mut work: Vec<(Node, Work, Sent)> = Vec::new();
         for n in batch {
             let action = action_id(&step.id, &n.name);
             if mutating && self.prior.finished.contains(&action) {
@@ -232,20 +233,28 @@ impl<'a> Engine<'a> {
                 command: shown.clone(),
                 mutating,
                 idempotent: a.idempotent,
-                check,
+                check: check.clone(),
             })?;
             self.ui(UiEvent::Command {
                 node: n.name.clone(),
-                command: shown,
+                command: shown.clone(),
                 mutating,
                 rehearsal: false,
             });
-            work.push((n.clone(), item, action));
+            work.push((
+                n.clone(),
+                item,
+                Sent {
+                    action,
+                    shown,
+                    check,
+                },
+            ));
         }
         let incident = self.cfg.incident.clone();
         let transport = self.transport.clone();
         let jobs: Vec<Node> = work.iter().map(|w| w.0.clone()).collect();
-        let items: Arc<BTreeMap<String, (Work, String)>> = Arc::new(
+        let items: Arc<BTreeMap<String, (Work, Sent)>> = Arc::new(
             work.into_iter()
                 .map(|(n, i, a)| (n.name.clone(), (i, a)))
                 .collect(),
@@ -258,7 +267,7 @@ impl<'a> Engine<'a> {
             self.cfg.concurrency,
             move |node| {
                 let start = Instant::now();
-                let Some((item, action)) = items2.get(&node.name) else {
+                let Some((item, sent)) = items2.get(&node.name) else {
                     return (
                         Err(TransportError::Other("internal: no work".into())),
                         start.elapsed(),
@@ -268,7 +277,7 @@ impl<'a> Engine<'a> {
                     Work::Cmd(c) => {
                         let mut c = c.clone();
                         if mutating {
-                            c.script = receipt::wrap(&incident, action, &c.script);
+                            c.script = receipt::wrap(&incident, &sent.action, &c.script);
                         }
                         transport.exec(node, &c).map(Reply::Exec)
                     }
@@ -283,11 +292,10 @@ impl<'a> Engine<'a> {
                 if stop.is_some() {
                     return;
                 }
-                let action = items
-                    .get(&node.name)
-                    .map(|x| x.1.clone())
-                    .unwrap_or_default();
-                match self.finish_action(step, a, &node.name, &action, r, d) {
+                let Some(sent) = items.get(&node.name).map(|x| x.1.clone()) else {
+                    return;
+                };
+                match self.finish_action(step, a, &node.name, &sent, r, d) {
                     Ok(true) => {}
                     Ok(false) => failures.push(node.name.clone()),
                     Err(e) => stop = Some(e),
@@ -307,11 +315,25 @@ impl<'a> Engine<'a> {
         step: &Step,
         a: &NodeAction,
         node_name: &str,
-        action: &str,
+        sent: &Sent,
         r: Result<Reply, TransportError>,
         d: Duration,
     ) -> Result<bool, Stop> {
         let mutating = step.is_mutating();
+        let action = sent.action.as_str();
+        if mutating {
+            let lost = match &r {
+                Err(TransportError::Lost { reason, .. }) => Some(reason.clone()),
+                Ok(Reply::Exec(out)) if out.lost => Some(format!(
+                    "no answer within {}",
+                    crate::duration::format(out.duration)
+                )),
+                _ => None,
+            };
+            if let Some(reason) = lost {
+                return self.settle_lost(step, a, node_name, sent, &reason);
+            }
+        }
         let (entry, ev) = match r {
             Ok(Reply::Exec(out)) => {
                 let parsed = parse_output(a.parse, &out.stdout.text);
@@ -353,6 +375,125 @@ impl<'a> Engine<'a> {
         self.capture(&step.id, node_name, entry);
         Ok(ok)
     }
+}
+
+impl Engine<'_> {
+    /// A mutating command whose answer never came is IN DOUBT, not failed: journal that,
+    /// then reconnect (with backoff, within the step's timeout) and read the node's receipt —
+    /// the real exit status when it finished; no receipt means it never started there, and
+    /// the step's check decides. A node that stays out of reach stops the run with the
+    /// action in doubt; `resume` settles it the same way, never by re-running it blindly.
+    fn settle_lost(
+        &mut self,
+        step: &Step,
+        a: &NodeAction,
+        node_name: &str,
+        sent: &Sent,
+        reason: &str,
+    ) -> Result<bool, Stop> {
+        self.journal(Event::ActionLost {
+            action: sent.action.clone(),
+            step: step.id.clone(),
+            node: node_name.into(),
+            reason: reason.into(),
+        })?;
+        self.ui(UiEvent::Warn(format!(
+            "{node_name}: the connection was lost while the command ran ({reason}); its outcome is in doubt: reading the node's receipt"
+        )));
+        let Some(node) = self.inv.node(node_name).cloned() else {
+            return Ok(false);
+        };
+        let d = InDoubt {
+            action: sent.action.clone(),
+            step: step.id.clone(),
+            node: node_name.into(),
+            command: sent.shown.clone(),
+            mutating: true,
+            idempotent: a.idempotent,
+            check: sent.check.clone(),
+            seq: 0,
+        };
+        let window = a.timeout.unwrap_or(node.ssh.command_timeout) + node.ssh.connect_timeout;
+        let in_doubt = |e: &Self, why: &str| {
+            Stop(Outcome::Failed(format!(
+                "{node_name}: the connection was lost while step `{}` ran and {why}; action {} is IN DOUBT (journaled). Once {node_name} is reachable, `nats-rescue resume {}` reads its receipt and settles it (it is never re-run blindly)",
+                step.id, sent.action, e.cfg.incident
+            )))
+        };
+        match self.read_receipt(&d, &node, Instant::now() + window, true) {
+            ReceiptRead::Finished(rc) => {
+                self.decide(
+                    &d,
+                    Decision::Receipt,
+                    "node receipt (after a lost connection)",
+                    Some(format!(
+                        "the command finished on the node with exit code {rc}"
+                    )),
+                )?;
+                let out = ExecOutput {
+                    exit_code: Some(rc),
+                    stdout: crate::transport::Captured::from_bytes(b"", 0),
+                    stderr: crate::transport::Captured::from_bytes(b"", 0),
+                    duration: Duration::ZERO,
+                    timed_out: false,
+                    lost: false,
+                };
+                self.journal(result_event(&sent.action, &step.id, node_name, &out))?;
+                let ok = rc == 0;
+                self.ui(UiEvent::Result {
+                    node: node_name.into(),
+                    ok,
+                    mutating: true,
+                    summary: format!(
+                        "exit {rc} (from the node's receipt; the output was lost with the connection)"
+                    ),
+                });
+                self.capture(
+                    &step.id,
+                    node_name,
+                    json!({"ok": ok, "exit_code": rc, "stdout": "", "stderr": "", "settled_by": "receipt"}),
+                );
+                Ok(ok)
+            }
+            ReceiptRead::None => {
+                // The wrapper writes its receipt before anything else: without one, the
+                // command never started there. The check (if any) confirms the state.
+                let applied = self.settle_by_check(&d, &node)?.unwrap_or(false);
+                if applied {
+                    self.prior.finished.insert(sent.action.clone());
+                }
+                self.ui(UiEvent::Result {
+                    node: node_name.into(),
+                    ok: applied,
+                    mutating: true,
+                    summary: if applied {
+                        "no receipt, but the check says it is applied".into()
+                    } else {
+                        "the command never started on the node (no receipt); not applied".into()
+                    },
+                });
+                self.capture(
+                    &step.id,
+                    node_name,
+                    json!({"ok": applied, "settled_by": "check"}),
+                );
+                Ok(applied)
+            }
+            ReceiptRead::StillRunning => Err(in_doubt(self, "it is still running there")),
+            ReceiptRead::Unreachable(e) => Err(in_doubt(
+                self,
+                &format!("the node stayed unreachable ({e})"),
+            )),
+        }
+    }
+}
+
+/// What was sent to one node (as journaled with the intent).
+#[derive(Debug, Clone)]
+pub(super) struct Sent {
+    pub action: String,
+    pub shown: String,
+    pub check: Option<String>,
 }
 
 fn node_order(step: &Step) -> Option<&Order> {

@@ -10,6 +10,15 @@ use crate::journal::{Decision, Event};
 use crate::transport::RemoteCommand;
 use std::time::{Duration, Instant};
 
+/// What a receipt query found.
+pub(super) enum ReceiptRead {
+    Finished(i32),
+    StillRunning,
+    /// No receipt: the wrapper never started on the node.
+    None,
+    Unreachable(String),
+}
+
 /// How long past the node's command timeout a receipt that says "running" is waited for.
 const RUNNING_GRACE: Duration = Duration::from_secs(5);
 /// Budget of one receipt query beyond the connect timeout.
@@ -34,7 +43,7 @@ impl Engine<'_> {
             if self.settle_by_receipt(d, &node)? {
                 continue;
             }
-            if self.settle_by_check(d, &node)? {
+            if self.settle_by_check(d, &node)?.is_some() {
                 continue;
             }
             if d.idempotent {
@@ -73,7 +82,7 @@ impl Engine<'_> {
         Ok(())
     }
 
-    fn decide(
+    pub(super) fn decide(
         &mut self,
         d: &InDoubt,
         decision: Decision,
@@ -89,15 +98,24 @@ impl Engine<'_> {
         })
     }
 
-    /// The receipt lives in the HOME of whoever ran the action: query it the same way
-    /// (through sudo for privileged steps). True when it settled the action as done.
-    fn settle_by_receipt(&mut self, d: &InDoubt, node: &Node) -> Result<bool, Stop> {
+    /// What the node's receipt says about an action, asked until `deadline`. With `retry`,
+    /// a node that cannot be reached is asked again with backoff (a network flap); without,
+    /// one failed attempt is the answer.
+    pub(super) fn read_receipt(
+        &mut self,
+        d: &InDoubt,
+        node: &Node,
+        deadline: Instant,
+        retry: bool,
+    ) -> ReceiptRead {
+        // The receipt lives in the HOME of whoever ran the action: query it the same way
+        // (through sudo for privileged steps).
         let privileged = self
             .plan
             .step(&d.step)
             .is_some_and(crate::runbook::Step::is_privileged);
-        let deadline = Instant::now() + node.ssh.command_timeout + RUNNING_GRACE;
-        let rc = loop {
+        let mut backoff = Duration::from_millis(500);
+        loop {
             let mut q = RemoteCommand::new(
                 receipt::query(&self.cfg.incident, &d.action),
                 node.ssh.connect_timeout + QUERY_BUDGET,
@@ -105,7 +123,7 @@ impl Engine<'_> {
             q.sudo = privileged && node.ssh.sudo;
             match self.transport.exec(node, &q) {
                 Ok(out) => match receipt::parse(&out.stdout.text) {
-                    Receipt::Finished(rc) => break Some(rc),
+                    Receipt::Finished(rc) => return ReceiptRead::Finished(rc),
                     Receipt::Running if Instant::now() < deadline => {
                         self.note(format!(
                             "{}: the command is still running on the node; waiting for it",
@@ -113,18 +131,35 @@ impl Engine<'_> {
                         ));
                         std::thread::sleep(Duration::from_secs(1));
                     }
-                    _ => break None,
+                    Receipt::Running => return ReceiptRead::StillRunning,
+                    Receipt::None => return ReceiptRead::None,
                 },
+                Err(e) if retry && Instant::now() + backoff < deadline => {
+                    self.ui(UiEvent::Warn(format!(
+                        "{}: cannot read the receipt yet ({e}); trying again in {}",
+                        d.node,
+                        crate::duration::format(backoff)
+                    )));
+                    std::thread::sleep(backoff);
+                    backoff = (backoff * 2).min(Duration::from_secs(4));
+                }
                 Err(e) => {
                     self.ui(UiEvent::Warn(format!(
                         "{}: cannot read the receipt: {e}",
                         d.node
                     )));
-                    break None;
+                    return ReceiptRead::Unreachable(e.to_string());
                 }
             }
+        }
+    }
+
+    /// True when the receipt settled the action as done.
+    fn settle_by_receipt(&mut self, d: &InDoubt, node: &Node) -> Result<bool, Stop> {
+        let deadline = Instant::now() + node.ssh.command_timeout + RUNNING_GRACE;
+        let ReceiptRead::Finished(rc) = self.read_receipt(d, node, deadline, false) else {
+            return Ok(false);
         };
-        let Some(rc) = rc else { return Ok(false) };
         self.decide(
             d,
             Decision::Receipt,
@@ -157,9 +192,13 @@ impl Engine<'_> {
     }
 
     /// The check as it was rendered with the intent (same captures and facts as the action);
-    /// re-rendered from the runbook only when the journal's copy was redacted. True when the
-    /// action is settled (either way) by a check.
-    fn settle_by_check(&mut self, d: &InDoubt, node: &Node) -> Result<bool, Stop> {
+    /// re-rendered from the runbook only when the journal's copy was redacted. `Some(applied)`
+    /// when a check settled the action (either way), `None` when there is no check.
+    pub(super) fn settle_by_check(
+        &mut self,
+        d: &InDoubt,
+        node: &Node,
+    ) -> Result<Option<bool>, Stop> {
         let step = self.plan.step(&d.step);
         let privileged = step.is_some_and(crate::runbook::Step::is_privileged);
         let check: Option<Result<String, String>> = match &d.check {
@@ -168,7 +207,7 @@ impl Engine<'_> {
                 .and_then(crate::runbook::Step::check)
                 .map(|c| c.render(&self.node_ctx(node, None))),
         };
-        let Some(check) = check else { return Ok(false) };
+        let Some(check) = check else { return Ok(None) };
         let (ok, shown) = match check {
             Ok(check) => {
                 let mut c = RemoteCommand::new(check.clone(), node.ssh.command_timeout);
@@ -199,6 +238,6 @@ impl Engine<'_> {
                 d.node
             ));
         }
-        Ok(true)
+        Ok(Some(ok))
     }
 }

@@ -108,6 +108,15 @@ pub enum Event {
         stderr_sha256: String,
         duration_ms: u64,
     },
+    /// The command was sent and its answer never came (connection lost, or our deadline
+    /// passed): the action is IN DOUBT until a `decision` (the node's receipt, a check)
+    /// settles it. Not a result: nothing here says it failed.
+    ActionLost {
+        action: String,
+        step: String,
+        node: String,
+        reason: String,
+    },
     /// `--dry-run`: what would have been sent, and was not.
     ActionRehearsed {
         action: String,
@@ -178,6 +187,7 @@ impl Event {
             Event::Confirmation { .. } => "confirmation",
             Event::ActionIntent { .. } => "action_intent",
             Event::ActionResult { .. } => "action_result",
+            Event::ActionLost { .. } => "action_lost",
             Event::ActionRehearsed { .. } => "action_rehearsed",
             Event::BackupMade { .. } => "backup_made",
             Event::HostKeyAccepted { .. } => "host_key_accepted",

@@ -296,6 +296,8 @@ pub fn replay(records: &[Record]) -> Replay {
                     },
                 );
             }
+            // Still pending (in doubt): only a decision or a new intent/result settles it.
+            Event::ActionLost { .. } => {}
             Event::ActionRehearsed { action, .. } => {
                 r.rehearsed_actions.insert(action.clone());
             }

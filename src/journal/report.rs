@@ -562,6 +562,10 @@ pub fn report_data(records: &[Record], verify: &VerifyReport) -> ReportData {
                 operator: operator.clone(),
             }),
             Event::Interrupted { reason } => data.interruptions.push(Stamped { ts, text: reason.clone() }),
+            Event::ActionLost { action, node, reason, .. } => data.interruptions.push(Stamped {
+                ts,
+                text: format!("{action} on {node}: connection lost after sending, outcome in doubt ({reason})"),
+            }),
             Event::TornTailRepaired { line, bytes } => data.interruptions.push(Stamped {
                 ts,
                 text: format!("torn journal line {line} ({bytes} bytes, crash mid-write) repaired by appending"),

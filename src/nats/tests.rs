@@ -956,6 +956,7 @@ impl crate::transport::Transport for FakeTransport {
                 stderr: Default::default(),
                 duration: self.delay,
                 timed_out: false,
+                lost: false,
             }),
             None => Err(crate::transport::TransportError::ConnectTimeout {
                 addr: format!("{}:22", node.host),

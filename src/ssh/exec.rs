@@ -104,6 +104,9 @@ pub(crate) fn is_eagain(e: &ssh2::Error) -> bool {
     matches!(e.code(), ssh2::ErrorCode::Session(EAGAIN))
 }
 
+/// Prefix of a `run` error that happened after the command was sent.
+pub(crate) const LOST_MARK: &str = "lost: ";
+
 /// What came back from one remote command.
 pub(crate) struct Finished {
     pub stdout: Captured,
@@ -137,7 +140,8 @@ pub(crate) fn run(
     session.set_blocking(false);
     let result = pump(channel, deadline, cap);
     session.set_blocking(true);
-    let (stdout, stderr, closed) = result?;
+    // From here on the command was sent: a failure is a lost answer, not a refusal.
+    let (stdout, stderr, closed) = result.map_err(|e| format!("{LOST_MARK}{e}"))?;
     let exit_code = if closed {
         let signalled = channel
             .exit_signal()

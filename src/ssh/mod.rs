@@ -450,7 +450,13 @@ impl Transport for SshTransport {
             Ok(done) => done,
             Err(reason) => {
                 discard(lease, channel);
-                return Err(TransportError::Other(format!("{}: {reason}", node.name)));
+                return Err(match reason.strip_prefix(exec::LOST_MARK) {
+                    Some(r) => TransportError::Lost {
+                        node: node.name.clone(),
+                        reason: r.to_string(),
+                    },
+                    None => TransportError::Other(format!("{}: {reason}", node.name)),
+                });
             }
         };
         if done.abandoned {
@@ -476,6 +482,7 @@ impl Transport for SshTransport {
             stderr: done.stderr,
             duration: start.elapsed(),
             timed_out,
+            lost: done.abandoned,
         })
     }
 

@@ -73,6 +73,7 @@ impl Transport for LocalTransport {
             stderr: Captured::from_bytes(&eb, OUTPUT_CAP),
             duration: start.elapsed(),
             timed_out,
+            lost: false,
         })
     }
 

@@ -64,6 +64,10 @@ pub struct ExecOutput {
     pub duration: Duration,
     /// The command was stopped because it outlived its timeout.
     pub timed_out: bool,
+    /// The answer never came: the connection died or our deadline passed while the command
+    /// may still have been running. For a mutating command its outcome is IN DOUBT (the
+    /// node's receipt says what really happened), never "failed".
+    pub lost: bool,
 }
 
 impl ExecOutput {
@@ -80,6 +84,7 @@ impl ExecOutput {
             stderr: Captured::from_bytes(b"", 0),
             duration,
             timed_out: false,
+            lost: false,
         }
     }
 }
@@ -122,6 +127,12 @@ pub enum TransportError {
     },
     #[error("sudo needs a password on {host} (sudo -n refused); configure NOPASSWD for the service commands or run as a privileged user")]
     SudoPassword { host: String },
+    /// The command was sent, then the connection was lost before its exit status came back:
+    /// it may have run, in part or in full.
+    #[error(
+        "{node}: connection lost after the command was sent ({reason}); its outcome is unknown"
+    )]
+    Lost { node: String, reason: String },
     #[error("{0}")]
     Other(String),
 }

@@ -318,6 +318,16 @@ fn describe(ev: &Event, rehearsal: bool) -> (String, String, String) {
                 ),
             )
         }
+        Event::ActionLost {
+            step, node, reason, ..
+        } => (
+            step.clone(),
+            node.clone(),
+            format!(
+                "IN DOUBT: connection lost after sending ({})",
+                one_line(reason)
+            ),
+        ),
         Event::ActionRehearsed {
             step,
             node,

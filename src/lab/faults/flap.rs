@@ -81,11 +81,20 @@ fn flap_rules(n: &NodeState, subnet: &str, what: &str) -> Result<Vec<IptablesRul
     let cluster = super::CLUSTER_PORT.to_string();
     let net = format!("10.{subnet}.0/24");
     Ok(match what {
-        "ssh" => vec![firewall::rule(
-            ns,
-            "INPUT",
-            &["-i", "eth0", "-p", "tcp", "--dport", "22", "-j", "DROP"],
-        )],
+        // Both directions: dropping only what arrives would still let the node's answer
+        // (output, exit status) reach the client.
+        "ssh" => vec![
+            firewall::rule(
+                ns,
+                "INPUT",
+                &["-i", "eth0", "-p", "tcp", "--dport", "22", "-j", "DROP"],
+            ),
+            firewall::rule(
+                ns,
+                "OUTPUT",
+                &["-o", "eth0", "-p", "tcp", "--sport", "22", "-j", "DROP"],
+            ),
+        ],
         "cluster" => {
             let mut v = Vec::new();
             for (chain, iface) in [("INPUT", "-i"), ("OUTPUT", "-o")] {
