@@ -132,6 +132,18 @@ pub struct RunArgs {
     /// Set a runbook variable (repeatable)
     #[arg(long = "var", value_name = "KEY=VALUE")]
     pub vars: Vec<String>,
+    #[command(flatten)]
+    pub signing: SignArgs,
+}
+
+#[derive(Debug, Clone, Args)]
+pub struct SignArgs {
+    /// Sign the journal's head when the run ends (see `journal sign`)
+    #[arg(long)]
+    pub sign: bool,
+    /// Key for --sign [default: ~/.ssh/id_ed25519]
+    #[arg(long, value_name = "FILE", requires = "sign")]
+    pub sign_key: Option<PathBuf>,
 }
 
 #[derive(Debug, Args)]
@@ -140,6 +152,8 @@ pub struct ResumeArgs {
     pub incident: Option<String>,
     #[command(flatten)]
     pub approval: ApprovalArgs,
+    #[command(flatten)]
+    pub signing: SignArgs,
 }
 
 #[derive(Debug, Clone, Copy, ValueEnum)]
@@ -158,6 +172,21 @@ pub enum JournalCommand {
     Verify {
         /// Incident id or path to a .jsonl file
         incident: String,
+        /// Also read the witness each node keeps of the journal's heads (over SSH, with the
+        /// inventory the incident used unless -i is given)
+        #[arg(long)]
+        witnesses: bool,
+        /// Check the signed head against these keys (an ssh-keygen allowed_signers file)
+        #[arg(long, value_name = "FILE")]
+        allowed_signers: Option<PathBuf>,
+    },
+    /// Sign the journal's head with an SSH key (sshsig, as `ssh-keygen -Y sign` makes);
+    /// without --key, write the head statement for `ssh-keygen -Y sign` to sign
+    Sign {
+        incident: String,
+        /// OpenSSH private key (unencrypted; for a passphrase use ssh-keygen as printed)
+        #[arg(long, value_name = "FILE")]
+        key: Option<PathBuf>,
     },
     /// A post-incident report
     Export {

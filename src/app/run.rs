@@ -18,6 +18,9 @@ use std::sync::Arc;
 struct JournalListener<'a> {
     writer: &'a mut JournalWriter,
     ssh: Arc<SshTransport>,
+    inv: &'a Inventory,
+    /// Nodes with a journaled action result: they keep a witness of the journal's heads.
+    participants: std::collections::BTreeSet<String>,
 }
 
 impl JournalListener<'_> {
@@ -41,10 +44,39 @@ impl Listener for JournalListener<'_> {
             return Ok(());
         };
         self.host_keys()?;
-        self.writer
-            .append(ev.clone())
-            .map(|_| ())
-            .map_err(|e| e.to_string())
+        let rec = self.writer.append(ev.clone()).map_err(|e| e.to_string())?;
+        if let Event::ActionResult { node, .. } = ev {
+            self.participants.insert(node.clone());
+            witness(
+                &self.ssh,
+                self.inv,
+                self.writer.incident(),
+                node,
+                rec.seq,
+                &rec.hash,
+            );
+        }
+        Ok(())
+    }
+}
+
+/// Appends the journal's head to `node`'s witness. A witness that cannot be written is
+/// reported, not fatal: the recovery goes on, and `journal verify --witnesses` will say that
+/// node's witness lacks that head.
+fn witness(ssh: &SshTransport, inv: &Inventory, incident: &str, node: &str, seq: u64, hash: &str) {
+    let Some(n) = inv.node(node) else { return };
+    let cmd = crate::transport::RemoteCommand::new(
+        journal::witness::write_command(incident, node, seq, hash),
+        n.ssh.connect_timeout + std::time::Duration::from_secs(5),
+    );
+    match crate::transport::Transport::exec(ssh, n, &cmd) {
+        Ok(out) if out.success() => {}
+        Ok(out) => eprintln!(
+            "nats-rescue: {node}: cannot write the journal witness (exit {:?}): {}",
+            out.exit_code,
+            out.stderr.text.trim()
+        ),
+        Err(e) => eprintln!("nats-rescue: {node}: cannot write the journal witness: {e}"),
     }
 }
 
@@ -160,10 +192,19 @@ pub fn run(g: &GlobalOpts, lib: &Library, args: &RunArgs) -> Result<i32> {
         &mut writer,
         cfg,
         Prior::default(),
+        Default::default(),
         &args.approval,
+        &args.signing,
     )
 }
 
+/// `~/.ssh/id_ed25519`, when it exists.
+fn default_key() -> Option<std::path::PathBuf> {
+    let p = std::path::PathBuf::from(std::env::var_os("HOME")?).join(".ssh/id_ed25519");
+    p.exists().then_some(p)
+}
+
+#[allow(clippy::too_many_arguments)]
 fn execute(
     g: &GlobalOpts,
     plan: &Plan,
@@ -171,7 +212,9 @@ fn execute(
     writer: &mut JournalWriter,
     cfg: RunConfig,
     prior: Prior,
+    prior_participants: std::collections::BTreeSet<String>,
     approval: &ApprovalArgs,
+    signing: &crate::cli::SignArgs,
 ) -> Result<i32> {
     interrupt::install();
     let settings = Settings::resolve(g);
@@ -189,15 +232,18 @@ fn execute(
     let mut prompter = TerminalPrompter::new(approvals(approval));
     let transport: Arc<dyn crate::transport::Transport> = ssh.clone();
     let mut recorder = Recorder::default();
-    let result = {
+    let (result, participants) = {
         let mut journal = JournalListener {
             writer,
             ssh: ssh.clone(),
+            inv,
+            participants: prior_participants,
         };
         let listeners: Vec<&mut dyn Listener> = vec![&mut journal, &mut reporter, &mut recorder];
-        Engine::new(plan, inv, transport, gather, &mut prompter, listeners, cfg)
+        let o = Engine::new(plan, inv, transport, gather, &mut prompter, listeners, cfg)
             .with_prior(prior)
-            .run()
+            .run();
+        (o, journal.participants)
     };
     drop(reporter);
     for k in ssh.take_accepted_host_keys() {
@@ -207,10 +253,25 @@ fn execute(
             fingerprint: k.fingerprint,
         })?;
     }
-    writer.append(Event::IncidentClosed {
+    let closed = writer.append(Event::IncidentClosed {
         outcome: result.journaled().as_str().into(),
         detail: result.detail(),
     })?;
+    for node in &participants {
+        witness(&ssh, inv, &incident, node, closed.seq, &closed.hash);
+    }
+    if signing.sign {
+        let key = signing.sign_key.clone().or_else(default_key);
+        match journal::sign::sign(writer.path(), key.as_deref()) {
+            Ok(Some(s)) => eprintln!(
+                "signed the journal's head with {}: {}",
+                s.fingerprint,
+                s.sig_file.display()
+            ),
+            Ok(None) => eprintln!("nats-rescue: --sign: no key (pass --sign-key FILE)"),
+            Err(e) => eprintln!("nats-rescue: --sign: {e}"),
+        }
+    }
     let code = result.exit_code();
     if !g.quiet {
         eprintln!("\n{}", outcome::outcome_line(&result, &incident));
@@ -315,5 +376,20 @@ pub fn resume(g: &GlobalOpts, lib: &Library, args: &ResumeArgs) -> Result<i32> {
     cfg.rehearsal = opened.rehearsal;
     cfg.vars = opened.vars.clone();
     cfg.node_limit = opened.node_limit.clone();
-    execute(g, &plan, &inv, &mut writer, cfg, prior, &args.approval)
+    let participants = replay
+        .finished_actions
+        .values()
+        .map(|a| a.node.clone())
+        .collect();
+    execute(
+        g,
+        &plan,
+        &inv,
+        &mut writer,
+        cfg,
+        prior,
+        participants,
+        &args.approval,
+        &args.signing,
+    )
 }

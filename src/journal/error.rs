@@ -81,6 +81,10 @@ pub enum JournalError {
     #[error("journal {0}: an earlier write failed; resume the incident to repair the journal")]
     Poisoned(PathBuf),
 
+    /// Signing the head failed (key unreadable, encrypted, unsupported).
+    #[error("cannot sign the journal: {0}")]
+    Sign(String),
+
     #[error("{context}: {source}")]
     Io {
         context: String,
@@ -99,6 +103,7 @@ impl JournalError {
                 exit_codes::USAGE
             }
             JournalError::Poisoned(_) | JournalError::Io { .. } => exit_codes::PROBLEMS,
+            JournalError::Sign(_) => exit_codes::USAGE,
         }
     }
 

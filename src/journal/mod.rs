@@ -16,7 +16,9 @@ pub mod record;
 pub mod redact;
 pub mod replay;
 pub mod report;
+pub mod sign;
 pub mod verify;
+pub mod witness;
 pub mod writer;
 
 pub use crate::ui::report::export_markdown;
