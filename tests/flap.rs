@@ -190,3 +190,94 @@ fn ssh_dropped_while_a_command_runs_is_in_doubt_and_settled_by_the_receipt() {
     );
     lab.down();
 }
+
+/// A node dies mid-runbook: Option B's first server (the most up-to-date one) will not
+/// start. The run stops there — no other server is started — says which node and what to do,
+/// and once the node is fixed, `resume` completes the recovery.
+#[test]
+fn option_b_stops_safely_when_its_first_server_cannot_start_then_resume_completes() {
+    let lab = Lab::up(&modern_server(), 3);
+    let case = Case::new();
+    lab.lab_ok("break", &["diverged"]);
+    let dry = case.run(&lab, &["run", "reset-option-b", "--dry-run"]);
+    let out = String::from_utf8_lossy(&dry.stderr).into_owned();
+    let first = out
+        .split("The most up-to-date node is ")
+        .nth(1)
+        .and_then(|s| s.split(';').next())
+        .map(str::trim)
+        .filter(|s| s.starts_with('n'))
+        .unwrap_or_else(|| panic!("no most up-to-date node in the dry run:\n{out}"))
+        .to_string();
+    let st = lab.state();
+    let node = st.nodes.iter().find(|n| n.name == first).expect("node");
+    let good = std::fs::read_to_string(&node.config).expect("config");
+    std::fs::write(
+        &node.config,
+        format!("{good}\nthis is not {{ a valid config\n"),
+    )
+    .expect("break");
+
+    let r = case.run(
+        &lab,
+        &[
+            "run",
+            "reset-option-b",
+            "--yes",
+            "--confirm-destructive",
+            "lab",
+        ],
+    );
+    assert_eq!(r.status.code(), Some(1), "{}", text(&r));
+    let err = String::from_utf8_lossy(&r.stderr);
+    assert!(err.contains(&format!("failed on {first}")), "{err}");
+    assert!(err.contains(&format!("Fix the cause on {first}")), "{err}");
+    assert!(err.contains("nats-rescue resume"), "{err}");
+    // Safe point: the others were stopped and not started behind the failed one.
+    for n in lab.node_names() {
+        assert!(
+            lab.monitor(&n, "/varz").is_none(),
+            "{n} is running after the stop at {first}"
+        );
+    }
+    std::fs::write(&node.config, good).expect("fix");
+    let incident = case
+        .journal()
+        .and_then(|p| p.file_stem().map(|s| s.to_string_lossy().into_owned()))
+        .expect("incident");
+    let r = case.run(
+        &lab,
+        &["resume", "--yes", "--confirm-destructive", "lab", &incident],
+    );
+    assert_eq!(r.status.code(), Some(0), "{}", text(&r));
+    let names = lab.node_names();
+    let refs: Vec<&str> = names.iter().map(String::as_str).collect();
+    assert!(
+        lab.agreed_leader(&refs).is_some(),
+        "no agreed leader after resume"
+    );
+    lab.down();
+}
+
+/// A 2 s flap while `diagnose` connects: the node is probed once its SSH answers again (well
+/// inside the connect timeout) — never a hang, never a crash.
+#[test]
+fn a_flap_while_diagnose_connects_is_probed_within_the_bound() {
+    let lab = Lab::up(&modern_server(), 3);
+    let case = Case::new();
+    lab.lab_ok("break", &["flap", "n2", "2", "ssh"]);
+    let t = Instant::now();
+    let o = case.run(&lab, &["--json", "diagnose"]);
+    let took = t.elapsed();
+    let v: Value = serde_json::from_slice(&o.stdout).unwrap_or_else(|_| panic!("{}", text(&o)));
+    let n2 = v["nodes"]
+        .as_array()
+        .and_then(|a| a.iter().find(|n| n["name"] == "n2"))
+        .cloned()
+        .unwrap_or_else(|| panic!("no n2 in {v}"));
+    // The lab's connect timeout is 10 s: a 2 s flap is ridden out, not reported.
+    assert_eq!(n2["ssh"], "ok", "{n2}\n{}", text(&o));
+    assert!(took < Duration::from_secs(20), "diagnose took {took:?}");
+    assert_eq!(o.status.code(), Some(0), "{}", text(&o));
+    lab.down();
+}

@@ -113,10 +113,15 @@ fn redactor_for(plan: &Plan, vars: &BTreeMap<String, String>) -> Redactor {
     r
 }
 
+/// SSH with refused connections retried (`ssh.retries`).
+pub(crate) fn retrying(ssh: &Arc<SshTransport>) -> Arc<dyn crate::transport::Transport> {
+    Arc::new(crate::transport::retry::Retrying::new(ssh.clone()))
+}
+
 /// Real transport and fact gathering.
 fn transport(g: &GlobalOpts) -> (Arc<SshTransport>, Arc<crate::engine::Gather>) {
     let ssh = Arc::new(SshTransport::new(g.accept_new_host_keys));
-    let t2 = ssh.clone();
+    let t2 = retrying(&ssh);
     let gather: Arc<crate::engine::Gather> =
         Arc::new(move |inv: &Inventory, th| crate::nats::gather(&*t2, inv, None, th));
     (ssh, gather)
@@ -230,7 +235,7 @@ fn execute(
     reporter.line(&format!("  journal: {}", writer.path().display()));
     let (ssh, gather) = transport(g);
     let mut prompter = TerminalPrompter::new(approvals(approval));
-    let transport: Arc<dyn crate::transport::Transport> = ssh.clone();
+    let transport: Arc<dyn crate::transport::Transport> = retrying(&ssh);
     let mut recorder = Recorder::default();
     let (result, participants) = {
         let mut journal = JournalListener {

@@ -25,7 +25,7 @@ pub fn library_thresholds(lib: &Library) -> Thresholds {
 fn gather(g: &GlobalOpts, th: &Thresholds) -> Result<(Inventory, Arc<SshTransport>, ClusterFacts)> {
     let inv = load_inventory(g)?;
     let ssh = Arc::new(SshTransport::new(g.accept_new_host_keys));
-    let facts = crate::nats::gather(&*ssh, &inv, None, th);
+    let facts = crate::nats::gather(&*super::run::retrying(&ssh), &inv, None, th);
     for k in ssh.take_accepted_host_keys() {
         eprintln!(
             "nats-rescue: accepted new host key for {} ({}): {}",

@@ -126,7 +126,9 @@ impl<'a> Engine<'a> {
         }
         let msg = format!("step `{}` failed on {}", step.id, failures.join(", "));
         match step.kind {
-            StepKind::Fix => Err(Stop(Outcome::Failed(msg))),
+            StepKind::Fix => Err(Stop(Outcome::Failed(
+                self.next_steps(&step.id, &msg, &failures),
+            ))),
             StepKind::Verify => Err(Stop(Outcome::VerifyFailed(msg))),
             // A diagnose command that fails is evidence, not an error.
             _ => Ok(()),
@@ -485,6 +487,48 @@ impl Engine<'_> {
                 &format!("the node stayed unreachable ({e})"),
             )),
         }
+    }
+}
+
+impl Engine<'_> {
+    /// A failed fix: what failed where, that nothing after it ran, and what to do next.
+    fn next_steps(&self, step: &str, msg: &str, failures: &[String]) -> String {
+        let why: Vec<String> = failures
+            .iter()
+            .map(|n| {
+                let e = self
+                    .captures
+                    .get(step)
+                    .and_then(|c| c.get("nodes"))
+                    .and_then(|x| x.get(n))
+                    .cloned()
+                    .unwrap_or(Json::Null);
+                let detail = e
+                    .get("error")
+                    .and_then(Json::as_str)
+                    .map(String::from)
+                    .or_else(|| {
+                        e.get("stderr")
+                            .and_then(Json::as_str)
+                            .and_then(|s| s.trim().lines().last().map(String::from))
+                    })
+                    .filter(|s| !s.is_empty())
+                    .unwrap_or_else(|| {
+                        format!(
+                            "exit {}",
+                            e.get("exit_code").map_or("?".into(), ToString::to_string)
+                        )
+                    });
+                format!("{n}: {}", truncate(&detail, 200))
+            })
+            .collect();
+        format!(
+            "{msg} ({}). The runbook stopped there: no later step ran. Fix the cause on {}, then continue with `nats-rescue resume {}` (finished actions are not repeated); if {} cannot come back, see the `permanent-loss` runbook or restore from backup",
+            why.join("; "),
+            failures.join(", "),
+            self.cfg.incident,
+            if failures.len() == 1 { "it" } else { "they" }
+        )
     }
 }
 

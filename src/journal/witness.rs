@@ -79,15 +79,17 @@ pub fn check(records: &[Record], witness: &str) -> WitnessCheck {
             .and_then(|i| records.get(i));
         match local {
             Some(r) if r.seq == *seq && &r.hash == hash => last = last.max(*seq),
-            Some(r) => return WitnessCheck::Disagrees {
-                seq: *seq,
-                hash: hash.clone(),
-                why: format!(
+            Some(r) => {
+                return WitnessCheck::Disagrees {
+                    seq: *seq,
+                    hash: hash.clone(),
+                    why: format!(
                     "witness seq {seq} hash {} is not in the local chain (local seq {seq} has {})",
                     &hash[..16],
                     r.hash.chars().take(16).collect::<String>()
                 ),
-            },
+                }
+            }
             None => {
                 return WitnessCheck::Disagrees {
                     seq: *seq,

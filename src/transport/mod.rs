@@ -4,6 +4,7 @@
 
 pub mod local;
 pub mod recording;
+pub mod retry;
 
 use crate::inventory::Node;
 use std::time::Duration;
