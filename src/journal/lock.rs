@@ -1,12 +1,12 @@
 //! The incident lock: one running nats-rescue per incident.
 //!
-//! An advisory exclusive lock (`flock` through fs2) on `<dir>/<incident>.lock`. The file holds
+//! An advisory exclusive lock (`flock` through fs4, the maintained continuation of fs2) on `<dir>/<incident>.lock`. The file holds
 //! who holds it, so that the second process can say so. The OS drops the lock when the holder
 //! exits, even on a crash: there are no stale locks. The file is never deleted (deleting a
 //! lock file lets two processes lock two different inodes); it is emptied on release.
 
 use super::error::JournalError;
-use fs2::FileExt;
+use fs4::FileExt;
 use serde::{Deserialize, Serialize};
 use std::fs::{File, OpenOptions};
 use std::io::{Read, Seek, SeekFrom, Write};
@@ -42,11 +42,11 @@ impl IncidentLock {
             .mode(0o600)
             .open(&path)
             .map_err(|e| JournalError::io(format!("opening lock {}", path.display()), e))?;
-        if let Err(e) = FileExt::try_lock_exclusive(&file) {
-            if e.kind() != fs2::lock_contended_error().kind()
-                && e.kind() != std::io::ErrorKind::WouldBlock
-            {
-                return Err(JournalError::io(format!("locking {}", path.display()), e));
+        if let Err(e) = FileExt::try_lock(&file) {
+            if let fs4::TryLockError::Error(e) = e {
+                if e.kind() != std::io::ErrorKind::WouldBlock {
+                    return Err(JournalError::io(format!("locking {}", path.display()), e));
+                }
             }
             let info = read_holder(&mut file);
             return Err(JournalError::Locked {

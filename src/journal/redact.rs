@@ -107,13 +107,6 @@ impl Redactor {
         }
     }
 
-    /// A configured pattern; every match is replaced by `replacement` (`$1` etc. allowed).
-    pub fn add_pattern(&mut self, regex: &str, replacement: &str) -> Result<(), regex::Error> {
-        self.patterns
-            .push((Regex::new(regex)?, replacement.to_string()));
-        Ok(())
-    }
-
     /// Whether a map key names a secret (`db_password`, `API_TOKEN`, `ssh_key`), excluding
     /// hash-like keys (`key_sha256`, `fingerprint`).
     pub fn is_secret_key(&self, key: &str) -> bool {

@@ -188,14 +188,6 @@ impl KnownHostsFile {
             Verdict::Changed { known }
         })
     }
-
-    /// Whether the file marks any key as a certificate authority (certificates are not
-    /// supported, so such hosts would look unknown; callers may say so).
-    pub fn has_cert_authorities(&self) -> bool {
-        self.entries
-            .iter()
-            .any(|e| e.marker == Marker::CertAuthority)
-    }
 }
 
 fn parse_line(line: &str) -> Option<Entry> {
