@@ -4,8 +4,8 @@
 use super::auth;
 use super::known_hosts::{self, HostKey, KnownHostsFile, Verdict};
 use super::{AcceptedHostKey, SshTransport};
-use crate::natsys::forward::Forwarder;
 use crate::inventory::Node;
+use crate::natsys::forward::Forwarder;
 use crate::transport::TransportError;
 use std::net::{SocketAddr, TcpStream, ToSocketAddrs};
 use std::time::{Duration, Instant};
@@ -87,7 +87,9 @@ impl SshTransport {
         let ssh = &node.ssh;
         let hostport = format!("{}:{}", server.host, server.port);
         let addr = match (&via, server.label == node.name) {
-            (Some((_, hop)), _) => format!("{} ({hostport}) through the {}", server.label, hop.label),
+            (Some((_, hop)), _) => {
+                format!("{} ({hostport}) through the {}", server.label, hop.label)
+            }
             (None, true) => hostport.clone(),
             (None, false) => format!("{} ({hostport})", server.label),
         };
@@ -109,7 +111,9 @@ impl SshTransport {
             addr: addr.clone(),
             after: ssh.connect_timeout,
         };
-        let _slot = self.connect_slot(&hostport, deadline).ok_or_else(timed_out)?;
+        let _slot = self
+            .connect_slot(&hostport, deadline)
+            .ok_or_else(timed_out)?;
         let through = via.is_some();
         let tcp = match via {
             None => tcp_connect(&server.host, server.port, deadline).map_err(|e| match e {
@@ -125,12 +129,11 @@ impl SshTransport {
                         addr: addr.clone(),
                         reason: format!("cannot start the local forward: {e}"),
                     })?;
-                let tcp = TcpStream::connect(fwd.local_addr()).map_err(|e| {
-                    TransportError::Connect {
+                let tcp =
+                    TcpStream::connect(fwd.local_addr()).map_err(|e| TransportError::Connect {
                         addr: addr.clone(),
                         reason: format!("cannot reach the local forward: {e}"),
-                    }
-                })?;
+                    })?;
                 let _ = tcp.set_nodelay(true);
                 jumps.push(fwd);
                 tcp
@@ -177,15 +180,13 @@ impl SshTransport {
         self.check_host_key(node, server, &session, known_hosts)?;
 
         set_timeout_until(&session, deadline);
-        auth::authenticate(&session, &server.user, creds, &self.passphrases).map_err(
-            |reason| {
-                if Instant::now() >= deadline {
-                    timed_out()
-                } else {
-                    auth_err(reason)
-                }
-            },
-        )?;
+        auth::authenticate(&session, &server.user, creds, &self.passphrases).map_err(|reason| {
+            if Instant::now() >= deadline {
+                timed_out()
+            } else {
+                auth_err(reason)
+            }
+        })?;
         if !session.authenticated() {
             return Err(auth_err("the server did not confirm authentication".into()));
         }
@@ -254,7 +255,6 @@ impl SshTransport {
         }
     }
 }
-
 
 /// A local forward whose (single) connection is a `direct-tcpip` channel of `hop` to
 /// `host:port`. The forward's thread owns `hop` from now on and drives it non-blocking.
