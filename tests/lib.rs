@@ -8,6 +8,7 @@ mod natsconf;
 mod natsys;
 mod pty;
 mod runbooks;
+mod shapes;
 mod snapshots;
 mod ssh;
 mod support;
