@@ -12,7 +12,7 @@ use std::time::{Duration, Instant};
 
 /// One SSH server on the way to a node: a jump host (`ssh.proxy_jump`) or the node itself.
 struct Server {
-    /// How messages name it: `n1`, or `jump host ops@10.0.0.10 (hop 1 of 1 to n1)`.
+    /// How messages name it: `n1`, or `jump host ops@10.0.0.10` (`(hop 1 of 2)` in a chain).
     label: String,
     host: String,
     port: u16,
@@ -37,7 +37,11 @@ impl SshTransport {
             .iter()
             .enumerate()
             .map(|(i, j)| Server {
-                label: format!("jump host {j} (hop {} of {hops} to {})", i + 1, node.name),
+                label: if hops == 1 {
+                    format!("jump host {j}")
+                } else {
+                    format!("jump host {j} (hop {} of {hops})", i + 1)
+                },
                 host: j.host.clone(),
                 port: j.port.unwrap_or(22),
                 user: j.user.clone().unwrap_or_else(|| ssh.user.clone()),

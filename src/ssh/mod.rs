@@ -12,6 +12,7 @@
 //! - Monitoring is reached directly, through the session ([`tunnel`]), or direct-then-tunnel.
 
 mod auth;
+pub mod config;
 mod connect;
 mod exec;
 pub mod known_hosts;
