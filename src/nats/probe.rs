@@ -195,12 +195,30 @@ pub fn extract_route_urls(text: &str) -> Vec<String> {
                         .chars()
                         .all(|c| c.is_ascii_alphanumeric() || "+.-".contains(c))
                 {
-                    out.push(tok.to_string());
+                    out.push(mask_userinfo(tok));
                 }
             }
         }
     }
     out
+}
+
+/// A route URL with its password (or token) replaced by `***`: facts are shown and
+/// journaled, route credentials never are (`nats-route://route:***@n1:6222`).
+pub fn mask_userinfo(url: &str) -> String {
+    let Some(pos) = url.find("://") else {
+        return url.to_string();
+    };
+    let (scheme, rest) = url.split_at(pos + 3);
+    let Some(at) = rest.rfind('@') else {
+        return url.to_string();
+    };
+    let (userinfo, host) = rest.split_at(at);
+    let masked = match userinfo.split_once(':') {
+        Some((user, _)) => format!("{user}:***"),
+        None => "***".to_string(),
+    };
+    format!("{scheme}{masked}{host}")
 }
 
 impl ShellReport {
@@ -599,6 +617,18 @@ mod tests {
     use super::*;
 
     #[test]
+    fn route_credentials_are_masked() {
+        assert_eq!(
+            mask_userinfo("nats-route://route:s3cret@n1:6222"),
+            "nats-route://route:***@n1:6222"
+        );
+        assert_eq!(mask_userinfo("nats://tok3n@n2:6222"), "nats://***@n2:6222");
+        assert_eq!(mask_userinfo("nats://n3:6222"), "nats://n3:6222");
+        let urls = extract_route_urls("routes = [ \"nats://a:p@w@h:1\" ]");
+        assert_eq!(urls, vec!["nats://a:***@h:1"]);
+    }
+
+    #[test]
     fn which_ssh_failures_make_a_node_unmanageable() {
         let e = |s: &str| s.to_string();
         let changed = TransportError::HostKeyChanged {
@@ -675,7 +705,7 @@ FW -A INPUT -p tcp -m tcp --dport 6222 -j DROP\nFW -A INPUT -p tcp --dport 16222
         assert_eq!(r.snapshots.iter().max(), Some(&(52, 25)));
         assert_eq!(
             r.config_routes,
-            vec!["nats://127.0.0.1:16223", "nats://u:p@nats-3:6222"]
+            vec!["nats://127.0.0.1:16223", "nats://u:***@nats-3:6222"]
         );
         assert_eq!(
             r.firewall,
