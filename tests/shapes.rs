@@ -173,6 +173,7 @@ fn sudo_operator_status_recovery_and_a_sudo_that_needs_a_password() {
     std::fs::rename(&user.sudoers, &aside).expect("move the sudoers entry aside");
     let line = format!("{} ALL=(root) NOPASSWD: ALL", user.name);
     let r = nr(&lab, jdir, &["status"]);
+    let diag = nr(&lab, jdir, &["diagnose"]);
     let status_json = nr(&lab, jdir, &["status", "--json"]);
     let journals_before = std::fs::read_dir(jdir).map(|d| d.count()).unwrap_or(0);
     let run = nr(&lab, jdir, &["run", "insufficient-nodes", "--yes"]);
@@ -194,6 +195,12 @@ fn sudo_operator_status_recovery_and_a_sudo_that_needs_a_password() {
         verdict.contains(&line),
         "the verdict names `{line}`:\n{}",
         r.all
+    );
+    assert_eq!(diag.code, 1, "diagnose must exit 1 too:\n{}", diag.all);
+    assert!(
+        diag.stdout.replace("\n  ", " ").contains(&line),
+        "diagnose names `{line}`:\n{}",
+        diag.all
     );
     let v: Value = serde_json::from_str(&status_json.stdout).expect("status --json");
     assert_eq!(v["healthy"], false);
@@ -259,7 +266,10 @@ fn bastion_status_recovery_and_a_changed_bastion_host_key() {
         .collect();
     std::fs::write(&kh, changed).expect("rewrite known_hosts");
     let r = nr(&lab, jdir, &["status"]);
+    let diag = nr(&lab, jdir, &["diagnose"]);
     std::fs::write(&kh, &original).expect("restore known_hosts");
+    assert_eq!(diag.code, 1, "diagnose must exit 1:\n{}", diag.all);
+    assert!(diag.stdout.contains("CANNOT MANAGE"), "{}", diag.all);
     assert_eq!(r.code, 1, "status must exit 1:\n{}", r.all);
     let verdict = r.stdout.replace("\n  ", " ");
     assert!(
