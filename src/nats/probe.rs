@@ -526,7 +526,7 @@ pub fn unmanageable_reason(e: &TransportError) -> Option<String> {
         TransportError::Auth { .. } => Some(e.to_string()),
         TransportError::SudoPassword { .. } => Some(e.to_string()),
         TransportError::Connect { addr, .. } | TransportError::ConnectTimeout { addr, .. }
-            if addr.contains("jump host") =>
+            if addr.starts_with("jump host") =>
         {
             Some(format!("jump host unusable: {e}"))
         }
@@ -657,6 +657,12 @@ mod tests {
         assert!(unmanageable_reason(&jump_down)
             .unwrap()
             .starts_with("jump host unusable"));
+        // The bastion is fine but the node behind it does not answer: down, not unmanageable.
+        let behind = TransportError::Connect {
+            addr: e("n1 (10.0.0.11:22) through the jump host ops@10.0.0.10"),
+            reason: e("the jump host cannot open a connection to 10.0.0.11:22"),
+        };
+        assert_eq!(unmanageable_reason(&behind), None);
         // A node that is simply off is down, not unmanageable.
         let off = TransportError::Connect {
             addr: e("10.0.0.11:22"),
