@@ -28,12 +28,16 @@ struct Ran {
 
 /// `nats-rescue -i <lab inventory> ARGS`, journals in `jdir`, bounded by `timeout 300`.
 fn nr(lab: &Lab, jdir: &Path, args: &[&str]) -> Ran {
+    nr_with(&lab.inventory, jdir, args)
+}
+
+fn nr_with(inventory: &Path, jdir: &Path, args: &[&str]) -> Ran {
     let t = Instant::now();
     let o = Command::new("timeout")
         .arg("300")
         .arg(bin())
         .arg("-i")
-        .arg(&lab.inventory)
+        .arg(inventory)
         .args(args)
         .env_remove("NATS_RESCUE_INVENTORY")
         .env("NATS_RESCUE_JOURNAL_DIR", jdir)
@@ -280,6 +284,54 @@ fn bastion_status_recovery_and_a_changed_bastion_host_key() {
         r.all
     );
     status_healthy(&lab, jdir, "known_hosts restored");
+
+    // The same cluster described by the lab's OpenSSH client config instead: hosts are the
+    // aliases n1..n3, and HostName, User, IdentityFile, UserKnownHostsFile and the
+    // ProxyJump to the `bastion` alias all come from `ssh.config`.
+    let text = std::fs::read_to_string(&lab.inventory).expect("inventory");
+    let mut by_config = String::new();
+    for line in text.lines() {
+        let dropped = [
+            "user: ",
+            "port: ",
+            "identity_file: ",
+            "known_hosts: ",
+            "proxy_jump: ",
+        ];
+        if dropped
+            .iter()
+            .any(|k| line.starts_with(&format!("    {k}")))
+        {
+            continue;
+        }
+        by_config.push_str(line);
+        by_config.push('\n');
+        if line == "  ssh:" {
+            by_config.push_str(&format!(
+                "    config: {:?}\n",
+                lab.dir.join("ssh_config").display().to_string()
+            ));
+        }
+    }
+    for n in lab.node_names() {
+        by_config = by_config.replace(
+            &format!("    host: {}\n", lab.addr(&n)),
+            &format!("    host: {n}\n"),
+        );
+    }
+    let inv2 = jdir.join("inventory-by-ssh-config.yaml");
+    std::fs::write(&inv2, &by_config).expect("write inventory");
+    let r = nr_with(&inv2, jdir, &["status"]);
+    assert_eq!(
+        r.code, 0,
+        "status with ssh.config must exit 0:\n{}\n--- inventory\n{by_config}",
+        r.all
+    );
+    assert!(r.stdout.contains("HEALTHY"), "{}", r.all);
+    eprintln!(
+        "shapes: ssh.config inventory: status healthy in {:.1}s",
+        r.took.as_secs_f64()
+    );
     lab.down();
     eprintln!("shapes: bastion: {:.1}s in all", t0.elapsed().as_secs_f64());
 }
