@@ -5,6 +5,7 @@ use crate::duration;
 use crate::input_error::{InputProblem, InputProblems};
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
+use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
@@ -504,6 +505,19 @@ struct RawService {
 }
 
 /// Expands a leading `~` to `$HOME`.
+/// Each `ssh.config` file is read once per inventory.
+fn load_ssh_config(
+    cache: &mut BTreeMap<PathBuf, crate::ssh::config::SshConfig>,
+    path: &Path,
+) -> Result<crate::ssh::config::SshConfig, String> {
+    if let Some(c) = cache.get(path) {
+        return Ok(c.clone());
+    }
+    let c = crate::ssh::config::SshConfig::load(path)?;
+    cache.insert(path.to_path_buf(), c.clone());
+    Ok(c)
+}
+
 pub fn expand_tilde(p: &str) -> PathBuf {
     if p == "~" {
         return home_dir();
@@ -556,6 +570,7 @@ impl Inventory {
         }
         let mut nodes = Vec::new();
         let mut seen = std::collections::BTreeSet::new();
+        let mut ssh_configs = BTreeMap::new();
         for (i, rn) in raw_nodes.into_iter().enumerate() {
             if !seen.insert(rn.name.clone()) {
                 problems.push(
@@ -575,19 +590,82 @@ impl Inventory {
             }
             let s = merge_ssh(&raw.defaults.ssh, &rn.ssh);
             let n = merge_nats(&raw.defaults.nats, &rn.nats);
+            // `ssh.config`: what an OpenSSH client config says for this host; the inventory's
+            // own fields win.
+            let (cfg, host_cfg) = match s.config.as_deref().filter(|c| !c.trim().is_empty()) {
+                None => (None, crate::ssh::config::HostConfig::default()),
+                // Like OpenSSH, a missing ~/.ssh/config is no config at all; any other
+                // named file must exist.
+                Some(c) if c.trim() == "~/.ssh/config" && !expand_tilde(c).exists() => {
+                    (None, crate::ssh::config::HostConfig::default())
+                }
+                Some(c) => match load_ssh_config(&mut ssh_configs, &expand_tilde(c))
+                    .and_then(|cfg| Ok((cfg.lookup(&rn.host)?, cfg)))
+                {
+                    Ok((h, cfg)) => (Some(cfg), h),
+                    Err(e) => {
+                        problems.push(
+                            InputProblem::new(path, e).field(format!("nodes[{i}].ssh.config")),
+                        );
+                        (None, crate::ssh::config::HostConfig::default())
+                    }
+                },
+            };
             let user = s
                 .user
+                .or(host_cfg.user)
                 .unwrap_or_else(|| std::env::var("USER").unwrap_or_else(|_| "root".into()));
+            let proxy_jump = match (s.proxy_jump, host_cfg.proxy_jump.as_deref()) {
+                (Some(j), _) => j.0,
+                (None, None) => Vec::new(),
+                (None, Some(text)) => match parse_proxy_jump(text) {
+                    Ok(hops) => hops,
+                    Err(e) => {
+                        problems.push(
+                            InputProblem::new(
+                                path,
+                                format!("ssh config ProxyJump for {}: {e}", rn.host),
+                            )
+                            .field(format!("nodes[{i}].ssh.config")),
+                        );
+                        Vec::new()
+                    }
+                },
+            };
+            // Hops named by alias resolve through the same config (`ProxyJump bastion`).
+            let proxy_jump = match &cfg {
+                None => proxy_jump,
+                Some(cfg) => proxy_jump
+                    .into_iter()
+                    .map(|hop| match cfg.lookup(&hop.host) {
+                        Ok(h) => JumpHost {
+                            user: hop.user.or(h.user),
+                            port: hop.port.or(h.port),
+                            host: h.host_name.unwrap_or(hop.host),
+                        },
+                        Err(_) => hop,
+                    })
+                    .collect(),
+            };
             let ssh = SshSettings {
                 user,
-                port: s.port.unwrap_or(22),
-                identity_file: s.identity_file.as_deref().map(expand_tilde),
-                known_hosts: expand_tilde(s.known_hosts.as_deref().unwrap_or("~/.ssh/known_hosts")),
+                port: s.port.or(host_cfg.port).unwrap_or(22),
+                identity_file: s
+                    .identity_file
+                    .or(host_cfg.identity_file)
+                    .as_deref()
+                    .map(expand_tilde),
+                known_hosts: expand_tilde(
+                    s.known_hosts
+                        .as_deref()
+                        .or(host_cfg.user_known_hosts_file.as_deref())
+                        .unwrap_or("~/.ssh/known_hosts"),
+                ),
                 connect_timeout: s.connect_timeout.unwrap_or(Duration::from_secs(5)),
                 command_timeout: s.command_timeout.unwrap_or(Duration::from_secs(60)),
                 sudo: s.sudo.unwrap_or(false),
                 accept_new_host_keys: s.accept_new_host_keys.unwrap_or(false),
-                proxy_jump: s.proxy_jump.map(|j| j.0).unwrap_or_default(),
+                proxy_jump,
                 config: s.config.as_deref().map(expand_tilde),
                 retries: s.retries.unwrap_or(2),
             };
@@ -700,7 +778,8 @@ impl Inventory {
             };
             nodes.push(Node {
                 name: rn.name,
-                host: rn.host,
+                // An alias in the config names its real address (`HostName`).
+                host: host_cfg.host_name.unwrap_or(rn.host),
                 ssh,
                 nats,
             });
@@ -930,6 +1009,57 @@ nodes:
 
     fn one_node(ssh: &str, nats: &str) -> String {
         format!("cluster: c\nnodes:\n  - name: n1\n    host: h\n    ssh: {{{ssh}}}\n    nats: {{{nats}}}\n")
+    }
+
+    #[test]
+    fn ssh_config_fills_what_the_inventory_leaves_out() {
+        let dir = tempfile::tempdir().unwrap();
+        let cfg = dir.path().join("ssh_config");
+        std::fs::write(
+            &cfg,
+            "Host bastion\n  HostName 203.0.113.10\n  Port 2222\n  User jumper\n\
+             Host nats-*\n  HostName %h.prod.example\n  User nats-admin\n  Port 2200\n  \
+             ProxyJump bastion\n  IdentityFile /keys/nats\n  UserKnownHostsFile /kh/prod\n",
+        )
+        .unwrap();
+        let text = format!(
+            "cluster: c\ndefaults: {{ssh: {{config: {}}}}}\nnodes:\n  - name: n1\n    host: nats-1\n  - name: n2\n    host: nats-2\n    ssh: {{user: ops, port: 22, proxy_jump: none, known_hosts: /kh/mine}}\n  - name: n3\n    host: 10.9.9.9\n",
+            cfg.display()
+        );
+        let inv = parse(&text).unwrap();
+        let n1 = &inv.nodes[0];
+        assert_eq!(n1.host, "nats-1.prod.example");
+        assert_eq!((n1.ssh.user.as_str(), n1.ssh.port), ("nats-admin", 2200));
+        assert_eq!(
+            n1.ssh.identity_file.as_deref(),
+            Some(Path::new("/keys/nats"))
+        );
+        assert_eq!(n1.ssh.known_hosts, Path::new("/kh/prod"));
+        assert_eq!(
+            n1.ssh.proxy_jump,
+            vec![JumpHost {
+                user: Some("jumper".into()),
+                host: "203.0.113.10".into(),
+                port: Some(2222),
+            }],
+            "the hop alias resolves through the same config"
+        );
+        // Explicit inventory fields win.
+        let n2 = &inv.nodes[1];
+        assert_eq!(n2.host, "nats-2.prod.example");
+        assert_eq!((n2.ssh.user.as_str(), n2.ssh.port), ("ops", 22));
+        assert!(n2.ssh.proxy_jump.is_empty());
+        assert_eq!(n2.ssh.known_hosts, Path::new("/kh/mine"));
+        // A host the config does not mention keeps the inventory's values.
+        assert_eq!(inv.nodes[2].host, "10.9.9.9");
+        assert!(inv.nodes[2].ssh.proxy_jump.is_empty());
+
+        let missing = one_node("config: /nonexistent/ssh_config", "");
+        let e = parse(&missing).unwrap_err().to_string();
+        assert!(
+            e.contains("cannot read ssh config /nonexistent/ssh_config"),
+            "{e}"
+        );
     }
 
     #[test]

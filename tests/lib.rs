@@ -11,6 +11,7 @@ mod natsys;
 mod pty;
 mod rounds;
 mod runbooks;
+mod shapes;
 mod snapshots;
 mod ssh;
 mod support;

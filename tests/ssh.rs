@@ -5,6 +5,7 @@ use nats_rescue::inventory::Node;
 use nats_rescue::ssh::SshTransport;
 use nats_rescue::transport::{RemoteCommand, Transport, TransportError, OUTPUT_CAP};
 use sha2::{Digest, Sha256};
+use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
 fn cmd(script: &str) -> RemoteCommand {
@@ -696,4 +697,97 @@ fn run_parallel_fans_out_and_an_unreachable_node_stalls_nobody() {
         );
     }
     assert!(wall < Duration::from_secs(4), "wall {wall:?}");
+}
+
+/// The target's node, reached through `hops` (each `user@LISTEN:port`), with a known_hosts
+/// holding `known` (host:port, public key file) pairs.
+fn jumped_node(target: &Sshd, hops: &[&Sshd], known: &[(u16, PathBuf)]) -> Node {
+    let mut spec = NodeSpec::new("n1", target);
+    let kh = target.dir.path().join("known_hosts_jump");
+    let text: String = known
+        .iter()
+        .map(|(port, key)| format!("[{LISTEN}]:{port} {}\n", sshd::pub_key(key)))
+        .collect();
+    std::fs::write(&kh, text).expect("known_hosts");
+    spec.known_hosts = kh;
+    let mut node = spec.build();
+    node.ssh.proxy_jump = hops
+        .iter()
+        .map(|h| nats_rescue::inventory::JumpHost {
+            user: Some(h.user.clone()),
+            host: LISTEN.into(),
+            port: Some(h.port),
+        })
+        .collect();
+    node
+}
+
+#[test]
+fn through_jump_hosts_with_every_host_key_checked() {
+    let (jump, target) = (Sshd::start(), Sshd::start());
+    // One key for every hop, as `ssh -J` with one identity.
+    jump.authorize(&target.client_key.with_extension("pub"));
+    let both = [
+        (jump.port, jump.host_pub("ed25519")),
+        (target.port, target.host_pub("ed25519")),
+    ];
+    let node = jumped_node(&target, &[&jump], &both);
+    let t = SshTransport::new(false);
+    let out = t
+        .exec(&node, &cmd("echo through"))
+        .expect("exec through the jump");
+    assert_eq!(out.stdout.text, "through\n");
+    assert_eq!((jump.logins(), target.logins()), (1, 1), "{}", jump.log());
+
+    // Monitoring through the node's jumped session.
+    let http = HttpServer::start("127.0.0.1");
+    let mut mon = node.clone();
+    mon.nats.monitor = nats_rescue::inventory::MonitorMode::Ssh;
+    mon.nats.monitor_port = http.port;
+    let r = t
+        .http_get(&mon, "/varz", Duration::from_secs(5))
+        .expect("monitoring through the jump");
+    assert_eq!((r.status, r.via, r.body.as_str()), (200, "ssh", VARZ));
+
+    // A chain: the jump host twice, then the node (OpenSSH -J a,a).
+    let chain = jumped_node(&target, &[&jump, &jump], &both);
+    let out = SshTransport::new(false)
+        .exec(&chain, &cmd("echo chained"))
+        .expect("exec through two hops");
+    assert_eq!(out.stdout.text, "chained\n");
+
+    // The jump host's key changed: refused, and the hop is named.
+    let wrong = [
+        (jump.port, target.host_pub("ed25519")),
+        (target.port, target.host_pub("ed25519")),
+    ];
+    let err = SshTransport::new(false)
+        .exec(&jumped_node(&target, &[&jump], &wrong), &cmd("true"))
+        .expect_err("changed hop key");
+    match &err {
+        TransportError::HostKeyChanged { host, .. } => {
+            assert!(host.starts_with("jump host"), "{err}");
+            assert!(host.contains(&jump.port.to_string()), "{err}");
+        }
+        other => panic!("expected HostKeyChanged, got {other:?}"),
+    }
+    // An unknown hop key is refused just the same.
+    let err = SshTransport::new(false)
+        .exec(&jumped_node(&target, &[&jump], &both[1..]), &cmd("true"))
+        .expect_err("unknown hop key");
+    assert!(
+        matches!(&err, TransportError::HostKeyUnknown { host, .. } if host.starts_with("jump host")),
+        "{err:?}"
+    );
+
+    // The jump host is down: the error names it.
+    let mut down = node.clone();
+    down.ssh.proxy_jump[0].port = Some(sshd::free_port(LISTEN));
+    let err = SshTransport::new(false)
+        .exec(&down, &cmd("true"))
+        .expect_err("jump host down");
+    assert!(
+        matches!(&err, TransportError::Connect { addr, .. } if addr.starts_with("jump host")),
+        "{err:?}"
+    );
 }

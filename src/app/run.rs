@@ -144,6 +144,64 @@ fn preflight(plan: &Plan, inv: &Inventory, a: &ApprovalArgs, rehearsal: bool) ->
     }
 }
 
+/// Refuses before the first change when the runbook has privileged steps and `sudo -n`
+/// needs a password on a node they may target (`ssh.sudo: true`): the run would otherwise
+/// stop half-way, after changing other nodes. Unreachable nodes are the runbook's business.
+fn sudo_preflight(
+    g: &GlobalOpts,
+    plan: &Plan,
+    inv: &Inventory,
+    limit: &[String],
+    rehearsal: bool,
+) -> Result<()> {
+    if rehearsal || !plan.steps.iter().any(|s| s.is_privileged()) {
+        return Ok(());
+    }
+    let nodes: Vec<&crate::inventory::Node> = inv
+        .nodes
+        .iter()
+        .filter(|n| n.ssh.sudo && (limit.is_empty() || limit.contains(&n.name)))
+        .collect();
+    if nodes.is_empty() {
+        return Ok(());
+    }
+    let ssh = SshTransport::new(g.accept_new_host_keys);
+    let results = ssh.run_parallel(
+        &nodes,
+        |_| {
+            let mut cmd =
+                crate::transport::RemoteCommand::new("true", std::time::Duration::from_secs(10));
+            cmd.sudo = true;
+            cmd
+        },
+        8,
+    );
+    let refused: Vec<String> = results
+        .into_iter()
+        .filter(|(_, r)| {
+            matches!(
+                r,
+                Err(crate::transport::TransportError::SudoPassword { .. })
+            )
+        })
+        .filter_map(|(name, _)| {
+            let node = inv.node(&name)?;
+            Some(format!(
+                "{name}: {}",
+                crate::nats::probe::sudo_refused(node)
+            ))
+        })
+        .collect();
+    if refused.is_empty() {
+        return Ok(());
+    }
+    Err(Error::Problems(format!(
+        "runbook `{}` has privileged steps, and sudo needs a password on {}. Nothing was run.",
+        plan.id,
+        refused.join("; ")
+    )))
+}
+
 fn approvals(a: &ApprovalArgs) -> Approvals {
     Approvals {
         yes: a.yes,
@@ -164,6 +222,7 @@ pub fn run(g: &GlobalOpts, lib: &Library, args: &RunArgs) -> Result<i32> {
         }
     }
     preflight(&plan, &inv, &args.approval, args.dry_run)?;
+    sudo_preflight(g, &plan, &inv, &args.nodes, args.dry_run)?;
     let dir = journal_dir(g);
     let incident = journal::new_incident_id(&plan.id);
     let redactor = redactor_for(&plan, &vars);

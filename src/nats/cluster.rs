@@ -54,6 +54,14 @@ pub struct PeerSetDrift {
     pub expected: usize,
 }
 
+/// A node nats-rescue cannot manage (SSH refused, sudo needs a password, jump host down),
+/// whatever NATS says about it.
+#[derive(Debug, Clone, Default, Serialize, PartialEq)]
+pub struct Unmanageable {
+    pub node: String,
+    pub reason: String,
+}
+
 #[derive(Debug, Clone, Default, Serialize, PartialEq)]
 pub struct CutLink {
     pub from: String,
@@ -145,10 +153,26 @@ pub struct ClusterFacts {
     pub route_mismatch: Vec<RouteMismatch>,
     pub resource_pressure: Vec<ResourcePressure>,
     pub streams: Vec<StreamSummary>,
+    /// Nodes that cannot be managed; the cluster is not healthy while any is listed.
+    pub unmanageable: Vec<Unmanageable>,
     /// Derived causes, most likely first.
     pub signals: Vec<Signal>,
     /// cause → signal.
     pub signal: BTreeMap<String, Signal>,
+}
+
+/// Nodes whose facts say they cannot be managed, in inventory order.
+fn unmanageable(order: &[String], by_name: &BTreeMap<String, NodeFacts>) -> Vec<Unmanageable> {
+    order
+        .iter()
+        .filter_map(|n| {
+            let reason = by_name.get(n)?.unmanageable.clone()?;
+            Some(Unmanageable {
+                node: n.clone(),
+                reason,
+            })
+        })
+        .collect()
 }
 
 /// When load, memory or disk count as pressure. Knowledge of the `resource-exhaustion`
@@ -321,7 +345,9 @@ impl ClusterFacts {
 
         // Healthy means nothing left to explain: every server agrees on the leader (an isolated
         // ex-leader can still answer /healthz 200 for ~13 s), and every node reaches every peer.
+        f.unmanageable = unmanageable(&order, &by_name);
         f.healthy = f.healthy
+            && f.unmanageable.is_empty()
             && f.leader_agreement.stale_leaders.is_empty()
             && f.leader_agreement.agree.len() == f.up.len()
             && !f.cut_links.iter().any(|l| l.result != "ok");

@@ -170,6 +170,10 @@ pub struct NodeFacts {
     pub host: String,
     /// `ok` | `error: …` | `not probed`
     pub ssh: String,
+    /// Why nats-rescue cannot manage this node although it may be up: host key refused,
+    /// authentication failed, sudo needs a password, jump host down. `None` otherwise.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub unmanageable: Option<String>,
     /// `active` | `inactive` | `unknown`
     pub service: String,
     pub service_exit: Option<i32>,

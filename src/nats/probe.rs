@@ -4,7 +4,7 @@
 use super::facts::{ClusterFacts, HttpBodies, HttpResult, NodeFacts, Thresholds};
 use super::monitor;
 use crate::inventory::{Inventory, Node};
-use crate::transport::{RemoteCommand, Transport};
+use crate::transport::{RemoteCommand, Transport, TransportError};
 use std::net::IpAddr;
 use std::time::Duration;
 
@@ -195,12 +195,30 @@ pub fn extract_route_urls(text: &str) -> Vec<String> {
                         .chars()
                         .all(|c| c.is_ascii_alphanumeric() || "+.-".contains(c))
                 {
-                    out.push(tok.to_string());
+                    out.push(mask_userinfo(tok));
                 }
             }
         }
     }
     out
+}
+
+/// A route URL with its password (or token) replaced by `***`: facts are shown and
+/// journaled, route credentials never are (`nats-route://route:***@n1:6222`).
+pub fn mask_userinfo(url: &str) -> String {
+    let Some(pos) = url.find("://") else {
+        return url.to_string();
+    };
+    let (scheme, rest) = url.split_at(pos + 3);
+    let Some(at) = rest.rfind('@') else {
+        return url.to_string();
+    };
+    let (userinfo, host) = rest.split_at(at);
+    let masked = match userinfo.split_once(':') {
+        Some((user, _)) => format!("{user}:***"),
+        None => "***".to_string(),
+    };
+    format!("{scheme}{masked}{host}")
 }
 
 impl ShellReport {
@@ -403,14 +421,61 @@ pub fn run_shell_probe(
     node: &Node,
     timeout: Duration,
 ) -> Result<ShellReport, String> {
-    let script = render_probe_script(inv, node)?;
+    shell_probe(t, inv, node, timeout).0
+}
+
+/// The probe, and why the node cannot be managed when that is what stopped it (or, for a
+/// sudo that needs a password, what the probe could only do without root).
+fn shell_probe(
+    t: &dyn Transport,
+    inv: &Inventory,
+    node: &Node,
+    timeout: Duration,
+) -> (Result<ShellReport, String>, Option<String>) {
+    let script = match render_probe_script(inv, node) {
+        Ok(s) => s,
+        Err(e) => return (Err(e), None),
+    };
     // The TCP checks take up to 3 s (in parallel); leave room for the rest.
     let mut cmd = RemoteCommand::new(
         script,
         timeout.max(Duration::from_secs(5)) + Duration::from_secs(5),
     );
     cmd.sudo = node.ssh.sudo;
-    let out = t.exec(node, &cmd).map_err(|e| e.to_string())?;
+    let out = match t.exec(node, &cmd) {
+        Err(TransportError::SudoPassword { .. }) if cmd.sudo => {
+            // Still look, as the unprivileged user: most facts need no root, and what does
+            // is reported as not seen by the script (`ERR … needs root`).
+            let reason = sudo_refused(node);
+            cmd.sudo = false;
+            let mut r = match t.exec(node, &cmd) {
+                Ok(out) => read_probe_output(&out, node, &cmd),
+                Err(e) => Err(e.to_string()),
+            };
+            if let Ok(r) = &mut r {
+                // The service command may need root too: its answer proves nothing.
+                r.service_exit = None;
+                r.errors.insert(
+                    0,
+                    format!("{reason}; the probe ran without sudo, so what needs root is missing"),
+                );
+            }
+            return (r, Some(reason));
+        }
+        Err(e) => {
+            let why = unmanageable_reason(&e);
+            return (Err(e.to_string()), why);
+        }
+        Ok(out) => out,
+    };
+    (read_probe_output(&out, node, &cmd), None)
+}
+
+fn read_probe_output(
+    out: &crate::transport::ExecOutput,
+    node: &Node,
+    cmd: &RemoteCommand,
+) -> Result<ShellReport, String> {
     let mut r = ShellReport::parse(
         &out.stdout.text,
         &node.nats.store_dir,
@@ -437,18 +502,52 @@ pub fn run_shell_probe(
     Ok(r)
 }
 
+/// The sudoers line that lets `ssh.user` run the probe and the runbooks' privileged steps.
+pub fn sudoers_line(node: &Node) -> String {
+    format!("{} ALL=(root) NOPASSWD: ALL", node.ssh.user)
+}
+
+/// What to tell the operator when `sudo -n` wants a password on `node`.
+pub fn sudo_refused(node: &Node) -> String {
+    format!(
+        "sudo needs a password for {} (sudo -n refused); add `{}` to /etc/sudoers.d/ (or a narrower NOPASSWD entry for the service commands, the probe and backups)",
+        node.ssh.user,
+        sudoers_line(node)
+    )
+}
+
+/// Why an SSH failure means the node cannot be managed (rather than being down): the host
+/// answers, but we refuse it or it refuses us, or the way to it (a jump host) is broken.
+pub fn unmanageable_reason(e: &TransportError) -> Option<String> {
+    match e {
+        TransportError::HostKeyUnknown { .. } | TransportError::HostKeyChanged { .. } => {
+            Some(format!("host key refused: {e}"))
+        }
+        TransportError::Auth { .. } => Some(e.to_string()),
+        TransportError::SudoPassword { .. } => Some(e.to_string()),
+        TransportError::Connect { addr, .. } | TransportError::ConnectTimeout { addr, .. }
+            if addr.starts_with("jump host") =>
+        {
+            Some(format!("jump host unusable: {e}"))
+        }
+        _ => None,
+    }
+}
+
 /// Everything about one node: HTTP and SSH in parallel, every failure an `errors` entry.
 pub fn probe_node(t: &dyn Transport, inv: &Inventory, node: &Node, timeout: Duration) -> NodeFacts {
     let (bodies, shell) = std::thread::scope(|s| {
-        let sh = s.spawn(|| run_shell_probe(t, inv, node, timeout));
+        let sh = s.spawn(|| shell_probe(t, inv, node, timeout));
         let bodies = fetch_http(t, node, timeout);
         let shell = sh
             .join()
-            .unwrap_or_else(|_| Err("probe thread panicked".into()));
+            .unwrap_or_else(|_| (Err("probe thread panicked".into()), None));
         (bodies, shell)
     });
+    let (shell, unmanageable) = shell;
     let mut f = NodeFacts::from_http(&node.name, &bodies);
     f.host = node.host.clone();
+    f.unmanageable = unmanageable;
     match &shell {
         Ok(r) => f.apply_shell(Ok(r)),
         Err(e) => f.apply_shell(Err(e)),
@@ -518,6 +617,71 @@ mod tests {
     use super::*;
 
     #[test]
+    fn route_credentials_are_masked() {
+        assert_eq!(
+            mask_userinfo("nats-route://route:s3cret@n1:6222"),
+            "nats-route://route:***@n1:6222"
+        );
+        assert_eq!(mask_userinfo("nats://tok3n@n2:6222"), "nats://***@n2:6222");
+        assert_eq!(mask_userinfo("nats://n3:6222"), "nats://n3:6222");
+        let urls = extract_route_urls("routes = [ \"nats://a:p@w@h:1\" ]");
+        assert_eq!(urls, vec!["nats://a:***@h:1"]);
+    }
+
+    #[test]
+    fn which_ssh_failures_make_a_node_unmanageable() {
+        let e = |s: &str| s.to_string();
+        let changed = TransportError::HostKeyChanged {
+            host: e("jump host ops@10.0.0.10 (10.0.0.10)"),
+            known_hosts: e("/k"),
+            known: e("ssh-ed25519 SHA256:a"),
+            offered: e("ssh-ed25519 SHA256:b"),
+        };
+        let why = unmanageable_reason(&changed).unwrap();
+        assert!(
+            why.starts_with("host key refused: HOST KEY CHANGED for jump host"),
+            "{why}"
+        );
+        let auth = TransportError::Auth {
+            user: e("ops"),
+            host: e("n1"),
+            reason: e("key rejected"),
+        };
+        assert!(unmanageable_reason(&auth)
+            .unwrap()
+            .contains("authentication failed"));
+        let jump_down = TransportError::Connect {
+            addr: e("jump host ops@10.0.0.10 (10.0.0.10:22)"),
+            reason: e("Connection refused"),
+        };
+        assert!(unmanageable_reason(&jump_down)
+            .unwrap()
+            .starts_with("jump host unusable"));
+        // The bastion is fine but the node behind it does not answer: down, not unmanageable.
+        let behind = TransportError::Connect {
+            addr: e("n1 (10.0.0.11:22) through the jump host ops@10.0.0.10"),
+            reason: e("the jump host cannot open a connection to 10.0.0.11:22"),
+        };
+        assert_eq!(unmanageable_reason(&behind), None);
+        // A node that is simply off is down, not unmanageable.
+        let off = TransportError::Connect {
+            addr: e("10.0.0.11:22"),
+            reason: e("Connection refused"),
+        };
+        assert_eq!(unmanageable_reason(&off), None);
+        let inv = Inventory::parse(
+            std::path::Path::new("i.yaml"),
+            "cluster: c\ndefaults: {ssh: {user: nats-admin, sudo: true}}\nnodes:\n  - {name: n1, host: 10.0.0.11}\n",
+        )
+        .unwrap();
+        assert_eq!(
+            sudoers_line(&inv.nodes[0]),
+            "nats-admin ALL=(root) NOPASSWD: ALL"
+        );
+        assert!(sudo_refused(&inv.nodes[0]).contains("for nats-admin (sudo -n refused)"));
+    }
+
+    #[test]
     fn parses_a_probe_output() {
         let out = "NRS_BEGIN 1\nSERVICE 3\nLISTEN 6222 no\nLISTEN 8222 no\n\
 TCP n2 10.0.0.12 6222 timeout\nTCP n3 nats-3 6222 refused\nDNS n3 nats-3 ok 10.0.0.13 \n\
@@ -547,7 +711,7 @@ FW -A INPUT -p tcp -m tcp --dport 6222 -j DROP\nFW -A INPUT -p tcp --dport 16222
         assert_eq!(r.snapshots.iter().max(), Some(&(52, 25)));
         assert_eq!(
             r.config_routes,
-            vec!["nats://127.0.0.1:16223", "nats://u:p@nats-3:6222"]
+            vec!["nats://127.0.0.1:16223", "nats://u:***@nats-3:6222"]
         );
         assert_eq!(
             r.firewall,

@@ -8,6 +8,10 @@
 LC_ALL=C; export LC_ALL
 PATH="$PATH:/usr/sbin:/sbin:/usr/local/sbin:/usr/local/bin"
 echo "NRS_BEGIN 1"
+# Not root (no sudo, or sudo refused): what needs root is reported as not seen, never
+# silently missing.
+me=$(id -u 2>/dev/null || echo 0)
+unpriv() { [ "$me" != 0 ] && echo "ERR not seen without root: $1"; }
 # 1. service status (operator's command; exit 0 = running)
 sh -c "$SVC_STATUS" </dev/null >/dev/null 2>&1
 echo "SERVICE $?"
@@ -20,6 +24,7 @@ if command -v ss >/dev/null 2>&1; then
       echo "LISTEN $p yes"
       pid=$(printf '%s\n' "$line" | sed -n 's/.*pid=\([0-9][0-9]*\).*/\1/p' | head -n 1)
       [ -n "$pid" ] && break
+      unpriv "the process listening on port $p (its owner and /proc state)"
     else
       echo "LISTEN $p no"
     fi
@@ -68,6 +73,10 @@ if [ -d "$STORE_DIR" ]; then
   df -Pk "$STORE_DIR" 2>/dev/null | tail -n 1 | sed 's/^/DF /'
 else
   echo "STORE no"
+  [ -e "$STORE_DIR" ] || [ -x "$(dirname "$STORE_DIR")" ] || unpriv "the store dir $STORE_DIR (a parent is not searchable)"
+fi
+if [ -d "$STORE_DIR" ] && { [ ! -r "$STORE_DIR" ] || [ ! -x "$STORE_DIR" ]; }; then
+  unpriv "the contents of the store dir $STORE_DIR"
 fi
 # 5. meta-group Raft state on disk
 META="$STORE_DIR/jetstream/$SYS_ACCOUNT/_js_/_meta_"
@@ -99,8 +108,10 @@ if [ -r "$CONFIG_FILE" ]; then
   done
 else
   echo "CONFIG no"
+  [ -e "$CONFIG_FILE" ] && unpriv "the config file $CONFIG_FILE (not readable)"
 fi
 # 7. firewall rules that mention the cluster port
+unpriv "the firewall rules (iptables -S / nft list ruleset)"
 if command -v iptables >/dev/null 2>&1; then
   iptables -S 2>/dev/null | grep -- "$CLUSTER_PORT" | sed 's/^/FW /'
 fi

@@ -762,6 +762,33 @@ fn recovered_clusters_are_healthy() {
 }
 
 #[test]
+fn a_node_that_cannot_be_managed_makes_a_healthy_cluster_unhealthy() {
+    let v = "2.15.1";
+    let mut nodes: Vec<NodeFacts> = (1..=3)
+        .map(|i| http(&format!("n{i}"), &format!("v{v}/healthy/n{i}")))
+        .collect();
+    let reason = "sudo needs a password for ops on n2 (sudo -n refused); add `ops ALL=(root) NOPASSWD: ALL` to /etc/sudoers.d/";
+    nodes[1].unmanageable = Some(reason.into());
+    let f = ClusterFacts::build(&inv(v), nodes);
+    assert!(f.has_leader, "NATS itself is fine");
+    assert!(!f.healthy, "but n2 cannot be managed");
+    assert_eq!(f.unmanageable.len(), 1);
+    assert_eq!(f.unmanageable[0].node, "n2");
+    let verdict = crate::ui::status::verdict(&f);
+    assert!(
+        verdict.starts_with("CANNOT MANAGE n2: sudo needs a password"),
+        "{verdict}"
+    );
+    assert!(
+        verdict.contains("ops ALL=(root) NOPASSWD: ALL"),
+        "{verdict}"
+    );
+    let st = crate::ui::status::status_json(&f);
+    assert_eq!(st["unmanageable"][0]["node"], "n2");
+    assert_eq!(st["healthy"], false);
+}
+
+#[test]
 fn rescue_flag_is_parsed() {
     let n = http("n1", "v2.15.1/rescue-experiment/2_n1_after_rescue");
     assert_eq!(n.rescue, Some(true));

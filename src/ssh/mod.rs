@@ -12,6 +12,7 @@
 //! - Monitoring is reached directly, through the session ([`tunnel`]), or direct-then-tunnel.
 
 mod auth;
+pub mod config;
 mod connect;
 mod exec;
 pub mod known_hosts;
@@ -66,6 +67,8 @@ pub struct SshTransport {
 /// other settings must not get it).
 struct Idle {
     session: ssh2::Session,
+    /// Declared after `session`, so dropped after it: the session runs over these.
+    jumps: connect::Jumps,
     endpoint: Endpoint,
 }
 
@@ -76,6 +79,7 @@ struct Endpoint {
     user: String,
     identity_file: Option<PathBuf>,
     known_hosts: PathBuf,
+    proxy_jump: Vec<crate::inventory::JumpHost>,
 }
 
 impl Endpoint {
@@ -86,6 +90,7 @@ impl Endpoint {
             user: node.ssh.user.clone(),
             identity_file: node.ssh.identity_file.clone(),
             known_hosts: node.ssh.known_hosts.clone(),
+            proxy_jump: node.ssh.proxy_jump.clone(),
         }
     }
 }
@@ -93,6 +98,8 @@ impl Endpoint {
 /// A session taken for one call; given back only if the call left it in a known state.
 struct Lease {
     session: ssh2::Session,
+    /// The jump hosts' forwards the session runs over (dropped after it).
+    jumps: connect::Jumps,
     reused: bool,
 }
 
@@ -231,12 +238,17 @@ impl SshTransport {
         match reused {
             Some(i) => Ok(Lease {
                 session: i.session,
+                jumps: i.jumps,
                 reused: true,
             }),
-            None => Ok(Lease {
-                session: self.connect(node)?,
-                reused: false,
-            }),
+            None => {
+                let (session, jumps) = self.connect(node)?;
+                Ok(Lease {
+                    session,
+                    jumps,
+                    reused: false,
+                })
+            }
         }
     }
 
@@ -250,6 +262,7 @@ impl SshTransport {
         if list.len() < MAX_IDLE_PER_NODE {
             list.push(Idle {
                 session: lease.session,
+                jumps: lease.jumps,
                 endpoint: Endpoint::of(node),
             });
         }
@@ -282,8 +295,10 @@ impl SshTransport {
             Err(_) => {}
         }
         drop(lease);
+        let (session, jumps) = self.connect(node)?;
         let lease = Lease {
-            session: self.connect(node)?,
+            session,
+            jumps,
             reused: false,
         };
         match open(&lease.session) {

@@ -26,11 +26,10 @@ pub(crate) fn get(
         env!("CARGO_PKG_VERSION")
     );
     // Blocking, bounded by the session timeout the caller set.
+    // No `flush()`: ssh2's `Channel::flush` is `libssh2_channel_flush_ex`, which *discards*
+    // unread incoming data; `write_all` has already handed every byte to libssh2.
     channel
         .write_all(request.as_bytes())
-        .map_err(|e| format!("cannot send the request: {e}"))?;
-    channel
-        .flush()
         .map_err(|e| format!("cannot send the request: {e}"))?;
     session.set_blocking(false);
     let raw = read_response(channel, deadline);

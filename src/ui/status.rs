@@ -43,6 +43,7 @@ pub fn status_json(f: &ClusterFacts) -> Value {
         "unreachable": f.unreachable,
         "frozen": f.frozen,
         "not_probed": f.not_probed,
+        "unmanageable": f.unmanageable,
     })
 }
 
@@ -93,13 +94,30 @@ pub fn verdict(f: &ClusterFacts) -> String {
     } else {
         format!("{head} (not probed: {})", f.not_probed.join(", "))
     };
-    match f.signals.first() {
+    let head = match f.signals.first() {
         Some(s) => format!(
             "{head}; likely {} ({}): {}",
             s.cause, s.confidence, s.summary
         ),
         None => head,
+    };
+    // A node we cannot manage is a problem of its own, even when NATS is fine: say it first.
+    if f.unmanageable.is_empty() {
+        return head;
     }
+    // Nodes with the same reason (one sudoers file for all, one bastion) share one line.
+    let mut groups: Vec<(Vec<&str>, &str)> = Vec::new();
+    for u in &f.unmanageable {
+        match groups.iter_mut().find(|(_, r)| *r == u.reason) {
+            Some((nodes, _)) => nodes.push(&u.node),
+            None => groups.push((vec![&u.node], &u.reason)),
+        }
+    }
+    let parts: Vec<String> = groups
+        .iter()
+        .map(|(nodes, reason)| format!("{}: {reason}", nodes.join(", ")))
+        .collect();
+    format!("CANNOT MANAGE {}. {head}", parts.join(". CANNOT MANAGE "))
 }
 
 fn cut(s: &str, w: usize) -> String {
