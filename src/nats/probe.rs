@@ -385,7 +385,8 @@ pub fn fetch_http(t: &dyn Transport, node: &Node, timeout: Duration) -> HttpBodi
             .and_then(|v| v.version),
         _ => None,
     };
-    b.jsz = Some(fetch(t, node, "/jsz?accounts=true&streams=true", timeout));
+    // One /jsz for everything: meta cluster, streams, and their stream/consumer Raft groups.
+    b.jsz = Some(fetch(t, node, crate::natsys::JSZ_GROUPS_QUERY, timeout));
     if monitor::has_raftz(version.as_deref()) {
         b.raftz = Some(fetch(t, node, "/raftz", timeout));
     }
