@@ -71,8 +71,12 @@ fn parse_vars(plan: &Plan, vars: &[String]) -> Result<BTreeMap<String, String>> 
     Ok(out)
 }
 
-fn redactor_for(plan: &Plan, vars: &BTreeMap<String, String>) -> Redactor {
+fn redactor_for(plan: &Plan, vars: &BTreeMap<String, String>, inv: &Inventory) -> Redactor {
     let mut r = Redactor::new();
+    // The system account's password (inline or from its env var) never reaches the journal.
+    for s in inv.secrets() {
+        r.add_secret(s);
+    }
     for (k, v) in vars {
         if plan.vars.get(k).is_some_and(|d| d.secret) || r.is_secret_key(k) {
             r.add_secret(v.clone());
@@ -129,7 +133,7 @@ pub fn run(g: &GlobalOpts, lib: &Library, args: &RunArgs) -> Result<i32> {
     preflight(&plan, &inv, &args.approval, args.dry_run)?;
     let dir = journal_dir(g);
     let incident = journal::new_incident_id(&plan.id);
-    let redactor = redactor_for(&plan, &vars);
+    let redactor = redactor_for(&plan, &vars, &inv);
     let opened = Event::IncidentOpened {
         operator: journal::current_operator(),
         tool_version: env!("CARGO_PKG_VERSION").into(),
