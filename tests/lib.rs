@@ -11,3 +11,4 @@ mod runbooks;
 mod snapshots;
 mod ssh;
 mod support;
+mod sys_facts;
