@@ -237,3 +237,62 @@ fn stream_quorum_and_restart_2_15_1() {
 fn stream_quorum_and_restart_2_9_10() {
     tour(&legacy_server(), "2.9.10");
 }
+
+/// (c) A node whose HTTP monitoring is firewalled still gets its own view, over the system
+/// account; without the rule the node's facts come from HTTP again.
+fn firewalled_monitor(server: &Path, label: &str) {
+    require_root();
+    let t0 = Instant::now();
+    let lab = Lab::up_with(server, 3, &["--accounts"]);
+    let jdir = tempfile::tempdir().unwrap();
+    let mut outputs = Vec::new();
+    lab.lab_ok("seed", &["--messages", "10"]);
+    let inv = nats_rescue::inventory::Inventory::load(&lab.inventory).unwrap();
+    let port = inv.node("n2").unwrap().nats.monitor_port;
+    let rule = format!("INPUT -p tcp --dport {port} -j DROP");
+    let o = lab.in_ns("n2", &format!("iptables -I {rule}"));
+    assert!(o.status.success(), "{}", text(&o));
+    let (code, v) = diagnose(&lab, jdir.path(), &mut outputs);
+    let cleanup = lab.in_ns("n2", &format!("iptables -D {rule}"));
+    assert!(cleanup.status.success(), "{}", text(&cleanup));
+    let n2 = v["nodes"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|n| n["name"] == "n2")
+        .unwrap()
+        .clone();
+    assert_eq!(n2["source"], "system", "{n2}");
+    assert_eq!(n2["server_name"], "n2", "{n2}");
+    assert!(n2["meta_leader"].is_string(), "{n2}");
+    assert_eq!(n2["healthz_status"], 200, "{n2}");
+    let n1 = v["nodes"].as_array().unwrap()[0].clone();
+    assert_eq!(n1["source"], "http", "{n1}");
+    assert_eq!(
+        code, 0,
+        "a healthy cluster whose n2 answers over the system account: {v}"
+    );
+    step(
+        label,
+        t0,
+        "n2 monitor firewalled: facts over the system account, healthy",
+    );
+    let (code, v) = diagnose(&lab, jdir.path(), &mut outputs);
+    assert_eq!(code, 0, "{v}");
+    assert_eq!(v["nodes"][1]["source"], "http", "{}", v["nodes"][1]);
+    let pw = system_password(&lab);
+    for o in &outputs {
+        assert!(!o.contains(&pw), "the system password leaked:\n{o}");
+    }
+    lab.down();
+}
+
+#[test]
+fn firewalled_monitor_over_system_account_2_15_1() {
+    firewalled_monitor(&modern_server(), "2.15.1");
+}
+
+#[test]
+fn firewalled_monitor_over_system_account_2_9_10() {
+    firewalled_monitor(&legacy_server(), "2.9.10");
+}

@@ -25,6 +25,9 @@ fn node_json(n: &NodeFacts) -> Value {
         "healthz_status": n.healthz.status,
         "version": n.version,
         "num_routes": n.num_routes,
+        "uptime_s": n.uptime_s,
+        // `http` (its monitoring port) | `system` (the system account) | null
+        "source": n.source,
         "errors": n.errors,
     })
 }
