@@ -281,6 +281,10 @@ pub fn resume(g: &GlobalOpts, lib: &Library, args: &ResumeArgs) -> Result<i32> {
     if inv.sha256 != opened.inventory_sha256 {
         eprintln!("nats-rescue: warning: the inventory changed since the incident started");
     }
+    // The resumed records are redacted like the first ones: the inventory's secrets too.
+    for s in inv.secrets() {
+        writer.redactor_mut().add_secret(s);
+    }
     let prior = Prior {
         finished: replay
             .finished_actions
