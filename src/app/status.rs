@@ -129,6 +129,12 @@ pub fn diagnose(g: &GlobalOpts, lib: &Library) -> Result<i32> {
         ui::out(&view::render_status(&facts, s.color_stdout, s.width));
         ui::out("\n");
         ui::out(&view::render_findings(facts.healthy, &d.findings));
+        if d.findings.is_empty() {
+            // Nothing explains it: at least name the stream/consumer groups that are not well.
+            for g in facts.groups.iter().filter(|g| !g.healthy) {
+                ui::out(&format!("  {}: {}\n", g.label(), g.problems.join("; ")));
+            }
+        }
     }
     Ok(i32::from(!healthy))
 }
