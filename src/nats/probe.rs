@@ -681,6 +681,46 @@ FW -A INPUT -p tcp -m tcp --dport 6222 -j DROP\nFW -A INPUT -p tcp --dport 16222
     }
 
     #[test]
+    fn system_view_stands_in_for_a_silent_monitor_port() {
+        let text = "cluster: c\nnodes:\n  - {name: n1, host: 127.0.0.1}\n";
+        let inv = Inventory::parse(std::path::Path::new("i.yaml"), text).unwrap();
+        let node = &inv.nodes[0];
+        let http = HttpBodies {
+            varz: Some(Err("operation timed out".into())),
+            ..Default::default()
+        };
+        let sys = HttpBodies {
+            varz: Some(Ok((
+                200,
+                r#"{"server_name":"n1","version":"2.15.1"}"#.into(),
+            ))),
+            healthz: Some(Ok((200, r#"{"status":"ok"}"#.into()))),
+            ..Default::default()
+        };
+        let shell: Result<ShellReport, String> = Err("ssh: refused".into());
+        let f = assemble(node, &http, &shell, Some(&sys));
+        assert_eq!(f.source.as_deref(), Some("system"));
+        assert_eq!(f.monitor, "ok");
+        assert_eq!(f.version.as_deref(), Some("2.15.1"));
+        assert!(f.errors[0].contains("timed out") && f.errors[0].contains("system account"));
+        // HTTP answered: the system view is not used.
+        let ok = HttpBodies {
+            varz: Some(Ok((
+                200,
+                r#"{"server_name":"n1","version":"2.9.10"}"#.into(),
+            ))),
+            ..Default::default()
+        };
+        let f = assemble(node, &ok, &shell, Some(&sys));
+        assert_eq!(f.source.as_deref(), Some("http"));
+        assert_eq!(f.version.as_deref(), Some("2.9.10"));
+        // Neither answered.
+        let f = assemble(node, &http, &shell, None);
+        assert_eq!(f.source, None);
+        assert_ne!(f.monitor, "ok");
+    }
+
+    #[test]
     fn script_runs_locally_without_crashing() {
         // Runs the real script on this machine against a closed port: every line parses.
         let text = "cluster: c\ndefaults:\n  nats:\n    cluster_port: 1\n    monitor_port: 2\n    store_dir: /nonexistent-nrs\n    config_file: /nonexistent-nrs.conf\n    service:\n      status: \"false\"\nnodes:\n  - {name: n1, host: 127.0.0.1}\n  - {name: n2, host: 127.0.0.1}\n";
