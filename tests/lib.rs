@@ -15,3 +15,4 @@ mod shapes;
 mod snapshots;
 mod ssh;
 mod support;
+mod sys_facts;

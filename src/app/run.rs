@@ -103,8 +103,12 @@ fn parse_vars(plan: &Plan, vars: &[String]) -> Result<BTreeMap<String, String>> 
     Ok(out)
 }
 
-fn redactor_for(plan: &Plan, vars: &BTreeMap<String, String>) -> Redactor {
+fn redactor_for(plan: &Plan, vars: &BTreeMap<String, String>, inv: &Inventory) -> Redactor {
     let mut r = Redactor::new();
+    // The system account's password (inline or from its env var) never reaches the journal.
+    for s in inv.secrets() {
+        r.add_secret(s);
+    }
     for (k, v) in vars {
         if plan.vars.get(k).is_some_and(|d| d.secret) || r.is_secret_key(k) {
             r.add_secret(v.clone());
@@ -225,7 +229,7 @@ pub fn run(g: &GlobalOpts, lib: &Library, args: &RunArgs) -> Result<i32> {
     sudo_preflight(g, &plan, &inv, &args.nodes, args.dry_run)?;
     let dir = journal_dir(g);
     let incident = journal::new_incident_id(&plan.id);
-    let redactor = redactor_for(&plan, &vars);
+    let redactor = redactor_for(&plan, &vars, &inv);
     let opened = Event::IncidentOpened {
         operator: journal::current_operator(),
         tool_version: env!("CARGO_PKG_VERSION").into(),
@@ -401,6 +405,10 @@ pub fn resume(g: &GlobalOpts, lib: &Library, args: &ResumeArgs) -> Result<i32> {
     let inv = load_inventory(&gg)?;
     if inv.sha256 != opened.inventory_sha256 {
         eprintln!("nats-rescue: warning: the inventory changed since the incident started");
+    }
+    // The resumed records are redacted like the first ones: the inventory's secrets too.
+    for s in inv.secrets() {
+        writer.redactor_mut().add_secret(s);
     }
     let prior = Prior {
         finished: replay

@@ -99,7 +99,23 @@ fn diagnose_one(
 pub fn diagnose(g: &GlobalOpts, lib: &Library) -> Result<i32> {
     let s = Settings::resolve(g);
     let (inv, ssh, facts) = gather(g, &library_thresholds(lib))?;
-    let d = diagnosis(lib, &inv, ssh, &facts);
+    let mut d = diagnosis(lib, &inv, ssh, &facts);
+    // `converging` has no runbook: the finding is the verdict itself (wait and re-run).
+    // diagnose still exits 1: the cluster is not healthy yet, a script should poll again.
+    if let Some(c) = facts.signal.get(crate::nats::signals::CONVERGING) {
+        d.findings.insert(
+            0,
+            crate::engine::finding::Finding {
+                cause: c.cause.clone(),
+                runbook: String::new(),
+                confidence: crate::runbook::plan::Confidence::parse(&c.confidence)
+                    .unwrap_or(crate::runbook::plan::Confidence::High),
+                score: i64::from(c.score),
+                summary: c.summary.clone(),
+                evidence: c.evidence.clone(),
+            },
+        );
+    }
     for e in &d.errors {
         eprintln!("nats-rescue: {e}");
     }
@@ -113,6 +129,12 @@ pub fn diagnose(g: &GlobalOpts, lib: &Library) -> Result<i32> {
         ui::out(&view::render_status(&facts, s.color_stdout, s.width));
         ui::out("\n");
         ui::out(&view::render_findings(facts.healthy, &d.findings));
+        if d.findings.is_empty() {
+            // Nothing explains it: at least name the stream/consumer groups that are not well.
+            for g in facts.groups.iter().filter(|g| !g.healthy) {
+                ui::out(&format!("  {}: {}\n", g.label(), g.problems.join("; ")));
+            }
+        }
     }
     Ok(i32::from(!healthy))
 }

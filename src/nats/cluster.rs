@@ -7,6 +7,7 @@ use super::monitor;
 use super::routes::route_mismatch;
 use super::signals::{self, Signal};
 use crate::inventory::Inventory;
+use crate::natsys::groups::{combine, GroupFacts, ServerJsz};
 use serde::Serialize;
 use std::collections::BTreeMap;
 
@@ -155,6 +156,13 @@ pub struct ClusterFacts {
     pub streams: Vec<StreamSummary>,
     /// Nodes that cannot be managed; the cluster is not healthy while any is listed.
     pub unmanageable: Vec<Unmanageable>,
+    /// Stream and consumer Raft groups judged across every server's `/jsz` (FACTS §12.1),
+    /// sorted by account, stream, consumer.
+    pub groups: Vec<GroupFacts>,
+    /// Groups without a leader or with a replica that is missing or not current.
+    pub unhealthy_groups: Vec<String>,
+    /// The youngest answering server's uptime in seconds (`/varz`).
+    pub min_uptime_s: Option<u64>,
     /// Derived causes, most likely first.
     pub signals: Vec<Signal>,
     /// cause → signal.
@@ -342,6 +350,11 @@ impl ClusterFacts {
         configured_routes(&mut f, &scope);
         resources(&mut f, &scope);
         streams(&mut f, &scope);
+        groups(&mut f, &scope);
+        f.min_uptime_s =
+            f.up.iter()
+                .filter_map(|n| by_name.get(n).and_then(|x| x.uptime_s))
+                .min();
 
         // Healthy means nothing left to explain: every server agrees on the leader (an isolated
         // ex-leader can still answer /healthz 200 for ~13 s), and every node reaches every peer.
@@ -350,7 +363,8 @@ impl ClusterFacts {
             && f.unmanageable.is_empty()
             && f.leader_agreement.stale_leaders.is_empty()
             && f.leader_agreement.agree.len() == f.up.len()
-            && !f.cut_links.iter().any(|l| l.result != "ok");
+            && !f.cut_links.iter().any(|l| l.result != "ok")
+            && f.unhealthy_groups.is_empty();
         f.node_list = order
             .iter()
             .filter_map(|n| by_name.get(n).cloned())
@@ -675,4 +689,31 @@ fn streams(f: &mut ClusterFacts, s: &Scope<'_>) {
         }
     }
     f.streams = streams.into_values().collect();
+}
+
+/// Stream and consumer groups: every server's view combined (a server that holds no replica
+/// reports healthy, and only a group's leader knows its replicas' state). Servers whose
+/// `/jsz` did not answer count as "did not answer", so their replicas are `missing`.
+fn groups(f: &mut ClusterFacts, s: &Scope<'_>) {
+    let views: Vec<ServerJsz> = s
+        .order
+        .iter()
+        .filter_map(|name| {
+            let n = s.by_name.get(name)?;
+            Some(ServerJsz {
+                server: n.server_name.clone().unwrap_or_else(|| name.clone()),
+                jsz: n.jsz.clone(),
+            })
+        })
+        .collect();
+    if views.iter().all(|v| v.jsz.is_none()) {
+        return;
+    }
+    f.groups = combine(&views);
+    f.unhealthy_groups = f
+        .groups
+        .iter()
+        .filter(|g| !g.healthy)
+        .map(GroupFacts::label)
+        .collect();
 }

@@ -190,6 +190,8 @@ pub struct NodeFacts {
     pub server_id: Option<String>,
     pub version: Option<String>,
     pub cluster_name: Option<String>,
+    /// Seconds since the server started (`/varz` `now - start`).
+    pub uptime_s: Option<u64>,
     /// The meta leader's server name as THIS node sees it.
     pub meta_leader: Option<String>,
     pub meta_leader_peer: Option<String>,
@@ -224,6 +226,13 @@ pub struct NodeFacts {
     pub disk_term: Option<u64>,
     pub firewall_rules: Vec<String>,
     pub streams: Vec<StreamFacts>,
+    /// The parsed `/jsz` (with stream and consumer groups), for the cluster-wide group
+    /// judgement (`ClusterFacts::groups`); not shown itself.
+    #[serde(skip)]
+    pub jsz: Option<Jsz>,
+    /// Where the monitoring values came from: `http` (this node's monitor port) or `system`
+    /// (the system account, when the monitor port did not answer); None when neither did.
+    pub source: Option<String>,
     /// `source: message` for everything that could not be read.
     pub errors: Vec<String>,
 }
@@ -365,6 +374,7 @@ impl NodeFacts {
             f.server_id = v.server_id.clone();
             f.version = v.version.clone();
             f.cluster_name = v.cluster.as_ref().and_then(|c| c.name.clone());
+            f.uptime_s = uptime_s(v.start.as_deref(), v.now.as_deref());
             if let Some(c) = &v.cluster {
                 if !c.urls.is_empty() {
                     f.configured_routes = c.urls.clone();
@@ -486,7 +496,7 @@ impl NodeFacts {
                 for s in &acc.stream_detail {
                     f.streams.push(StreamFacts {
                         account: account.clone(),
-                        name: s.name.clone().unwrap_or_default(),
+                        name: s.name.clone(),
                         messages: s.state.as_ref().and_then(|st| st.messages),
                         bytes: s.state.as_ref().and_then(|st| st.bytes),
                         last_seq: s.state.as_ref().and_then(|st| st.last_seq),
@@ -497,8 +507,10 @@ impl NodeFacts {
             }
         }
 
+        f.jsz = jsz;
         if f.monitor == "ok" {
             f.process = "running".into();
+            f.source = Some("http".into());
         }
         f
     }
@@ -682,6 +694,13 @@ impl NodeFacts {
     pub fn is_up(&self) -> bool {
         self.monitor == "ok" && self.process != "frozen"
     }
+}
+
+/// Whole seconds between `/varz` `start` and `now` (both RFC 3339, the server's clock).
+pub fn uptime_s(start: Option<&str>, now: Option<&str>) -> Option<u64> {
+    let p = |t: &str| chrono::DateTime::parse_from_rfc3339(t.trim()).ok();
+    let (a, b) = (p(start?)?, p(now?)?);
+    u64::try_from((b - a).num_seconds()).ok()
 }
 
 fn round1(x: f64) -> f64 {

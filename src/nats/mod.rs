@@ -10,6 +10,7 @@ pub mod monitor;
 pub mod probe;
 pub mod routes;
 pub mod signals;
+pub mod sysfacts;
 
 #[cfg(test)]
 mod tests;

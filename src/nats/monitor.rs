@@ -113,6 +113,8 @@ pub struct JsConfig {
 #[serde(default)]
 pub struct Jsz {
     pub server_id: Option<String>,
+    /// When the server made it (RFC 3339).
+    pub now: Option<String>,
     pub config: Option<JsConfig>,
     #[serde(deserialize_with = "lenient_u64")]
     pub streams: Option<u64>,
@@ -192,6 +194,7 @@ impl PeerInfo {
     }
 }
 
+/// One account of `/jsz?accounts=true&streams=true[&consumers=true&raft=true]`.
 #[derive(Debug, Clone, Default, Deserialize, Serialize, PartialEq)]
 #[serde(default)]
 pub struct AccountDetail {
@@ -204,17 +207,61 @@ pub struct AccountDetail {
 #[derive(Debug, Clone, Default, Deserialize, Serialize, PartialEq)]
 #[serde(default)]
 pub struct StreamDetail {
-    pub name: Option<String>,
+    pub name: String,
+    pub created: Option<String>,
     pub cluster: Option<StreamCluster>,
     pub state: Option<StreamState>,
+    /// With `consumers=true` (HTTP) / `"consumer": true` (system account).
+    #[serde(deserialize_with = "null_default")]
+    pub consumer_detail: Vec<ConsumerDetail>,
+    /// 2.10+ with `raft=true` (also `cluster.raft_group`).
+    pub stream_raft_group: Option<String>,
+    #[serde(deserialize_with = "null_default")]
+    pub consumer_raft_groups: Vec<RaftGroupName>,
 }
 
 #[derive(Debug, Clone, Default, Deserialize, Serialize, PartialEq)]
 #[serde(default)]
+pub struct ConsumerDetail {
+    pub name: String,
+    pub stream_name: Option<String>,
+    pub cluster: Option<StreamCluster>,
+    #[serde(deserialize_with = "lenient_u64")]
+    pub num_pending: Option<u64>,
+    #[serde(deserialize_with = "lenient_u64")]
+    pub num_ack_pending: Option<u64>,
+}
+
+#[derive(Debug, Clone, Default, Deserialize, Serialize, PartialEq)]
+#[serde(default)]
+pub struct RaftGroupName {
+    pub name: String,
+    pub raft_group: Option<String>,
+}
+
+/// `cluster` of a stream or consumer: its Raft group as this server sees it.
+#[derive(Debug, Clone, Default, Deserialize, Serialize, PartialEq)]
+#[serde(default)]
 pub struct StreamCluster {
+    /// The NATS cluster name (not the group).
     pub name: Option<String>,
     pub raft_group: Option<String>,
+    /// Server name of the group leader; absent when this server knows none.
     pub leader: Option<String>,
+    pub leader_since: Option<String>,
+    /// The other peers (the leader lists its followers; a follower lists the leader and the
+    /// rest; without a leader, 2.15.1 and 2.9.10 list every peer including this server).
+    #[serde(deserialize_with = "null_default")]
+    pub replicas: Vec<PeerInfo>,
+}
+
+impl StreamCluster {
+    pub fn leader(&self) -> Option<&str> {
+        self.leader
+            .as_deref()
+            .map(str::trim)
+            .filter(|s| !s.is_empty())
+    }
 }
 
 #[derive(Debug, Clone, Default, Deserialize, Serialize, PartialEq)]

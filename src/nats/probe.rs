@@ -403,7 +403,8 @@ pub fn fetch_http(t: &dyn Transport, node: &Node, timeout: Duration) -> HttpBodi
             .and_then(|v| v.version),
         _ => None,
     };
-    b.jsz = Some(fetch(t, node, "/jsz?accounts=true&streams=true", timeout));
+    // One /jsz for everything: meta cluster, streams, and their stream/consumer Raft groups.
+    b.jsz = Some(fetch(t, node, crate::natsys::JSZ_GROUPS_QUERY, timeout));
     if monitor::has_raftz(version.as_deref()) {
         b.raftz = Some(fetch(t, node, "/raftz", timeout));
     }
@@ -536,19 +537,53 @@ pub fn unmanageable_reason(e: &TransportError) -> Option<String> {
 
 /// Everything about one node: HTTP and SSH in parallel, every failure an `errors` entry.
 pub fn probe_node(t: &dyn Transport, inv: &Inventory, node: &Node, timeout: Duration) -> NodeFacts {
-    let (bodies, shell) = std::thread::scope(|s| {
+    let (bodies, shell) = probe_parts(t, inv, node, timeout);
+    assemble(node, &bodies, &shell, None)
+}
+
+/// The raw answers of one node: its monitoring endpoints, its shell probe, and why it cannot
+/// be managed (when that is so).
+type Parts = (HttpBodies, (Result<ShellReport, String>, Option<String>));
+
+fn probe_parts(t: &dyn Transport, inv: &Inventory, node: &Node, timeout: Duration) -> Parts {
+    std::thread::scope(|s| {
         let sh = s.spawn(|| shell_probe(t, inv, node, timeout));
         let bodies = fetch_http(t, node, timeout);
         let shell = sh
             .join()
             .unwrap_or_else(|_| (Err("probe thread panicked".into()), None));
         (bodies, shell)
-    });
+    })
+}
+
+/// One node's facts from its answers. When its HTTP monitoring did not answer at all and the
+/// system account has its view (`system`), that view is used instead (`source: system`), and
+/// the HTTP failure stays in `errors`.
+fn assemble(
+    node: &Node,
+    bodies: &HttpBodies,
+    shell: &(Result<ShellReport, String>, Option<String>),
+    system: Option<&HttpBodies>,
+) -> NodeFacts {
     let (shell, unmanageable) = shell;
-    let mut f = NodeFacts::from_http(&node.name, &bodies);
+    let http_failed = matches!(&bodies.varz, Some(Err(_)));
+    let mut f = match system {
+        Some(sys) if http_failed && matches!(&sys.varz, Some(Ok(_))) => {
+            let mut f = NodeFacts::from_http(&node.name, sys);
+            if let Some(Err(e)) = &bodies.varz {
+                f.errors.insert(
+                    0,
+                    format!("monitor /varz: {e} (monitoring facts read over the system account)"),
+                );
+            }
+            f.source = Some("system".into());
+            f
+        }
+        _ => NodeFacts::from_http(&node.name, bodies),
+    };
     f.host = node.host.clone();
-    f.unmanageable = unmanageable;
-    match &shell {
+    f.unmanageable = unmanageable.clone();
+    match shell {
         Ok(r) => f.apply_shell(Ok(r)),
         Err(e) => f.apply_shell(Err(e)),
     }
@@ -591,23 +626,66 @@ pub fn gather_with_timeout(
                 .unwrap_or(true)
         })
         .collect();
-    let facts: Vec<NodeFacts> = std::thread::scope(|s| {
+    let parts: Vec<(&Node, Option<Parts>)> = std::thread::scope(|s| {
         let handles: Vec<_> = selected
             .iter()
-            .map(|n| (n, s.spawn(move || probe_node(t, inv, n, timeout))))
+            .map(|n| (n, s.spawn(move || probe_parts(t, inv, n, timeout))))
             .collect();
         handles
             .into_iter()
-            .map(|(n, h)| {
-                h.join().unwrap_or_else(|_| {
-                    let mut f = NodeFacts::new(&n.name);
-                    f.host = n.host.clone();
-                    f.errors.push("probe: thread panicked".into());
-                    f
-                })
-            })
+            .map(|(n, h)| (*n, h.join().ok()))
             .collect()
     });
+    // The system account is the second source, asked only when a server that may be running
+    // did not answer on its monitoring port (firewalled, SSH-only, …) and the inventory has
+    // its credentials: one connection, one ping per kind for the whole cluster. Servers whose
+    // HTTP answered are tried first (they are reachable).
+    let needs_system = parts.iter().any(|(_, p)| {
+        p.as_ref().is_some_and(|(b, sh)| {
+            matches!(&b.varz, Some(Err(_)))
+                && !sh.0.as_ref().is_ok_and(|r| r.listening == Some(false))
+        })
+    });
+    let system = if needs_system {
+        let mut order: Vec<&Node> = Vec::new();
+        for (n, p) in &parts {
+            if p.as_ref()
+                .is_some_and(|(b, _)| matches!(&b.varz, Some(Ok(_))))
+            {
+                order.push(n);
+            }
+        }
+        for (n, _) in &parts {
+            if !order.iter().any(|o| o.name == n.name) {
+                order.push(n);
+            }
+        }
+        super::sysfacts::gather(&order, timeout)
+    } else {
+        None
+    };
+    let facts: Vec<NodeFacts> = parts
+        .into_iter()
+        .map(|(n, p)| match p {
+            Some((bodies, shell)) => {
+                let sys = system.as_ref().and_then(|v| v.by_server.get(&n.name));
+                assemble(n, &bodies, &shell, sys)
+            }
+            None => {
+                let mut f = NodeFacts::new(&n.name);
+                f.host = n.host.clone();
+                f.errors.push("probe: thread panicked".into());
+                f
+            }
+        })
+        .collect();
+    let mut facts = facts;
+    if let Some(v) = &system {
+        // Why the second source could not help, on the first node that needed it.
+        if let Some(f) = facts.iter_mut().find(|f| f.monitor != "ok") {
+            f.errors.extend(v.errors.iter().cloned());
+        }
+    }
     ClusterFacts::build_with(inv, facts, th)
 }
 
@@ -765,6 +843,47 @@ FW -A INPUT -p tcp -m tcp --dport 6222 -j DROP\nFW -A INPUT -p tcp --dport 16222
             .status()
             .unwrap();
         assert!(st.success());
+    }
+
+    #[test]
+    fn system_view_stands_in_for_a_silent_monitor_port() {
+        let text = "cluster: c\nnodes:\n  - {name: n1, host: 127.0.0.1}\n";
+        let inv = Inventory::parse(std::path::Path::new("i.yaml"), text).unwrap();
+        let node = &inv.nodes[0];
+        let http = HttpBodies {
+            varz: Some(Err("operation timed out".into())),
+            ..Default::default()
+        };
+        let sys = HttpBodies {
+            varz: Some(Ok((
+                200,
+                r#"{"server_name":"n1","version":"2.15.1"}"#.into(),
+            ))),
+            healthz: Some(Ok((200, r#"{"status":"ok"}"#.into()))),
+            ..Default::default()
+        };
+        let shell: (Result<ShellReport, String>, Option<String>) =
+            (Err("ssh: refused".into()), None);
+        let f = assemble(node, &http, &shell, Some(&sys));
+        assert_eq!(f.source.as_deref(), Some("system"));
+        assert_eq!(f.monitor, "ok");
+        assert_eq!(f.version.as_deref(), Some("2.15.1"));
+        assert!(f.errors[0].contains("timed out") && f.errors[0].contains("system account"));
+        // HTTP answered: the system view is not used.
+        let ok = HttpBodies {
+            varz: Some(Ok((
+                200,
+                r#"{"server_name":"n1","version":"2.9.10"}"#.into(),
+            ))),
+            ..Default::default()
+        };
+        let f = assemble(node, &ok, &shell, Some(&sys));
+        assert_eq!(f.source.as_deref(), Some("http"));
+        assert_eq!(f.version.as_deref(), Some("2.9.10"));
+        // Neither answered.
+        let f = assemble(node, &http, &shell, None);
+        assert_eq!(f.source, None);
+        assert_ne!(f.monitor, "ok");
     }
 
     #[test]

@@ -1139,3 +1139,138 @@ fn healthy_cluster_with_one_wrong_route_list_is_a_low_latent_signal() {
         f.signals[0].summary
     );
 }
+
+/// The 5-server captures of FACTS §12.1 (file names differ from the 3-node captures).
+fn five_node_http(name: &str, dir: &Path) -> NodeFacts {
+    let read = |f: &str| std::fs::read_to_string(dir.join(f)).ok();
+    let ok = |f: &str| read(f).map(|b| Ok((200, b)));
+    let b = HttpBodies {
+        varz: ok("varz.json"),
+        jsz: ok("jsz_accounts_streams_consumers_raft_config.json"),
+        raftz: ok("raftz.json"),
+        routez: None,
+        healthz: read("healthz.json").map(|b| {
+            let code = if b.contains("\"ok\"") { 200 } else { 503 };
+            Ok((code, b))
+        }),
+    };
+    let mut f = NodeFacts::from_http(name, &b);
+    f.host = "127.0.0.1".into();
+    f
+}
+
+fn five_nodes_inv() -> Inventory {
+    let mut text = String::from("cluster: c1\nnodes:\n");
+    for i in 1..=5 {
+        text.push_str(&format!(
+            "  - {{name: n{i}, host: 127.0.0.1, nats: {{monitor_port: {}}}}}\n",
+            18220 + i
+        ));
+    }
+    Inventory::parse(Path::new("lab.yaml"), &text).unwrap()
+}
+
+#[test]
+fn stream_below_quorum_is_insufficient_nodes_and_names_the_group() {
+    for version in ["2.15.1", "2.9.10"] {
+        let dir = fixture(&format!("v{version}/five-nodes/stream-quorum-lost"));
+        let killed_txt = std::fs::read_to_string(fixture(&format!(
+            "v{version}/five-nodes/stream-quorum-lost.txt"
+        )))
+        .unwrap();
+        let dead_names: Vec<&str> = ["n1", "n2", "n3", "n4", "n5"]
+            .into_iter()
+            .filter(|n| killed_txt.split("killing").nth(1).unwrap().contains(n))
+            .collect();
+        assert_eq!(dead_names.len(), 2, "{version}: {killed_txt}");
+
+        let nodes: Vec<NodeFacts> = (1..=5)
+            .map(|i| {
+                let n = format!("n{i}");
+                if dead_names.contains(&n.as_str()) {
+                    dead(&n, 18220 + i)
+                } else {
+                    five_node_http(&n, &dir.join(&n))
+                }
+            })
+            .collect();
+        let f = ClusterFacts::build(&five_nodes_inv(), nodes);
+        assert!(f.has_leader, "{version}: the meta group keeps a leader");
+        assert!(!f.healthy, "{version}");
+        let g = f
+            .groups
+            .iter()
+            .find(|g| g.stream == "ACCEPT" && g.consumer.is_none())
+            .unwrap_or_else(|| panic!("{version}: {:?}", f.groups));
+        assert_eq!(g.account, "$G");
+        assert!(g.leader.is_none(), "{version}: {g:?}");
+        assert!(f.unhealthy_groups.contains(&"$G > ACCEPT".to_string()));
+        let s = &f.signals[0];
+        assert_eq!(s.cause, INSUFFICIENT_NODES, "{version}: {:?}", f.signals);
+        assert!(s.score >= 75, "{version}: {s:?}");
+        assert!(s.summary.contains("$G > ACCEPT"), "{}", s.summary);
+        let line = s
+            .evidence
+            .iter()
+            .find(|e| e.starts_with("$G > ACCEPT:"))
+            .unwrap();
+        for d in &dead_names {
+            assert!(line.contains(&format!("{d} (down)")), "{line}");
+        }
+        assert!(!causes(&f).contains(&CONVERGING));
+    }
+}
+
+#[test]
+fn healthy_five_nodes_have_healthy_groups() {
+    for version in ["2.15.1", "2.9.10"] {
+        let dir = fixture(&format!("v{version}/five-nodes/healthy"));
+        let nodes: Vec<NodeFacts> = (1..=5)
+            .map(|i| five_node_http(&format!("n{i}"), &dir.join(format!("n{i}"))))
+            .collect();
+        let f = ClusterFacts::build(&five_nodes_inv(), nodes);
+        assert!(!f.groups.is_empty(), "{version}");
+        assert!(f.unhealthy_groups.is_empty(), "{version}: {:?}", f.groups);
+        assert!(
+            f.healthy,
+            "{version}: up {:?} agree {:?} cut {:?} nodes {:?}",
+            f.up,
+            f.leader_agreement,
+            f.cut_links,
+            f.node_list
+                .iter()
+                .map(|n| (&n.name, &n.healthz, &n.errors))
+                .collect::<Vec<_>>()
+        );
+    }
+}
+
+#[test]
+fn just_restarted_and_routed_is_converging_then_judged_as_usual() {
+    // 2.9.10 healthy capture: uptime 7 s. Make one server's /healthz 503 as right after a
+    // restart (FACTS §12.2): converging, nothing else, until the window has passed.
+    let build = |uptime: Option<u64>| {
+        let mut nodes: Vec<NodeFacts> = (1..=3)
+            .map(|i| http(&format!("n{i}"), &format!("v2.9.10/healthy/n{i}")))
+            .collect();
+        nodes[0].healthz.status = Some(503);
+        nodes[0].healthz.text = Some("JetStream is not current with the meta leader".into());
+        if let Some(u) = uptime {
+            for n in &mut nodes {
+                n.uptime_s = Some(u);
+            }
+        }
+        ClusterFacts::build(&inv("2.9.10"), nodes)
+    };
+    let f = build(None);
+    assert_eq!(f.min_uptime_s, Some(7));
+    assert!(!f.healthy);
+    assert_eq!(causes(&f), vec![CONVERGING], "{:?}", f.signals);
+    assert!(
+        f.signals[0].summary.contains("wait 13 s and re-run"),
+        "{}",
+        f.signals[0].summary
+    );
+    let later = build(Some(CONVERGING_WINDOW_S + 1));
+    assert!(!causes(&later).contains(&CONVERGING), "{:?}", later.signals);
+}

@@ -10,7 +10,8 @@
 //! - [`JszView`] (one server, from HTTP or a `PING.JSZ` reply) → [`combine`] over every
 //!   server → [`GroupFacts`] per `ACCOUNT > STREAM [> CONSUMER]`.
 //!
-//! Not wired into the CLI yet: the inventory mapping and the engine's `nats:` action use it.
+//! The fact gather uses it as a second source (`crate::nats::sysfacts`); the engine's `nats:`
+//! action is not wired yet.
 
 pub mod blocking;
 mod client;

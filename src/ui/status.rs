@@ -25,6 +25,9 @@ fn node_json(n: &NodeFacts) -> Value {
         "healthz_status": n.healthz.status,
         "version": n.version,
         "num_routes": n.num_routes,
+        "uptime_s": n.uptime_s,
+        // `http` (its monitoring port) | `system` (the system account) | null
+        "source": n.source,
         "errors": n.errors,
     })
 }
@@ -54,9 +57,11 @@ pub fn diagnose_json(f: &ClusterFacts, findings: &[Finding]) -> Value {
         "healthy": f.healthy,
         "meta_leader": f.leader,
         "nodes": f.node_list.iter().map(node_json).collect::<Vec<_>>(),
+        "groups": f.groups,
+        "unhealthy_groups": f.unhealthy_groups,
         "findings": findings.iter().map(|x| json!({
             "cause": x.cause,
-            "runbook": x.runbook,
+            "runbook": if x.runbook.is_empty() { Value::Null } else { json!(x.runbook) },
             "confidence": x.confidence,
             "score": x.score,
             "summary": x.summary,
@@ -312,10 +317,16 @@ pub fn render_findings(healthy: bool, found: &[Finding]) -> String {
         for e in &f.evidence {
             out.push_str(&format!("     - {e}\n"));
         }
-        out.push_str(&format!(
-            "     next: nats-rescue run {} --dry-run   (then without --dry-run)\n",
-            f.runbook
-        ));
+        if f.runbook.is_empty() {
+            out.push_str(
+                "     next: nothing to fix; wait as said and re-run `nats-rescue diagnose`\n",
+            );
+        } else {
+            out.push_str(&format!(
+                "     next: nats-rescue run {} --dry-run   (then without --dry-run)\n",
+                f.runbook
+            ));
+        }
     }
     out
 }

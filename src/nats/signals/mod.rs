@@ -5,8 +5,10 @@ use super::facts::{ClusterFacts, NodeFacts};
 use serde::Serialize;
 
 mod config;
+mod converging;
 mod partition;
 use config::config;
+pub use converging::{converging_wait_s, CONVERGING_WINDOW_S};
 use partition::partition;
 
 pub const INSUFFICIENT_NODES: &str = "insufficient-nodes";
@@ -15,9 +17,12 @@ pub const CLUSTER_CONFIG: &str = "cluster-config";
 pub const STALE_RAFT_STATE: &str = "stale-raft-state";
 pub const RESOURCE_EXHAUSTION: &str = "resource-exhaustion";
 pub const DNS_RESOLUTION: &str = "dns-resolution";
+/// Not a fault: servers started moments ago and are still electing (no runbook).
+pub const CONVERGING: &str = "converging";
 
 /// The signals this module computes (names a runbook finding can report with `signal:`), in tie-break order.
-pub const SIGNALS: [&str; 6] = [
+pub const SIGNALS: [&str; 7] = [
+    CONVERGING,
     INSUFFICIENT_NODES,
     NETWORK_PARTITION,
     CLUSTER_CONFIG,
@@ -132,6 +137,11 @@ pub fn signals(f: &ClusterFacts) -> Vec<Signal> {
             })
             .unwrap_or_default();
     }
+    // Servers that started moments ago and reach each other look broken for a few seconds
+    // (FACTS §12.2): that is not stale Raft state nor a partition, so nothing else is said.
+    if let Some(c) = converging::converging(f) {
+        return vec![c];
+    }
     let mut out = Vec::new();
     out.extend(insufficient(f));
     out.extend(partition(f));
@@ -169,12 +179,65 @@ fn running_per_ssh_or_monitor(f: &ClusterFacts, name: &str) -> bool {
 
 // ---- insufficient-nodes -----------------------------------------------------------------
 
+/// Stream and consumer groups that lost their leader or replicas because servers holding
+/// them are not available: one evidence line each (`ACCOUNT > STREAM [> CONSUMER]`, which
+/// replicas are missing and why), and whether any of them cannot elect a leader.
+fn group_losses(f: &ClusterFacts) -> (Vec<String>, bool) {
+    let unavailable = |n: &str| {
+        f.down.iter().any(|d| d == n)
+            || f.unreachable.iter().any(|d| d == n)
+            || f.frozen.iter().any(|d| d == n)
+    };
+    let mut ev = Vec::new();
+    let mut stuck = false;
+    for g in f.groups.iter().filter(|g| !g.healthy) {
+        let gone: Vec<&str> = g
+            .missing
+            .iter()
+            .map(String::as_str)
+            .filter(|m| unavailable(m))
+            .collect();
+        if gone.is_empty() {
+            continue;
+        }
+        let why: Vec<String> = gone
+            .iter()
+            .map(|m| {
+                let state = if f.down.iter().any(|d| d == m) {
+                    "down"
+                } else if f.frozen.iter().any(|d| d == m) {
+                    "frozen"
+                } else {
+                    "unreachable"
+                };
+                format!("{m} ({state})")
+            })
+            .collect();
+        let leader = match &g.leader {
+            Some(l) if g.leader_confirmed => format!("leader {l}"),
+            _ => "NO LEADER".to_string(),
+        };
+        if g.leader.is_none() || !g.leader_confirmed || g.below_quorum {
+            stuck = true;
+        }
+        ev.push(format!(
+            "{}: {leader}{}; replicas {}; missing {} (jsz)",
+            g.label(),
+            if g.below_quorum { ", below quorum" } else { "" },
+            g.replicas.join(", "),
+            why.join(", ")
+        ));
+    }
+    (ev, stuck)
+}
+
 fn insufficient(f: &ClusterFacts) -> Option<Signal> {
     let missing = f.down.len() + f.unreachable.len() + f.frozen.len();
     if missing == 0 {
         return None;
     }
     let available = f.up.len();
+    let (group_ev, groups_stuck) = group_losses(f);
     let mut ev = Vec::new();
     for d in &f.down {
         if let Some(n) = node(f, d) {
@@ -250,6 +313,34 @@ fn insufficient(f: &ClusterFacts) -> Option<Signal> {
                 f.quorum
             ),
         )
+    } else if groups_stuck {
+        // The meta group may be fine, but streams/consumers whose replicas were on the
+        // missing servers cannot elect: starting those servers is the fix (FACTS §12.1).
+        let names: Vec<String> = f
+            .groups
+            .iter()
+            .filter(|g| !g.healthy && (g.leader.is_none() || g.below_quorum))
+            .map(|g| g.label())
+            .collect();
+        (
+            88,
+            format!(
+                "{} lost quorum: {missing} of {} servers are not available ({}){}",
+                names.join(", "),
+                f.size,
+                f.down
+                    .iter()
+                    .chain(&f.unreachable)
+                    .chain(&f.frozen)
+                    .cloned()
+                    .collect::<Vec<_>>()
+                    .join(", "),
+                match &f.leader {
+                    Some(l) => format!("; the meta group still has a leader ({l})"),
+                    None => String::new(),
+                }
+            ),
+        )
     } else if !f.has_leader {
         (
             35,
@@ -266,7 +357,9 @@ fn insufficient(f: &ClusterFacts) -> Option<Signal> {
             ),
         )
     };
-    Some(sig(INSUFFICIENT_NODES, score, summary, ev))
+    let mut all = group_ev;
+    all.extend(ev);
+    Some(sig(INSUFFICIENT_NODES, score, summary, all))
 }
 
 // ---- resource-exhaustion ----------------------------------------------------------------
