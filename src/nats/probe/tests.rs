@@ -1,0 +1,213 @@
+#![allow(clippy::unwrap_used)]
+use super::*;
+
+#[test]
+fn route_credentials_are_masked() {
+    assert_eq!(
+        mask_userinfo("nats-route://route:s3cret@n1:6222"),
+        "nats-route://route:***@n1:6222"
+    );
+    assert_eq!(mask_userinfo("nats://tok3n@n2:6222"), "nats://***@n2:6222");
+    assert_eq!(mask_userinfo("nats://n3:6222"), "nats://n3:6222");
+    let urls = extract_route_urls("routes = [ \"nats://a:p@w@h:1\" ]");
+    assert_eq!(urls, vec!["nats://a:***@h:1"]);
+}
+
+#[test]
+fn which_ssh_failures_make_a_node_unmanageable() {
+    let e = |s: &str| s.to_string();
+    let changed = TransportError::HostKeyChanged {
+        host: e("jump host ops@10.0.0.10 (10.0.0.10)"),
+        known_hosts: e("/k"),
+        known: e("ssh-ed25519 SHA256:a"),
+        offered: e("ssh-ed25519 SHA256:b"),
+    };
+    let why = unmanageable_reason(&changed).unwrap();
+    assert!(
+        why.starts_with("host key refused: HOST KEY CHANGED for jump host"),
+        "{why}"
+    );
+    let auth = TransportError::Auth {
+        user: e("ops"),
+        host: e("n1"),
+        reason: e("key rejected"),
+    };
+    assert!(unmanageable_reason(&auth)
+        .unwrap()
+        .contains("authentication failed"));
+    let jump_down = TransportError::Connect {
+        addr: e("jump host ops@10.0.0.10 (10.0.0.10:22)"),
+        reason: e("Connection refused"),
+    };
+    assert!(unmanageable_reason(&jump_down)
+        .unwrap()
+        .starts_with("jump host unusable"));
+    // The bastion is fine but the node behind it does not answer: down, not unmanageable.
+    let behind = TransportError::Connect {
+        addr: e("n1 (10.0.0.11:22) through the jump host ops@10.0.0.10"),
+        reason: e("the jump host cannot open a connection to 10.0.0.11:22"),
+    };
+    assert_eq!(unmanageable_reason(&behind), None);
+    // A node that is simply off is down, not unmanageable.
+    let off = TransportError::Connect {
+        addr: e("10.0.0.11:22"),
+        reason: e("Connection refused"),
+    };
+    assert_eq!(unmanageable_reason(&off), None);
+    let inv = Inventory::parse(
+            std::path::Path::new("i.yaml"),
+            "cluster: c\ndefaults: {ssh: {user: nats-admin, sudo: true}}\nnodes:\n  - {name: n1, host: 10.0.0.11}\n",
+        )
+        .unwrap();
+    assert_eq!(
+        sudoers_line(&inv.nodes[0]),
+        "nats-admin ALL=(root) NOPASSWD: ALL"
+    );
+    assert!(sudo_refused(&inv.nodes[0]).contains("for nats-admin (sudo -n refused)"));
+}
+
+#[test]
+fn parses_a_probe_output() {
+    let out = "NRS_BEGIN 1\nSERVICE 3\nLISTEN 6222 no\nLISTEN 8222 no\n\
+TCP n2 10.0.0.12 6222 timeout\nTCP n3 nats-3 6222 refused\nDNS n3 nats-3 ok 10.0.0.13 \n\
+LOADAVG 0.50 0.40 0.30 1/200 1234\nNPROC 2\nMEM MemTotal:        8000000 kB\nMEM MemAvailable:   200000 kB\n\
+STORE yes\nDF /dev/sda1 100000 97000 3000 98% /var\nMETADIR yes\n\
+TAVHEX 34 00 00 00 00 00 00 00 42 58 53 63 72 59 39 69 \n\
+COMMITHEX 19 00 00 00 00 00 00 00 \n\
+PEERSHEX 03 00 00 00 03 00 00 00 42 58 53 63 72 59 39 69 66 6a 46 79 45 6a 63 31 34 34 6a 7a 6b 56 39 44 00 00 \n\
+SNAP snap.2.7\nSNAP snap.52.25\nWAL 1 116\nCONFIG yes\nCFG   routes = [\nCFG     nats://127.0.0.1:16223 # n2\nCFG     \"nats://u:p@nats-3:6222\"\nCFG   ]\n\
+FW -A INPUT -p tcp -m tcp --dport 6222 -j DROP\nFW -A INPUT -p tcp --dport 16222 -j DROP\nNRS_END\n";
+    let r = ShellReport::parse(out, "/var/lib/nats", 6222);
+    assert!(r.complete);
+    assert_eq!(r.service_exit, Some(3));
+    assert_eq!(r.listening, Some(false));
+    assert_eq!(r.tcp.len(), 2);
+    assert_eq!(r.tcp[0].result, "timeout");
+    assert_eq!(r.dns[0].addresses, vec!["10.0.0.13"]);
+    assert_eq!(r.tav, Some((52, "BXScrY9i".into())));
+    assert_eq!(r.commit_index, Some(25));
+    assert_eq!(
+        r.peers_idx,
+        Some((
+            3,
+            vec!["BXScrY9i".into(), "fjFyEjc1".into(), "44jzkV9D".into()]
+        ))
+    );
+    assert_eq!(r.snapshots.iter().max(), Some(&(52, 25)));
+    assert_eq!(
+        r.config_routes,
+        vec!["nats://127.0.0.1:16223", "nats://u:***@nats-3:6222"]
+    );
+    assert_eq!(
+        r.firewall,
+        vec!["-A INPUT -p tcp -m tcp --dport 6222 -j DROP"]
+    );
+    assert_eq!(r.df.as_ref().unwrap().used_kb, 97000);
+    assert_eq!(r.wal_last_index, None);
+    assert_eq!(r.mem_available_kb, Some(200000));
+}
+
+#[test]
+fn last_wal_record() {
+    // 2.9.10 _meta_/msgs/1.blk from a fresh cluster: records 1..3 (95 + 98 + 98 bytes)
+    let mut b = vec![0u8; 291];
+    for (off, rl, seq) in [(0usize, 95u32, 1u64), (95, 98, 2), (193, 98, 3)] {
+        b[off..off + 4].copy_from_slice(&rl.to_le_bytes());
+        b[off + 4..off + 12].copy_from_slice(&seq.to_le_bytes());
+    }
+    assert_eq!(last_record_seq(&b), Some(3));
+    assert_eq!(last_record_seq(&b[..200]), None);
+    assert_eq!(last_record_seq(&[]), None);
+}
+
+#[test]
+fn script_quotes_node_values() {
+    let text = "cluster: c\ndefaults:\n  nats:\n    store_dir: \"/data/it's here\"\n    service:\n      status: systemctl is-active nats-server\nnodes:\n  - {name: n1, host: 10.0.0.1}\n  - {name: n2, host: \"nats-2; rm -rf /\"}\n";
+    let inv = Inventory::parse(std::path::Path::new("i.yaml"), text).unwrap();
+    let s = render_probe_script(&inv, &inv.nodes[0]).unwrap();
+    assert!(
+        s.contains("SVC_STATUS='systemctl is-active nats-server'"),
+        "{s}"
+    );
+    assert!(
+        s.contains(r#"STORE_DIR="/data/it's here""#)
+            || s.contains(r#"STORE_DIR='/data/it'\''s here'"#),
+        "{s}"
+    );
+    assert!(s.contains("set -- n2 'nats-2; rm -rf /' 6222 name"), "{s}");
+    assert!(!s.contains("set -- n1"));
+}
+
+#[test]
+fn script_is_valid_posix_sh() {
+    let text =
+        "cluster: c\nnodes:\n  - {name: n1, host: 127.0.0.1}\n  - {name: n2, host: localhost}\n";
+    let inv = Inventory::parse(std::path::Path::new("i.yaml"), text).unwrap();
+    let s = render_probe_script(&inv, &inv.nodes[0]).unwrap();
+    let st = std::process::Command::new("sh")
+        .arg("-n")
+        .arg("-c")
+        .arg(&s)
+        .status()
+        .unwrap();
+    assert!(st.success());
+}
+
+#[test]
+fn system_view_stands_in_for_a_silent_monitor_port() {
+    let text = "cluster: c\nnodes:\n  - {name: n1, host: 127.0.0.1}\n";
+    let inv = Inventory::parse(std::path::Path::new("i.yaml"), text).unwrap();
+    let node = &inv.nodes[0];
+    let http = HttpBodies {
+        varz: Some(Err("operation timed out".into())),
+        ..Default::default()
+    };
+    let sys = HttpBodies {
+        varz: Some(Ok((
+            200,
+            r#"{"server_name":"n1","version":"2.15.1"}"#.into(),
+        ))),
+        healthz: Some(Ok((200, r#"{"status":"ok"}"#.into()))),
+        ..Default::default()
+    };
+    let shell: (Result<ShellReport, String>, Option<String>) = (Err("ssh: refused".into()), None);
+    let f = assemble(node, &http, &shell, Some(&sys));
+    assert_eq!(f.source.as_deref(), Some("system"));
+    assert_eq!(f.monitor, "ok");
+    assert_eq!(f.version.as_deref(), Some("2.15.1"));
+    assert!(f.errors[0].contains("timed out") && f.errors[0].contains("system account"));
+    // HTTP answered: the system view is not used.
+    let ok = HttpBodies {
+        varz: Some(Ok((
+            200,
+            r#"{"server_name":"n1","version":"2.9.10"}"#.into(),
+        ))),
+        ..Default::default()
+    };
+    let f = assemble(node, &ok, &shell, Some(&sys));
+    assert_eq!(f.source.as_deref(), Some("http"));
+    assert_eq!(f.version.as_deref(), Some("2.9.10"));
+    // Neither answered.
+    let f = assemble(node, &http, &shell, None);
+    assert_eq!(f.source, None);
+    assert_ne!(f.monitor, "ok");
+}
+
+#[test]
+fn script_runs_locally_without_crashing() {
+    // Runs the real script on this machine against a closed port: every line parses.
+    let text = "cluster: c\ndefaults:\n  nats:\n    cluster_port: 1\n    monitor_port: 2\n    store_dir: /nonexistent-nrs\n    config_file: /nonexistent-nrs.conf\n    service:\n      status: \"false\"\nnodes:\n  - {name: n1, host: 127.0.0.1}\n  - {name: n2, host: 127.0.0.1}\n";
+    let inv = Inventory::parse(std::path::Path::new("i.yaml"), text).unwrap();
+    let t = crate::transport::local::LocalTransport::default();
+    let r = run_shell_probe(&t, &inv, &inv.nodes[0], Duration::from_secs(5)).unwrap();
+    assert!(r.complete, "{r:?}");
+    assert_eq!(r.service_exit, Some(1));
+    assert_eq!(r.store_exists, Some(false));
+    // The peer n2 was checked (bash and timeout are on every machine this runs on).
+    let tcp = r
+        .tcp
+        .first()
+        .unwrap_or_else(|| panic!("no TCP result for n2: {r:?}"));
+    assert_eq!(tcp.peer, "n2");
+    assert_eq!(tcp.result, "refused", "{r:?}");
+}
