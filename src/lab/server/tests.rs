@@ -1,4 +1,3 @@
-
 use super::*;
 use crate::lab::state::NodeState;
 use std::path::PathBuf;
