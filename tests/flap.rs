@@ -250,11 +250,14 @@ fn option_b_stops_safely_when_its_first_server_cannot_start_then_resume_complete
         &["resume", "--yes", "--confirm-destructive", "lab", &incident],
     );
     assert_eq!(r.status.code(), Some(0), "{}", text(&r));
+    // The runbook's verify saw a leader; every server agrees on it once the last one,
+    // started moments ago, has heard from it.
     let names = lab.node_names();
     let refs: Vec<&str> = names.iter().map(String::as_str).collect();
-    assert!(
-        lab.agreed_leader(&refs).is_some(),
-        "no agreed leader after resume"
+    lab.wait_for(
+        "a leader agreed by every server",
+        Duration::from_secs(20),
+        || lab.agreed_leader(&refs),
     );
     lab.down();
 }
