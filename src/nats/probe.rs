@@ -112,8 +112,15 @@ pub struct ShellReport {
     /// Sequence of the last record in the newest WAL block (= last Raft log index).
     pub wal_last_index: Option<u64>,
     pub config_readable: Option<bool>,
-    /// Route URLs found in the config's `routes` block.
+    /// Route URLs of the config's `cluster.routes`, as parsed (credentials redacted).
     pub config_routes: Vec<String>,
+    /// The config file and its includes as printed (`CFGFILE`/`CFGL` lines). Holds secrets:
+    /// never journaled or printed; [`ShellReport::config`] is the redacted reading.
+    pub config_capture: super::configfacts::CapturedConfig,
+    /// The parsed config, secrets removed.
+    pub config: Option<super::configfacts::ConfigFacts>,
+    /// The config file is writable by the probe's user.
+    pub config_writable: Option<bool>,
     pub firewall: Vec<String>,
     /// The script ran to its end.
     pub complete: bool,
@@ -210,7 +217,7 @@ impl ShellReport {
             ..Default::default()
         };
         let mut listen_seen = false;
-        let mut cfg_text = String::new();
+        let mut cfg_file: Option<(String, String)> = None;
         let mut mem_total = None;
         let mut mem_avail = None;
         let port_re = regex::Regex::new(&format!(r"(^|[^0-9]){cluster_port}([^0-9]|$)")).ok();
@@ -332,10 +339,22 @@ impl ShellReport {
                 }
                 "WALLAST" => r.wal_last_index = last_record_seq(&hex_bytes(rest)),
                 "CONFIG" => r.config_readable = Some(f.first() == Some(&"yes")),
-                "CFG" => {
-                    cfg_text.push_str(rest);
-                    cfg_text.push('\n');
+                "CFGFILE" => cfg_file = Some((rest.to_string(), String::new())),
+                "CFGL" => {
+                    if let Some((_, t)) = cfg_file.as_mut() {
+                        t.push_str(rest);
+                        t.push('\n');
+                    }
                 }
+                "CFGEND" => {
+                    if let Some(f) = cfg_file.take() {
+                        if !r.config_capture.files.iter().any(|(p, _)| p == &f.0) {
+                            r.config_capture.files.push(f);
+                        }
+                    }
+                }
+                "CFGMISSING" => r.config_capture.missing.push(rest.to_string()),
+                "CONFIGRW" => r.config_writable = Some(f.first() == Some(&"yes")),
                 "FW" => {
                     let keep = port_re.as_ref().map(|re| re.is_match(rest)).unwrap_or(true);
                     if keep && !rest.trim().is_empty() {
@@ -352,7 +371,12 @@ impl ShellReport {
         }
         r.mem_total_kb = mem_total;
         r.mem_available_kb = mem_avail;
-        r.config_routes = extract_route_urls(&cfg_text);
+        r.config = r.config_capture.facts();
+        r.config_routes = r
+            .config
+            .as_ref()
+            .map(|c| c.routes.clone())
+            .unwrap_or_default();
         if !r.complete {
             r.errors
                 .push("probe script output ended early (timeout or killed)".into());
@@ -526,7 +550,7 @@ STORE yes\nDF /dev/sda1 100000 97000 3000 98% /var\nMETADIR yes\n\
 TAVHEX 34 00 00 00 00 00 00 00 42 58 53 63 72 59 39 69 \n\
 COMMITHEX 19 00 00 00 00 00 00 00 \n\
 PEERSHEX 03 00 00 00 03 00 00 00 42 58 53 63 72 59 39 69 66 6a 46 79 45 6a 63 31 34 34 6a 7a 6b 56 39 44 00 00 \n\
-SNAP snap.2.7\nSNAP snap.52.25\nWAL 1 116\nCONFIG yes\nCFG   routes = [\nCFG     nats://127.0.0.1:16223 # n2\nCFG     \"nats://u:p@nats-3:6222\"\nCFG   ]\n\
+SNAP snap.2.7\nSNAP snap.52.25\nWAL 1 116\nCONFIG yes\nCFGFILE /etc/nats.conf\nCFGL cluster {\nCFGL   routes = [\nCFGL     nats://127.0.0.1:16223 # n2\nCFGL     \"nats://u:p@nats-3:6222\"\nCFGL   ]\nCFGL }\nCFGEND\n\
 FW -A INPUT -p tcp -m tcp --dport 6222 -j DROP\nFW -A INPUT -p tcp --dport 16222 -j DROP\nNRS_END\n";
         let r = ShellReport::parse(out, "/var/lib/nats", 6222);
         assert!(r.complete);
@@ -547,7 +571,11 @@ FW -A INPUT -p tcp -m tcp --dport 6222 -j DROP\nFW -A INPUT -p tcp --dport 16222
         assert_eq!(r.snapshots.iter().max(), Some(&(52, 25)));
         assert_eq!(
             r.config_routes,
-            vec!["nats://127.0.0.1:16223", "nats://u:p@nats-3:6222"]
+            vec!["nats://127.0.0.1:16223", "nats://u:[REDACTED]@nats-3:6222"]
+        );
+        assert_eq!(
+            r.config.as_ref().unwrap().routes_file.as_deref(),
+            Some("/etc/nats.conf")
         );
         assert_eq!(
             r.firewall,
