@@ -1,5 +1,6 @@
 //! One integration-test binary (one link step): real binary, real sshd, real nats-server.
 #![allow(clippy::unwrap_used)]
+mod config_repair;
 mod crash;
 mod e2e;
 mod journal;
