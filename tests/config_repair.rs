@@ -38,10 +38,14 @@ struct Run {
 
 impl Run {
     fn nr(&mut self, args: &[&str]) -> Out {
-        let inv = self.lab.inventory.to_string_lossy().into_owned();
+        let inv = self.lab.inventory.clone();
+        self.nr_with(&inv, args)
+    }
+
+    fn nr_with(&mut self, inv: &Path, args: &[&str]) -> Out {
         let o = Command::new(env!("CARGO_BIN_EXE_nats-rescue"))
             .arg("-i")
-            .arg(&inv)
+            .arg(inv)
             .args(args)
             .env_remove("NATS_RESCUE_INVENTORY")
             .env("NATS_RESCUE_JOURNAL_DIR", &self.journals)
@@ -97,7 +101,7 @@ fn files_under(dir: &Path) -> Vec<PathBuf> {
     out
 }
 
-fn scenario(server: &Path, label: &str, extra: &[&str]) {
+fn scenario(server: &Path, label: &str, extra: &[&str], failure_paths: bool) {
     require_root();
     let t0 = Instant::now();
     let lab = Lab::up_with(server, 3, extra);
@@ -277,18 +281,112 @@ fn scenario(server: &Path, label: &str, extra: &[&str]) {
         "[{label} {:>5.1}s] configs keep credentials; password in no journal/export/output",
         t0.elapsed().as_secs_f64()
     );
+    if failure_paths {
+        failures(&mut r, &pw);
+        eprintln!(
+            "[{label} {:>5.1}s] read-only config and a rejected config leave the file untouched",
+            t0.elapsed().as_secs_f64()
+        );
+    }
     let Run { lab, .. } = r;
     lab.down();
 }
 
+/// Undoes `chattr +i` even when an assertion fails (the lab must be able to clean up).
+struct Immutable(PathBuf);
+
+impl Immutable {
+    fn set(p: &Path) -> Immutable {
+        let st = Command::new("chattr")
+            .arg("+i")
+            .arg(p)
+            .status()
+            .expect("chattr");
+        assert!(st.success(), "chattr +i {}", p.display());
+        Immutable(p.to_path_buf())
+    }
+}
+
+impl Drop for Immutable {
+    fn drop(&mut self) {
+        let _ = Command::new("chattr").arg("-i").arg(&self.0).status();
+    }
+}
+
+/// n1 with bad routes: a read-only file is reported and left alone; a result the server's
+/// `-t` rejects leaves the original untouched and fails with the server's message; then the
+/// real repair.
+fn failures(r: &mut Run, pw: &str) {
+    r.lab.lab_ok("break", &["bad-routes", "n1"]);
+    let st = r.lab.state();
+    let conf = st.nodes[0].config.clone();
+    let broken = std::fs::read(&conf).expect("config");
+
+    {
+        let _ro = Immutable::set(&conf);
+        let o = r.nr(&["run", "cluster-config", "--yes"]);
+        assert_ne!(o.code, 0, "{}", o.text());
+        assert!(
+            o.stdout.contains("read-only") || o.stderr.contains("read-only"),
+            "a read-only config must be named as such:\n{}",
+            o.text()
+        );
+    }
+    assert_eq!(std::fs::read(&conf).expect("config"), broken);
+
+    let fake = r._tmp.path().join("fake-nats-server");
+    std::fs::write(
+        &fake,
+        "#!/bin/sh\necho \"nats-server: $3: rejected on purpose by the test\" >&2\nexit 1\n",
+    )
+    .expect("fake server");
+    let _ = Command::new("chmod").arg("755").arg(&fake).status();
+    let inv_text = std::fs::read_to_string(&r.lab.inventory).expect("inventory");
+    let real_bin = st.nats_server.to_string_lossy().into_owned();
+    assert!(inv_text.contains(&real_bin), "{inv_text}");
+    let inv2 = r._tmp.path().join("inventory-fake-bin.yaml");
+    std::fs::write(&inv2, inv_text.replace(&real_bin, &fake.to_string_lossy()))
+        .expect("inventory copy");
+    let o = r.nr_with(&inv2, &["run", "cluster-config", "--yes"]);
+    assert_ne!(o.code, 0, "{}", o.text());
+    let all = format!("{}{}", o.stdout, o.stderr);
+    assert!(
+        all.contains("rejected on purpose by the test") && all.contains("untouched"),
+        "the server's own message must be shown:\n{}",
+        o.text()
+    );
+    assert_eq!(std::fs::read(&conf).expect("config"), broken);
+    let dir = conf.parent().expect("dir");
+    let left: Vec<String> = std::fs::read_dir(dir)
+        .expect("dir")
+        .flatten()
+        .map(|e| e.file_name().to_string_lossy().into_owned())
+        .filter(|f| f.contains("nats-rescue"))
+        .collect();
+    assert!(left.is_empty(), "temp files left: {left:?}");
+
+    let o = r.nr(&["run", "cluster-config", "--yes"]);
+    assert_eq!(o.code, 0, "{}", o.text());
+    let text = std::fs::read_to_string(&conf).expect("config");
+    assert!(
+        !text.contains(":6299") && text.contains(&format!(":{pw}@")),
+        "{text}"
+    );
+    assert!(!r.printed.contains(pw), "the route password was printed");
+    for f in files_under(&r.journals) {
+        let t = String::from_utf8_lossy(&std::fs::read(&f).expect("journal")).into_owned();
+        assert!(!t.contains(pw), "the route password is in {}", f.display());
+    }
+}
+
 #[test]
 fn config_repair_route_auth_nats_2_15() {
-    scenario(&modern_server(), "route-auth 2.15", &["--route-auth"]);
+    scenario(&modern_server(), "route-auth 2.15", &["--route-auth"], true);
 }
 
 #[test]
 fn config_repair_route_auth_nats_2_9() {
-    scenario(&legacy_server(), "route-auth 2.9", &["--route-auth"]);
+    scenario(&legacy_server(), "route-auth 2.9", &["--route-auth"], false);
 }
 
 #[test]
@@ -297,5 +395,6 @@ fn config_repair_helm_json_nats_2_15() {
         &modern_server(),
         "helm 2.15",
         &["--config-style", "helm", "--route-auth"],
+        false,
     );
 }
