@@ -152,6 +152,14 @@ pub(super) fn plan(inv: &Inventory, node: &Node, cap: &CapturedConfig) -> Result
     })
 }
 
+/// What the write does, in one line (shown to the operator; the script's first line).
+pub(super) fn describe(node: &Node, p: &Planned) -> String {
+    format!(
+        "rewrite the routes array of {}, test it with `{} -t -c`, replace the file",
+        p.file, node.nats.server_bin
+    )
+}
+
 /// The write script for `p`; `redacted` puts the redacted text in (for the journal).
 pub(super) fn write_script(node: &Node, p: &Planned, redacted: bool) -> String {
     let text = if redacted {
@@ -160,7 +168,8 @@ pub(super) fn write_script(node: &Node, p: &Planned, redacted: bool) -> String {
         p.text.clone()
     };
     let mut s = format!(
-        "NEW_TEXT={}\nset -- {} {} {}",
+        "# {}\nNEW_TEXT={}\nset -- {} {} {}",
+        describe(node, p).replace('\n', " "),
         quote(&text),
         quote(&p.file),
         quote(&node.nats.server_bin),
@@ -310,10 +319,7 @@ impl Engine<'_> {
                 self.note(diff);
                 self.ui(UiEvent::Command {
                     node: n.name.clone(),
-                    command: format!(
-                        "rewrite the routes array of {}, test it with `{} -t -c`, replace the file",
-                        planned.file, n.nats.server_bin
-                    ),
+                    command: describe(n, &planned),
                     mutating: true,
                     rehearsal: true,
                 });
@@ -337,10 +343,7 @@ impl Engine<'_> {
             })?;
             self.ui(UiEvent::Command {
                 node: n.name.clone(),
-                command: format!(
-                    "rewrite the routes array of {} (tested with `{} -t -c`, replaced atomically)",
-                    planned.file, n.nats.server_bin
-                ),
+                command: describe(n, &planned),
                 mutating: true,
                 rehearsal: false,
             });
