@@ -499,6 +499,66 @@ mod tests {
         );
     }
 
+    fn sh(script: &str) -> std::process::Output {
+        std::process::Command::new("sh")
+            .arg("-c")
+            .arg(script)
+            .output()
+            .unwrap()
+    }
+
+    /// The write script and the check, run for real on this machine with a stand-in server
+    /// binary: accepted → replaced (mode kept, no temp file), rejected → untouched with the
+    /// server's message; the check tells the two apart.
+    #[test]
+    fn write_script_replaces_only_what_the_server_accepts() {
+        use std::os::unix::fs::PermissionsExt;
+        let dir = tempfile::tempdir().unwrap();
+        let conf = dir.path().join("n1.conf");
+        std::fs::write(&conf, CLASSIC).unwrap();
+        std::fs::set_permissions(&conf, std::fs::Permissions::from_mode(0o640)).unwrap();
+        let bin = dir.path().join("fake-server");
+        std::fs::write(
+            &bin,
+            "#!/bin/sh\ngrep -q 6222 \"$3\" && exit 0\necho \"bad config $3\" >&2\nexit 1\n",
+        )
+        .unwrap();
+        std::fs::set_permissions(&bin, std::fs::Permissions::from_mode(0o755)).unwrap();
+        let text = format!(
+            "cluster: c\ndefaults:\n  nats: {{cluster_port: 6222, server_bin: {}}}\nnodes:\n  - {{name: n1, host: 10.9.0.11, nats: {{cluster_host: n1}}}}\n  - {{name: n2, host: 10.9.0.12, nats: {{cluster_host: n2}}}}\n  - {{name: n3, host: 10.9.0.13, nats: {{cluster_host: n3}}}}\n",
+            bin.display()
+        );
+        let inv = Inventory::parse(Path::new("i.yaml"), &text).unwrap();
+        let path = conf.to_string_lossy().into_owned();
+        let p = plan(&inv, &inv.nodes[0], &cap(&path, CLASSIC)).unwrap();
+        assert!(!sh(&check_script(&p)).status.success(), "not applied yet");
+
+        // rejected: the stand-in refuses a config without 6222
+        let mut bad = p.clone();
+        bad.text = CLASSIC.replace("6222", "6211");
+        let o = sh(&write_script(&inv.nodes[0], &bad, false));
+        assert_eq!(o.status.code(), Some(5));
+        let err = String::from_utf8_lossy(&o.stderr);
+        assert!(
+            err.contains("bad config") && err.contains("untouched"),
+            "{err}"
+        );
+        assert_eq!(std::fs::read_to_string(&conf).unwrap(), CLASSIC);
+
+        let o = sh(&write_script(&inv.nodes[0], &p, false));
+        assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+        assert_eq!(std::fs::read_to_string(&conf).unwrap(), p.text);
+        let mode = std::fs::metadata(&conf).unwrap().permissions().mode() & 0o777;
+        assert_eq!(mode, 0o640);
+        assert!(sh(&check_script(&p)).status.success(), "applied");
+        let left: Vec<_> = std::fs::read_dir(dir.path())
+            .unwrap()
+            .flatten()
+            .filter(|e| e.file_name().to_string_lossy().contains("nats-rescue"))
+            .collect();
+        assert!(left.is_empty(), "{left:?}");
+    }
+
     #[test]
     fn scripts_are_valid_sh() {
         let inv = inv();
