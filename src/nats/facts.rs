@@ -367,7 +367,15 @@ impl NodeFacts {
             f.cluster_name = v.cluster.as_ref().and_then(|c| c.name.clone());
             if let Some(c) = &v.cluster {
                 if !c.urls.is_empty() {
-                    f.configured_routes = c.urls.clone();
+                    // `host:port` as servers print them; any credentials are taken out.
+                    f.configured_routes = c
+                        .urls
+                        .iter()
+                        .map(|u| {
+                            crate::natsconf::RouteUrl::parse(u)
+                                .map_or_else(|_| crate::natsconf::redact(u), |r| r.redacted())
+                        })
+                        .collect();
                     f.configured_routes_source = Some("varz".into());
                 }
             }
