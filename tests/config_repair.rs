@@ -43,13 +43,19 @@ impl Run {
     }
 
     fn nr_with(&mut self, inv: &Path, args: &[&str]) -> Out {
+        let j = self.journals.clone();
+        self.nr_env(inv, &j, &[], args)
+    }
+
+    fn nr_env(&mut self, inv: &Path, journals: &Path, env: &[(&str, &str)], args: &[&str]) -> Out {
         let o = Command::new(env!("CARGO_BIN_EXE_nats-rescue"))
             .arg("-i")
             .arg(inv)
             .args(args)
             .env_remove("NATS_RESCUE_INVENTORY")
-            .env("NATS_RESCUE_JOURNAL_DIR", &self.journals)
+            .env("NATS_RESCUE_JOURNAL_DIR", journals)
             .env("NO_COLOR", "1")
+            .envs(env.iter().copied())
             .stdin(std::process::Stdio::null())
             .output()
             .expect("run nats-rescue");
@@ -287,6 +293,16 @@ fn scenario(server: &Path, label: &str, extra: &[&str], failure_paths: bool) {
             "[{label} {:>5.1}s] read-only config and a rejected config leave the file untouched",
             t0.elapsed().as_secs_f64()
         );
+        crash_and_resume(&mut r, &pw);
+        eprintln!(
+            "[{label} {:>5.1}s] killed right after the rewrite intent: resume settles it by its check and repairs",
+            t0.elapsed().as_secs_f64()
+        );
+        for f in files_under(&r.journals) {
+            let t = String::from_utf8_lossy(&std::fs::read(&f).expect("journal")).into_owned();
+            assert!(!t.contains(&pw), "the route password is in {}", f.display());
+        }
+        assert!(!r.printed.contains(&pw), "the route password was printed");
     }
     let Run { lab, .. } = r;
     lab.down();
@@ -396,5 +412,87 @@ fn config_repair_helm_json_nats_2_15() {
         "helm 2.15",
         &["--config-style", "helm", "--route-auth"],
         false,
+    );
+}
+
+fn records(p: &Path) -> Vec<Value> {
+    std::fs::read_to_string(p)
+        .expect("journal")
+        .lines()
+        .filter_map(|l| serde_json::from_str(l).ok())
+        .collect()
+}
+
+/// n1 with bad routes; the run is killed right after the rewrite's intent is fsynced (the
+/// write never sent); `resume --yes` runs the journaled check (not applied), repeats the
+/// action from a fresh read of the file, and the routes are repaired.
+fn crash_and_resume(r: &mut Run, pw: &str) {
+    // the rewrite intent's seq in the last run of the same shape (n1 only, see `failures`)
+    let mut journals: Vec<PathBuf> = files_under(&r.journals)
+        .into_iter()
+        .filter(|p| {
+            p.parent() == Some(r.journals.as_path())
+                && p.to_string_lossy().contains("cluster-config")
+                && p.extension().is_some_and(|e| e == "jsonl")
+        })
+        .collect();
+    journals.sort();
+    let last = journals.last().expect("a cluster-config journal");
+    let seq = records(last)
+        .iter()
+        .find(|x| x["event"] == "action_intent" && x["step"] == "rewrite")
+        .and_then(|x| x["seq"].as_u64())
+        .expect("a rewrite intent in the last run");
+
+    r.lab.lab_ok("break", &["bad-routes", "n1"]);
+    let conf = r.lab.state().nodes[0].config.clone();
+    let broken = std::fs::read(&conf).expect("config");
+    let jd = r.journals.join("crash");
+    std::fs::create_dir_all(&jd).expect("crash journal dir");
+    let inv = r.lab.inventory.clone();
+    let seq_s = seq.to_string();
+    let o = r.nr_env(
+        &inv,
+        &jd,
+        &[("NATS_RESCUE_TEST_CRASH_AFTER", seq_s.as_str())],
+        &["run", "cluster-config", "--yes"],
+    );
+    assert_ne!(o.code, 0, "the crash hook must stop the run:\n{}", o.text());
+    let path = files_under(&jd)
+        .into_iter()
+        .find(|p| p.extension().is_some_and(|e| e == "jsonl"))
+        .expect("crash journal");
+    let recs = records(&path);
+    let tail = recs.last().expect("records");
+    assert!(
+        tail["event"] == "action_intent" && tail["action"] == "rewrite@n1",
+        "the journal must end with the rewrite intent: {tail}"
+    );
+    assert!(
+        !tail["command"].as_str().unwrap_or("").contains(pw),
+        "intent not redacted"
+    );
+    assert_eq!(
+        std::fs::read(&conf).expect("config"),
+        broken,
+        "nothing was sent"
+    );
+
+    let o = r.nr_env(&inv, &jd, &[], &["resume", "--yes"]);
+    assert_eq!(o.code, 0, "resume:\n{}", o.text());
+    let recs = records(&path);
+    let decisions: Vec<String> = recs
+        .iter()
+        .filter(|x| x["event"] == "decision" && x["action"] == "rewrite@n1")
+        .map(|x| x["decision"].as_str().unwrap_or("?").to_string())
+        .collect();
+    assert!(
+        decisions.iter().any(|d| d.contains("check")),
+        "the in-doubt rewrite must be decided by its check: {decisions:?}"
+    );
+    let text = std::fs::read_to_string(&conf).expect("config");
+    assert!(
+        !text.contains(":6299") && text.contains(&format!(":{pw}@")),
+        "{text}"
     );
 }
