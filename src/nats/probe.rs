@@ -172,44 +172,6 @@ pub fn last_record_seq(b: &[u8]) -> Option<u64> {
     }
 }
 
-/// Route URLs in text such as `routes = [ nats://a:6222, "nats://u:p@b:6222" ]`.
-pub fn extract_route_urls(text: &str) -> Vec<String> {
-    let mut out = Vec::new();
-    for line in text.lines() {
-        let line = line.split('#').next().unwrap_or("");
-        let line = line
-            .split("//")
-            .enumerate()
-            .fold(String::new(), |mut acc, (i, part)| {
-                // keep `scheme://`, drop `// comment` (a `//` not preceded by `:`)
-                if i > 0 {
-                    if acc.ends_with(':') {
-                        acc.push_str("//");
-                    } else {
-                        return acc;
-                    }
-                }
-                acc.push_str(part);
-                acc
-            });
-        for tok in line.split(|c: char| {
-            c.is_whitespace() || c == ',' || c == '[' || c == ']' || c == '"' || c == '\''
-        }) {
-            if let Some(pos) = tok.find("://") {
-                let scheme = &tok[..pos];
-                if !scheme.is_empty()
-                    && scheme
-                        .chars()
-                        .all(|c| c.is_ascii_alphanumeric() || "+.-".contains(c))
-                {
-                    out.push(tok.to_string());
-                }
-            }
-        }
-    }
-    out
-}
-
 impl ShellReport {
     pub fn parse(stdout: &str, store_dir: &str, cluster_port: u16) -> ShellReport {
         let mut r = ShellReport {
