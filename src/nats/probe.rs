@@ -594,6 +594,41 @@ FW -A INPUT -p tcp -m tcp --dport 6222 -j DROP\nFW -A INPUT -p tcp --dport 16222
     }
 
     #[test]
+    fn script_prints_the_config_and_its_includes_for_the_parser() {
+        let dir = tempfile::tempdir().unwrap();
+        let main = dir.path().join("nats.conf");
+        std::fs::create_dir_all(dir.path().join("conf.d")).unwrap();
+        std::fs::write(
+            &main,
+            "server_name: n1\n  include \"conf.d/cluster.conf\" # routes live here\n",
+        )
+        .unwrap();
+        std::fs::write(
+            dir.path().join("conf.d/cluster.conf"),
+            "cluster {\n  port: 1\n  authorization { user: r, password: \"s3cr3t-pw\" }\n  routes = [\n    nats-route://r:s3cr3t-pw@127.0.0.1:1\n  ]\n}\n",
+        )
+        .unwrap();
+        let text = format!(
+            "cluster: c\ndefaults:\n  nats:\n    cluster_port: 1\n    monitor_port: 2\n    store_dir: /nonexistent-nrs\n    config_file: {}\n    service:\n      status: \"false\"\nnodes:\n  - {{name: n1, host: 127.0.0.1}}\n  - {{name: n2, host: 127.0.0.1}}\n",
+            main.display()
+        );
+        let inv = Inventory::parse(std::path::Path::new("i.yaml"), &text).unwrap();
+        let t = crate::transport::local::LocalTransport::default();
+        let r = run_shell_probe(&t, &inv, &inv.nodes[0], Duration::from_secs(5)).unwrap();
+        let c = r.config.clone().unwrap();
+        assert_eq!(c.files.len(), 2, "{c:?}");
+        assert_eq!(
+            c.routes_file.as_deref(),
+            Some(dir.path().join("conf.d/cluster.conf").to_str().unwrap())
+        );
+        assert_eq!(c.routes, vec!["nats-route://r:[REDACTED]@127.0.0.1:1"]);
+        assert!(c.cluster_authorization && c.routes_have_credentials);
+        assert_eq!(c.server_name.as_deref(), Some("n1"));
+        assert_eq!(r.config_writable, Some(true));
+        assert!(!format!("{c:?}").contains("s3cr3t-pw"));
+    }
+
+    #[test]
     fn script_runs_locally_without_crashing() {
         // Runs the real script on this machine against a closed port: every line parses.
         let text = "cluster: c\ndefaults:\n  nats:\n    cluster_port: 1\n    monitor_port: 2\n    store_dir: /nonexistent-nrs\n    config_file: /nonexistent-nrs.conf\n    service:\n      status: \"false\"\nnodes:\n  - {name: n1, host: 127.0.0.1}\n  - {name: n2, host: 127.0.0.1}\n";
