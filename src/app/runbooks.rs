@@ -228,6 +228,15 @@ fn render(p: &Plan) -> String {
                     src(b.dest.as_ref()).unwrap_or(crate::engine::DEFAULT_BACKUP_DEST)
                 ));
             }
+            Action::RewriteRoutes(r) => {
+                if let Some(on) = &r.on {
+                    o.push_str(&format!("      on: {}\n", on.source()));
+                }
+                o.push_str(&format!(
+                    "      rewrites cluster.routes of {} to the inventory's peers (tested with nats-server -t, replaced atomically)\n",
+                    src(r.config_file.as_ref()).unwrap_or("{{ node.config_file }}")
+                ));
+            }
             Action::Nodes(a) => render_nodes(&mut o, s, a),
             Action::Note => {}
         }

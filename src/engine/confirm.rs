@@ -35,6 +35,7 @@ impl<'a> Engine<'a> {
             let (order, request, backup) = match &s.action {
                 Action::Nodes(a) => (a.order.is_serial(), Some(&a.request), None),
                 Action::Backup(b) => (false, None, Some(b)),
+                Action::RewriteRoutes(_) => (false, None, None),
                 _ => continue,
             };
             let targets = match self.targets(s) {
@@ -75,7 +76,7 @@ impl<'a> Engine<'a> {
                         "archive {} (tar.gz, verified, SHA-256 journaled)",
                         b.path.render(&ctx).unwrap_or_default()
                     ),
-                    _ => String::new(),
+                    _ => super::routes::preview(self.inv, &n),
                 };
                 lines.push(format!("    {}: {}", n.name, cmd));
             }

@@ -17,6 +17,7 @@ pub mod interrupt;
 pub mod prompter;
 pub mod receipt;
 mod resume;
+mod routes;
 mod step;
 mod wait;
 

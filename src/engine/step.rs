@@ -131,6 +131,7 @@ impl<'a> Engine<'a> {
             Action::Confirm(c) => self.confirm(index, step, c),
             Action::Wait(w) => self.wait(step, w),
             Action::Backup(b) => self.backup(step, b, targets),
+            Action::RewriteRoutes(r) => self.rewrite_routes(step, r, targets),
             Action::Nodes(a) => self.nodes(step, a, targets),
             Action::Note => Ok(()),
         }

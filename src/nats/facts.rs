@@ -210,6 +210,10 @@ pub struct NodeFacts {
     pub configured_routes: Vec<String>,
     /// `config` (the file, over SSH) | `varz` (`cluster.urls`)
     pub configured_routes_source: Option<String>,
+    /// The config file read over SSH and parsed (secrets removed; see `configfacts`).
+    pub config: Option<super::configfacts::ConfigFacts>,
+    /// The config file is writable by the probe's user (false on a read-only config map).
+    pub config_writable: Option<bool>,
     pub healthz: HealthzFacts,
     /// Peer name → `ok` | `refused` | `timeout` | `unresolved` | `unreachable` | `error: …`
     pub peer_tcp: BTreeMap<String, String>,
@@ -377,7 +381,15 @@ impl NodeFacts {
             f.uptime_s = uptime_s(v.start.as_deref(), v.now.as_deref());
             if let Some(c) = &v.cluster {
                 if !c.urls.is_empty() {
-                    f.configured_routes = c.urls.clone();
+                    // `host:port` as servers print them; any credentials are taken out.
+                    f.configured_routes = c
+                        .urls
+                        .iter()
+                        .map(|u| {
+                            crate::natsconf::RouteUrl::parse(u)
+                                .map_or_else(|_| crate::natsconf::redact(u), |r| r.redacted())
+                        })
+                        .collect();
                     f.configured_routes_source = Some("varz".into());
                 }
             }
@@ -648,6 +660,11 @@ impl NodeFacts {
         if !r.config_routes.is_empty() {
             self.configured_routes = r.config_routes.clone();
             self.configured_routes_source = Some("config".into());
+        }
+        self.config = r.config.clone();
+        self.config_writable = r.config_writable;
+        if let Some(e) = r.config.as_ref().and_then(|c| c.error.as_ref()) {
+            self.errors.push(format!("config: {e}"));
         }
         self.firewall_rules = r.firewall.clone();
 

@@ -5,6 +5,7 @@
 //! Entry point: [`probe::gather`] → [`facts::ClusterFacts`] (with `signals`).
 
 pub mod cluster;
+pub mod configfacts;
 pub mod facts;
 pub mod monitor;
 pub mod probe;

@@ -42,7 +42,7 @@ pub(super) fn route_mismatch(inv: &Inventory, n: &NodeFacts) -> Option<RouteMism
     let expected: Vec<String> = inv
         .nodes
         .iter()
-        .map(|x| format!("{}:{}", x.host, x.nats.cluster_port))
+        .map(|x| format!("{}:{}", route_host(x), x.nats.cluster_port))
         .collect();
     let mut matched_peers: BTreeSet<String> = BTreeSet::new();
     let mut unknown = Vec::new();
@@ -85,10 +85,20 @@ pub(super) fn route_mismatch(inv: &Inventory, n: &NodeFacts) -> Option<RouteMism
     })
 }
 
-/// Does route `h:p` (as configured on node `on`) point at inventory node `x`?
+/// The address peers use in their routes to `x`: `nats.cluster_host` when the inventory sets
+/// it, else `host`.
+pub fn route_host(x: &Node) -> &str {
+    x.nats.cluster_host.as_deref().unwrap_or(&x.host)
+}
+
+/// Does route `h:p` (as configured on node `on`) point at inventory node `x`? A route to the
+/// node itself is normal (the Helm chart lists every server; the server skips its own).
 fn route_matches(on: &NodeFacts, h: &str, p: u16, x: &Node) -> bool {
     if p != x.nats.cluster_port {
         return false;
+    }
+    if x.nats.cluster_host.is_some() && h.eq_ignore_ascii_case(route_host(x)) {
+        return true;
     }
     let xh = x.host.to_ascii_lowercase();
     if h == xh {

@@ -1274,3 +1274,35 @@ fn just_restarted_and_routed_is_converging_then_judged_as_usual() {
     let later = build(Some(CONVERGING_WINDOW_S + 1));
     assert!(!causes(&later).contains(&CONVERGING), "{:?}", later.signals);
 }
+
+#[test]
+fn routes_by_cluster_host_including_self_are_fine_and_wrong_ports_are_not() {
+    // Inventory with `cluster_host` (the lab's shape: SSH by address, routes by host name),
+    // routes as the Helm chart writes them (every server, this one included), with
+    // credentials (redacted by the config reading).
+    let text = "cluster: c\ndefaults:\n  nats: {cluster_port: 6222}\nnodes:\n  - {name: n1, host: 10.9.0.11, nats: {cluster_host: nats-1}}\n  - {name: n2, host: 10.9.0.12, nats: {cluster_host: nats-2}}\n  - {name: n3, host: 10.9.0.13, nats: {cluster_host: nats-3}}\n";
+    let inv = Inventory::parse(Path::new("i.yaml"), text).unwrap();
+    let node = |routes: &[&str]| {
+        let mut n = NodeFacts::new("n1");
+        n.configured_routes = routes.iter().map(|s| s.to_string()).collect();
+        n.configured_routes_source = Some("config".into());
+        n
+    };
+    let good = node(&[
+        "nats://route:[REDACTED]@nats-1:6222",
+        "nats://route:[REDACTED]@NATS-2:6222",
+        "nats://route:[REDACTED]@nats-3:6222",
+    ]);
+    assert_eq!(super::routes::route_mismatch(&inv, &good), None);
+    let bad = node(&[
+        "nats://route:[REDACTED]@nats-1:6299",
+        "nats://route:[REDACTED]@nats-2:6299",
+    ]);
+    let m = super::routes::route_mismatch(&inv, &bad).unwrap();
+    assert_eq!(
+        m.expected,
+        vec!["nats-1:6222", "nats-2:6222", "nats-3:6222"]
+    );
+    assert_eq!(m.unknown.len(), 2);
+    assert_eq!(m.missing, vec!["n2", "n3"]);
+}

@@ -10,7 +10,7 @@ pub mod validate;
 
 pub use plan::{
     Action, BackupSpec, Confidence, ConfidenceSpec, ConfirmSpec, FindingSpec, Group, NodeAction,
-    Order, Plan, Request, Source, Step, WaitSpec,
+    Order, Plan, Request, RewriteRoutesSpec, Source, Step, WaitSpec,
 };
 pub use raw::StepKind;
 pub use source::{Library, LoadError};

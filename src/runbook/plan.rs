@@ -167,6 +167,18 @@ pub struct BackupSpec {
     pub privileged: bool,
 }
 
+/// The built-in routes rewrite (`rewrite_routes:`): on each node, read the config, point
+/// `cluster.routes` at the inventory's peers (keeping scheme and credentials), test the result
+/// with `<nats.server_bin> -t -c`, then replace the file atomically.
+#[derive(Debug, Clone)]
+pub struct RewriteRoutesSpec {
+    /// Default: the node's `nats.config_file`.
+    pub config_file: Option<Template>,
+    pub on: Option<Expr>,
+    pub timeout: Option<Duration>,
+    pub privileged: bool,
+}
+
 /// The one thing a step does. "Exactly one action per step" is this type.
 #[derive(Debug, Clone)]
 pub enum Action {
@@ -177,6 +189,7 @@ pub enum Action {
     Wait(WaitSpec),
     Nodes(NodeAction),
     Backup(BackupSpec),
+    RewriteRoutes(RewriteRoutesSpec),
     /// Only shows its `message` / `recommend`.
     Note,
 }
@@ -217,13 +230,17 @@ impl Step {
     }
     /// Runs a command, GET or backup on nodes.
     pub fn is_per_node(&self) -> bool {
-        matches!(self.action, Action::Nodes(_) | Action::Backup(_))
+        matches!(
+            self.action,
+            Action::Nodes(_) | Action::Backup(_) | Action::RewriteRoutes(_)
+        )
     }
     /// Which nodes, when the step is per node.
     pub fn on(&self) -> Option<&Expr> {
         match &self.action {
             Action::Nodes(a) => a.on.as_ref(),
             Action::Backup(b) => b.on.as_ref(),
+            Action::RewriteRoutes(r) => r.on.as_ref(),
             _ => None,
         }
     }
@@ -238,6 +255,7 @@ impl Step {
         match &self.action {
             Action::Nodes(a) => a.privileged,
             Action::Backup(b) => b.privileged,
+            Action::RewriteRoutes(r) => r.privileged,
             _ => false,
         }
     }

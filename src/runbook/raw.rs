@@ -131,6 +131,9 @@ pub struct RawStep {
     pub privileged: bool,
     #[serde(default)]
     pub backup: Option<RawBackup>,
+    /// Built-in: rewrite `cluster.routes` of the node's config to the inventory's peers.
+    #[serde(default)]
+    pub rewrite_routes: Option<RawRewriteRoutes>,
     /// Step id of a backup step that must have succeeded on every target node first.
     #[serde(default)]
     pub requires_backup: Option<String>,
@@ -209,4 +212,13 @@ pub struct RawBackup {
     /// Directory for the archive on the node (template); default `/var/backups/nats-rescue`.
     #[serde(default)]
     pub dest: Option<String>,
+}
+
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawRewriteRoutes {
+    /// The node's config file (template); default `{{ node.config_file }}`. The routes are
+    /// rewritten in the file that holds them (an included file when they live there).
+    #[serde(default)]
+    pub config_file: Option<String>,
 }

@@ -112,8 +112,15 @@ pub struct ShellReport {
     /// Sequence of the last record in the newest WAL block (= last Raft log index).
     pub wal_last_index: Option<u64>,
     pub config_readable: Option<bool>,
-    /// Route URLs found in the config's `routes` block.
+    /// Route URLs of the config's `cluster.routes`, as parsed (credentials redacted).
     pub config_routes: Vec<String>,
+    /// The config file and its includes as printed (`CFGFILE`/`CFGL` lines). Holds secrets:
+    /// never journaled or printed; [`ShellReport::config`] is the redacted reading.
+    pub config_capture: super::configfacts::CapturedConfig,
+    /// The parsed config, secrets removed.
+    pub config: Option<super::configfacts::ConfigFacts>,
+    /// The config file is writable by the probe's user.
+    pub config_writable: Option<bool>,
     pub firewall: Vec<String>,
     /// The script ran to its end.
     pub complete: bool,
@@ -165,62 +172,6 @@ pub fn last_record_seq(b: &[u8]) -> Option<u64> {
     }
 }
 
-/// Route URLs in text such as `routes = [ nats://a:6222, "nats://u:p@b:6222" ]`.
-pub fn extract_route_urls(text: &str) -> Vec<String> {
-    let mut out = Vec::new();
-    for line in text.lines() {
-        let line = line.split('#').next().unwrap_or("");
-        let line = line
-            .split("//")
-            .enumerate()
-            .fold(String::new(), |mut acc, (i, part)| {
-                // keep `scheme://`, drop `// comment` (a `//` not preceded by `:`)
-                if i > 0 {
-                    if acc.ends_with(':') {
-                        acc.push_str("//");
-                    } else {
-                        return acc;
-                    }
-                }
-                acc.push_str(part);
-                acc
-            });
-        for tok in line.split(|c: char| {
-            c.is_whitespace() || c == ',' || c == '[' || c == ']' || c == '"' || c == '\''
-        }) {
-            if let Some(pos) = tok.find("://") {
-                let scheme = &tok[..pos];
-                if !scheme.is_empty()
-                    && scheme
-                        .chars()
-                        .all(|c| c.is_ascii_alphanumeric() || "+.-".contains(c))
-                {
-                    out.push(mask_userinfo(tok));
-                }
-            }
-        }
-    }
-    out
-}
-
-/// A route URL with its password (or token) replaced by `***`: facts are shown and
-/// journaled, route credentials never are (`nats-route://route:***@n1:6222`).
-pub fn mask_userinfo(url: &str) -> String {
-    let Some(pos) = url.find("://") else {
-        return url.to_string();
-    };
-    let (scheme, rest) = url.split_at(pos + 3);
-    let Some(at) = rest.rfind('@') else {
-        return url.to_string();
-    };
-    let (userinfo, host) = rest.split_at(at);
-    let masked = match userinfo.split_once(':') {
-        Some((user, _)) => format!("{user}:***"),
-        None => "***".to_string(),
-    };
-    format!("{scheme}{masked}{host}")
-}
-
 impl ShellReport {
     pub fn parse(stdout: &str, store_dir: &str, cluster_port: u16) -> ShellReport {
         let mut r = ShellReport {
@@ -228,7 +179,7 @@ impl ShellReport {
             ..Default::default()
         };
         let mut listen_seen = false;
-        let mut cfg_text = String::new();
+        let mut cfg_file: Option<(String, String)> = None;
         let mut mem_total = None;
         let mut mem_avail = None;
         let port_re = regex::Regex::new(&format!(r"(^|[^0-9]){cluster_port}([^0-9]|$)")).ok();
@@ -350,10 +301,22 @@ impl ShellReport {
                 }
                 "WALLAST" => r.wal_last_index = last_record_seq(&hex_bytes(rest)),
                 "CONFIG" => r.config_readable = Some(f.first() == Some(&"yes")),
-                "CFG" => {
-                    cfg_text.push_str(rest);
-                    cfg_text.push('\n');
+                "CFGFILE" => cfg_file = Some((rest.to_string(), String::new())),
+                "CFGL" => {
+                    if let Some((_, t)) = cfg_file.as_mut() {
+                        t.push_str(rest);
+                        t.push('\n');
+                    }
                 }
+                "CFGEND" => {
+                    if let Some(f) = cfg_file.take() {
+                        if !r.config_capture.files.iter().any(|(p, _)| p == &f.0) {
+                            r.config_capture.files.push(f);
+                        }
+                    }
+                }
+                "CFGMISSING" => r.config_capture.missing.push(rest.to_string()),
+                "CONFIGRW" => r.config_writable = Some(f.first() == Some(&"yes")),
                 "FW" => {
                     let keep = port_re.as_ref().map(|re| re.is_match(rest)).unwrap_or(true);
                     if keep && !rest.trim().is_empty() {
@@ -370,7 +333,12 @@ impl ShellReport {
         }
         r.mem_total_kb = mem_total;
         r.mem_available_kb = mem_avail;
-        r.config_routes = extract_route_urls(&cfg_text);
+        r.config = r.config_capture.facts();
+        r.config_routes = r
+            .config
+            .as_ref()
+            .map(|c| c.routes.clone())
+            .unwrap_or_default();
         if !r.complete {
             r.errors
                 .push("probe script output ended early (timeout or killed)".into());

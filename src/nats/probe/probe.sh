@@ -95,17 +95,33 @@ if [ -d "$META" ]; then
 else
   echo "METADIR no"
 fi
-# 6. configured routes (the routes block of the config file) and their names
-if [ -r "$CONFIG_FILE" ]; then
-  echo "CONFIG yes"
-  awk '/^[ \t]*routes[ \t]*[:=]?[ \t]*\[/ {on=1} on {print "CFG " $0} on && /\]/ {on=0}' "$CONFIG_FILE" 2>/dev/null | head -n 100
-  for h in $(awk '/^[ \t]*routes[ \t]*[:=]?[ \t]*\[/ {on=1} on {print} on && /\]/ {on=0}' "$CONFIG_FILE" 2>/dev/null \
-      | grep -o '[A-Za-z][A-Za-z0-9+.-]*://[^] ,"'"'"']*' | sed 's#^[^:]*://##; s#^.*@##; s#/.*$##; s#:[0-9]*$##' | sort -u); do
+# 6. the config file and the files it includes, printed whole (parsed by the caller, which
+# keeps secrets out of its facts), and the resolution of every host name in a URL in them
+rdns_seen=" "
+cfg_print() { # $1 path, $2 depth
+  if [ ! -r "$1" ]; then echo "CFGMISSING $1"; return; fi
+  echo "CFGFILE $1"
+  sed 's/^/CFGL /' "$1" 2>/dev/null | head -n 20000
+  echo "CFGEND"
+  for h in $(grep -o '[A-Za-z][A-Za-z0-9+.-]*://[^] ,"'"'"']*' "$1" 2>/dev/null \
+      | sed 's#^[^:]*://##; s#^.*@##; s#/.*$##; s#:[0-9]*$##' | sort -u); do
     case "$h" in *[!0-9.]*) ;; *) continue ;; esac
-    case "$h" in *:*|\[*) continue ;; esac
+    case "$h" in *:*|\[*|*'$'*) continue ;; esac
+    case "$rdns_seen" in *" $h "*) continue ;; esac
+    rdns_seen="$rdns_seen$h "
     a=$(getent hosts "$h" 2>/dev/null | awk '{print $1}' | tr '\n' ' ')
     if [ -n "$a" ]; then echo "RDNS $h ok $a"; else echo "RDNS $h failed"; fi
   done
+  [ "$2" -ge 4 ] && return
+  for inc in $(sed -n 's/^[ \t]*include[ \t:=]*["'"'"']\{0,1\}\([^"'"'"' \t;]*\).*/\1/p' "$1" 2>/dev/null); do
+    case "$inc" in /*) ;; *) inc="${1%/*}/$inc" ;; esac
+    cfg_print "$inc" $(($2 + 1))
+  done
+}
+if [ -r "$CONFIG_FILE" ]; then
+  echo "CONFIG yes"
+  cfg_print "$CONFIG_FILE" 0
+  [ -w "$CONFIG_FILE" ] && echo "CONFIGRW yes" || echo "CONFIGRW no"
 else
   echo "CONFIG no"
   [ -e "$CONFIG_FILE" ] && unpriv "the config file $CONFIG_FILE (not readable)"

@@ -2,71 +2,6 @@
 use super::*;
 
 #[test]
-fn route_credentials_are_masked() {
-    assert_eq!(
-        mask_userinfo("nats-route://route:s3cret@n1:6222"),
-        "nats-route://route:***@n1:6222"
-    );
-    assert_eq!(mask_userinfo("nats://tok3n@n2:6222"), "nats://***@n2:6222");
-    assert_eq!(mask_userinfo("nats://n3:6222"), "nats://n3:6222");
-    let urls = extract_route_urls("routes = [ \"nats://a:p@w@h:1\" ]");
-    assert_eq!(urls, vec!["nats://a:***@h:1"]);
-}
-
-#[test]
-fn which_ssh_failures_make_a_node_unmanageable() {
-    let e = |s: &str| s.to_string();
-    let changed = TransportError::HostKeyChanged {
-        host: e("jump host ops@10.0.0.10 (10.0.0.10)"),
-        known_hosts: e("/k"),
-        known: e("ssh-ed25519 SHA256:a"),
-        offered: e("ssh-ed25519 SHA256:b"),
-    };
-    let why = unmanageable_reason(&changed).unwrap();
-    assert!(
-        why.starts_with("host key refused: HOST KEY CHANGED for jump host"),
-        "{why}"
-    );
-    let auth = TransportError::Auth {
-        user: e("ops"),
-        host: e("n1"),
-        reason: e("key rejected"),
-    };
-    assert!(unmanageable_reason(&auth)
-        .unwrap()
-        .contains("authentication failed"));
-    let jump_down = TransportError::Connect {
-        addr: e("jump host ops@10.0.0.10 (10.0.0.10:22)"),
-        reason: e("Connection refused"),
-    };
-    assert!(unmanageable_reason(&jump_down)
-        .unwrap()
-        .starts_with("jump host unusable"));
-    // The bastion is fine but the node behind it does not answer: down, not unmanageable.
-    let behind = TransportError::Connect {
-        addr: e("n1 (10.0.0.11:22) through the jump host ops@10.0.0.10"),
-        reason: e("the jump host cannot open a connection to 10.0.0.11:22"),
-    };
-    assert_eq!(unmanageable_reason(&behind), None);
-    // A node that is simply off is down, not unmanageable.
-    let off = TransportError::Connect {
-        addr: e("10.0.0.11:22"),
-        reason: e("Connection refused"),
-    };
-    assert_eq!(unmanageable_reason(&off), None);
-    let inv = Inventory::parse(
-            std::path::Path::new("i.yaml"),
-            "cluster: c\ndefaults: {ssh: {user: nats-admin, sudo: true}}\nnodes:\n  - {name: n1, host: 10.0.0.11}\n",
-        )
-        .unwrap();
-    assert_eq!(
-        sudoers_line(&inv.nodes[0]),
-        "nats-admin ALL=(root) NOPASSWD: ALL"
-    );
-    assert!(sudo_refused(&inv.nodes[0]).contains("for nats-admin (sudo -n refused)"));
-}
-
-#[test]
 fn parses_a_probe_output() {
     let out = "NRS_BEGIN 1\nSERVICE 3\nLISTEN 6222 no\nLISTEN 8222 no\n\
 TCP n2 10.0.0.12 6222 timeout\nTCP n3 nats-3 6222 refused\nDNS n3 nats-3 ok 10.0.0.13 \n\
@@ -75,7 +10,7 @@ STORE yes\nDF /dev/sda1 100000 97000 3000 98% /var\nMETADIR yes\n\
 TAVHEX 34 00 00 00 00 00 00 00 42 58 53 63 72 59 39 69 \n\
 COMMITHEX 19 00 00 00 00 00 00 00 \n\
 PEERSHEX 03 00 00 00 03 00 00 00 42 58 53 63 72 59 39 69 66 6a 46 79 45 6a 63 31 34 34 6a 7a 6b 56 39 44 00 00 \n\
-SNAP snap.2.7\nSNAP snap.52.25\nWAL 1 116\nCONFIG yes\nCFG   routes = [\nCFG     nats://127.0.0.1:16223 # n2\nCFG     \"nats://u:p@nats-3:6222\"\nCFG   ]\n\
+SNAP snap.2.7\nSNAP snap.52.25\nWAL 1 116\nCONFIG yes\nCFGFILE /etc/nats.conf\nCFGL cluster {\nCFGL   routes = [\nCFGL     nats://127.0.0.1:16223 # n2\nCFGL     \"nats://u:p@nats-3:6222\"\nCFGL   ]\nCFGL }\nCFGEND\n\
 FW -A INPUT -p tcp -m tcp --dport 6222 -j DROP\nFW -A INPUT -p tcp --dport 16222 -j DROP\nNRS_END\n";
     let r = ShellReport::parse(out, "/var/lib/nats", 6222);
     assert!(r.complete);
@@ -96,7 +31,11 @@ FW -A INPUT -p tcp -m tcp --dport 6222 -j DROP\nFW -A INPUT -p tcp --dport 16222
     assert_eq!(r.snapshots.iter().max(), Some(&(52, 25)));
     assert_eq!(
         r.config_routes,
-        vec!["nats://127.0.0.1:16223", "nats://u:***@nats-3:6222"]
+        vec!["nats://127.0.0.1:16223", "nats://u:[REDACTED]@nats-3:6222"]
+    );
+    assert_eq!(
+        r.config.as_ref().unwrap().routes_file.as_deref(),
+        Some("/etc/nats.conf")
     );
     assert_eq!(
         r.firewall,
@@ -154,6 +93,113 @@ fn script_is_valid_posix_sh() {
 }
 
 #[test]
+fn script_prints_the_config_and_its_includes_for_the_parser() {
+    let dir = tempfile::tempdir().unwrap();
+    let main = dir.path().join("nats.conf");
+    std::fs::create_dir_all(dir.path().join("conf.d")).unwrap();
+    std::fs::write(
+        &main,
+        "server_name: n1\n  include \"conf.d/cluster.conf\" # routes live here\n",
+    )
+    .unwrap();
+    std::fs::write(
+            dir.path().join("conf.d/cluster.conf"),
+            "cluster {\n  port: 1\n  authorization { user: r, password: \"s3cr3t-pw\" }\n  routes = [\n    nats-route://r:s3cr3t-pw@127.0.0.1:1\n  ]\n}\n",
+        )
+        .unwrap();
+    let text = format!(
+            "cluster: c\ndefaults:\n  nats:\n    cluster_port: 1\n    monitor_port: 2\n    store_dir: /nonexistent-nrs\n    config_file: {}\n    service:\n      status: \"false\"\nnodes:\n  - {{name: n1, host: 127.0.0.1}}\n  - {{name: n2, host: 127.0.0.1}}\n",
+            main.display()
+        );
+    let inv = Inventory::parse(std::path::Path::new("i.yaml"), &text).unwrap();
+    let t = crate::transport::local::LocalTransport::default();
+    let r = run_shell_probe(&t, &inv, &inv.nodes[0], Duration::from_secs(5)).unwrap();
+    let c = r.config.clone().unwrap();
+    assert_eq!(c.files.len(), 2, "{c:?}");
+    assert_eq!(
+        c.routes_file.as_deref(),
+        Some(dir.path().join("conf.d/cluster.conf").to_str().unwrap())
+    );
+    assert_eq!(c.routes, vec!["nats-route://r:[REDACTED]@127.0.0.1:1"]);
+    assert!(c.cluster_authorization && c.routes_have_credentials);
+    assert_eq!(c.server_name.as_deref(), Some("n1"));
+    assert_eq!(r.config_writable, Some(true));
+    assert!(!format!("{c:?}").contains("s3cr3t-pw"));
+}
+
+#[test]
+fn script_runs_locally_without_crashing() {
+    // Runs the real script on this machine against a closed port: every line parses.
+    let text = "cluster: c\ndefaults:\n  nats:\n    cluster_port: 1\n    monitor_port: 2\n    store_dir: /nonexistent-nrs\n    config_file: /nonexistent-nrs.conf\n    service:\n      status: \"false\"\nnodes:\n  - {name: n1, host: 127.0.0.1}\n  - {name: n2, host: 127.0.0.1}\n";
+    let inv = Inventory::parse(std::path::Path::new("i.yaml"), text).unwrap();
+    let t = crate::transport::local::LocalTransport::default();
+    let r = run_shell_probe(&t, &inv, &inv.nodes[0], Duration::from_secs(5)).unwrap();
+    assert!(r.complete, "{r:?}");
+    assert_eq!(r.service_exit, Some(1));
+    assert_eq!(r.store_exists, Some(false));
+    // The peer n2 was checked (bash and timeout are on every machine this runs on).
+    let tcp = r
+        .tcp
+        .first()
+        .unwrap_or_else(|| panic!("no TCP result for n2: {r:?}"));
+    assert_eq!(tcp.peer, "n2");
+    assert_eq!(tcp.result, "refused", "{r:?}");
+}
+
+#[test]
+fn which_ssh_failures_make_a_node_unmanageable() {
+    let e = |s: &str| s.to_string();
+    let changed = TransportError::HostKeyChanged {
+        host: e("jump host ops@10.0.0.10 (10.0.0.10)"),
+        known_hosts: e("/k"),
+        known: e("ssh-ed25519 SHA256:a"),
+        offered: e("ssh-ed25519 SHA256:b"),
+    };
+    let why = unmanageable_reason(&changed).unwrap();
+    assert!(
+        why.starts_with("host key refused: HOST KEY CHANGED for jump host"),
+        "{why}"
+    );
+    let auth = TransportError::Auth {
+        user: e("ops"),
+        host: e("n1"),
+        reason: e("key rejected"),
+    };
+    assert!(unmanageable_reason(&auth)
+        .unwrap()
+        .contains("authentication failed"));
+    let jump_down = TransportError::Connect {
+        addr: e("jump host ops@10.0.0.10 (10.0.0.10:22)"),
+        reason: e("Connection refused"),
+    };
+    assert!(unmanageable_reason(&jump_down)
+        .unwrap()
+        .starts_with("jump host unusable"));
+    // The bastion is fine but the node behind it does not answer: down, not unmanageable.
+    let behind = TransportError::Connect {
+        addr: e("n1 (10.0.0.11:22) through the jump host ops@10.0.0.10"),
+        reason: e("the jump host cannot open a connection to 10.0.0.11:22"),
+    };
+    assert_eq!(unmanageable_reason(&behind), None);
+    // A node that is simply off is down, not unmanageable.
+    let off = TransportError::Connect {
+        addr: e("10.0.0.11:22"),
+        reason: e("Connection refused"),
+    };
+    assert_eq!(unmanageable_reason(&off), None);
+    let inv = Inventory::parse(
+            std::path::Path::new("i.yaml"),
+            "cluster: c\ndefaults: {ssh: {user: nats-admin, sudo: true}}\nnodes:\n  - {name: n1, host: 10.0.0.11}\n",
+        )
+        .unwrap();
+    assert_eq!(
+        sudoers_line(&inv.nodes[0]),
+        "nats-admin ALL=(root) NOPASSWD: ALL"
+    );
+    assert!(sudo_refused(&inv.nodes[0]).contains("for nats-admin (sudo -n refused)"));
+}
+
+#[test]
 fn system_view_stands_in_for_a_silent_monitor_port() {
     let text = "cluster: c\nnodes:\n  - {name: n1, host: 127.0.0.1}\n";
     let inv = Inventory::parse(std::path::Path::new("i.yaml"), text).unwrap();
@@ -191,23 +237,4 @@ fn system_view_stands_in_for_a_silent_monitor_port() {
     let f = assemble(node, &http, &shell, None);
     assert_eq!(f.source, None);
     assert_ne!(f.monitor, "ok");
-}
-
-#[test]
-fn script_runs_locally_without_crashing() {
-    // Runs the real script on this machine against a closed port: every line parses.
-    let text = "cluster: c\ndefaults:\n  nats:\n    cluster_port: 1\n    monitor_port: 2\n    store_dir: /nonexistent-nrs\n    config_file: /nonexistent-nrs.conf\n    service:\n      status: \"false\"\nnodes:\n  - {name: n1, host: 127.0.0.1}\n  - {name: n2, host: 127.0.0.1}\n";
-    let inv = Inventory::parse(std::path::Path::new("i.yaml"), text).unwrap();
-    let t = crate::transport::local::LocalTransport::default();
-    let r = run_shell_probe(&t, &inv, &inv.nodes[0], Duration::from_secs(5)).unwrap();
-    assert!(r.complete, "{r:?}");
-    assert_eq!(r.service_exit, Some(1));
-    assert_eq!(r.store_exists, Some(false));
-    // The peer n2 was checked (bash and timeout are on every machine this runs on).
-    let tcp = r
-        .tcp
-        .first()
-        .unwrap_or_else(|| panic!("no TCP result for n2: {r:?}"));
-    assert_eq!(tcp.peer, "n2");
-    assert_eq!(tcp.result, "refused", "{r:?}");
 }

@@ -4,7 +4,7 @@
 
 use super::plan::{
     Action, BackupSpec, Confidence, ConfidenceSpec, ConfirmSpec, FindingSpec, Group, NodeAction,
-    Order, Plan, Request, Source, Step, WaitSpec,
+    Order, Plan, Request, RewriteRoutesSpec, Source, Step, WaitSpec,
 };
 use super::raw::{RawOrder, RawRunbook, RawStep, RawVar, RawWait, StepKind};
 use super::spans::{Seg, Spans};
@@ -219,6 +219,7 @@ impl<'a> Lowering<'a> {
             && s.finding.is_none()
             && s.prompt.is_none()
             && s.backup.is_none()
+            && s.rewrite_routes.is_none()
             && s.wait_until.is_none()
             && s.check.is_none()
             && s.order.is_none()
@@ -274,7 +275,8 @@ impl<'a> Lowering<'a> {
     fn step(&mut self, at: At<'_>, s: &'a RawStep, group: Option<usize>) {
         self.check_id(at);
         self.check_shape(at, s);
-        let per_node = s.run.is_some() || s.http.is_some() || s.backup.is_some();
+        let per_node =
+            s.run.is_some() || s.http.is_some() || s.backup.is_some() || s.rewrite_routes.is_some();
         let scope = if per_node {
             Scope::Node
         } else {
@@ -366,6 +368,20 @@ impl<'a> Lowering<'a> {
             return Some(Action::Backup(BackupSpec {
                 path: path?,
                 dest,
+                on,
+                timeout: s.timeout,
+                privileged: s.privileged,
+            }));
+        }
+        if let Some(r) = &s.rewrite_routes {
+            let config_file = match r.config_file.as_deref() {
+                Some(c) => {
+                    Some(self.template(at, "rewrite_routes.config_file", c, false, Scope::Node)?)
+                }
+                None => None,
+            };
+            return Some(Action::RewriteRoutes(RewriteRoutesSpec {
+                config_file,
                 on,
                 timeout: s.timeout,
                 privileged: s.privileged,

@@ -44,6 +44,7 @@ impl Lowering<'_> {
             ("run", s.run.is_some()),
             ("http", s.http.is_some()),
             ("backup", s.backup.is_some()),
+            ("rewrite_routes", s.rewrite_routes.is_some()),
             ("wait_until", s.wait_until.is_some()),
             ("finding", s.finding.is_some()),
         ]
@@ -88,6 +89,12 @@ impl Lowering<'_> {
                 );
                 forbid(
                     self,
+                    "rewrite_routes",
+                    s.rewrite_routes.is_some(),
+                    "diagnose steps are read-only",
+                );
+                forbid(
+                    self,
                     "wait_until",
                     s.wait_until.is_some(),
                     "use a verify step to wait",
@@ -109,6 +116,7 @@ impl Lowering<'_> {
                     ("http", s.http.is_some()),
                     ("probe", s.probe.is_some()),
                     ("backup", s.backup.is_some()),
+                    ("rewrite_routes", s.rewrite_routes.is_some()),
                     ("finding", s.finding.is_some()),
                     ("wait_until", s.wait_until.is_some()),
                 ] {
@@ -116,8 +124,12 @@ impl Lowering<'_> {
                 }
             }
             StepKind::Fix => {
-                if s.run.is_none() && s.backup.is_none() {
-                    self.problem(at, "run", "a fix step needs `run` or `backup`".into());
+                if s.run.is_none() && s.backup.is_none() && s.rewrite_routes.is_none() {
+                    self.problem(
+                        at,
+                        "run",
+                        "a fix step needs `run`, `backup` or `rewrite_routes`".into(),
+                    );
                 }
                 forbid(self, "probe", s.probe.is_some(), "use a diagnose step");
                 forbid(self, "finding", s.finding.is_some(), "use a diagnose step");
@@ -151,6 +163,12 @@ impl Lowering<'_> {
                     self,
                     "backup",
                     s.backup.is_some(),
+                    "verify steps are read-only",
+                );
+                forbid(
+                    self,
+                    "rewrite_routes",
+                    s.rewrite_routes.is_some(),
                     "verify steps are read-only",
                 );
                 forbid(
@@ -205,11 +223,16 @@ impl Lowering<'_> {
                     .into(),
             );
         }
-        if s.on.is_some() && s.run.is_none() && s.http.is_none() && s.backup.is_none() {
+        if s.on.is_some()
+            && s.run.is_none()
+            && s.http.is_none()
+            && s.backup.is_none()
+            && s.rewrite_routes.is_none()
+        {
             self.problem(
                 at,
                 "on",
-                "`on` selects nodes for run, http or backup".into(),
+                "`on` selects nodes for run, http, backup or rewrite_routes".into(),
             );
         }
         if s.expect.is_some() && s.run.is_none() && s.http.is_none() {
