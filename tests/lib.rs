@@ -7,6 +7,7 @@ mod e2e;
 mod flap;
 mod journal;
 mod lab;
+mod nats_action;
 mod natsconf;
 mod natsys;
 mod pty;

@@ -238,6 +238,24 @@ fn render(p: &Plan) -> String {
                 ));
             }
             Action::Nodes(a) => render_nodes(&mut o, s, a),
+            Action::Nats(n) => {
+                o.push_str(&format!(
+                    "      {}: NATS request {}{}\n",
+                    if n.read_only {
+                        "asks (read-only)"
+                    } else {
+                        "sends"
+                    },
+                    n.subject.source(),
+                    n.body
+                        .as_ref()
+                        .map(|b| format!(" {}", b.source()))
+                        .unwrap_or_default()
+                ));
+                if let Some(c) = &n.check {
+                    o.push_str(&format!("      resume check: {}\n", c.source()));
+                }
+            }
             Action::Note => {}
         }
     }

@@ -65,6 +65,15 @@ impl Engine<'_> {
         Value::from_serialize(self.base_ctx())
     }
 
+    /// The cluster-wide context plus a few roots (`reply`, `replies` of a `nats` step).
+    pub(super) fn ctx_with(&self, extra: &[(&'static str, Value)]) -> Value {
+        let mut m = self.base_ctx();
+        for (k, v) in extra {
+            m.insert(k, v.clone());
+        }
+        Value::from_serialize(m)
+    }
+
     /// The context of one node; `result` is the action's result (for `expect`).
     pub(super) fn node_ctx(&self, node: &Node, result: Option<&Json>) -> Value {
         let mut m = self.base_ctx();

@@ -14,6 +14,7 @@ pub mod events;
 pub mod fanout;
 pub mod finding;
 pub mod interrupt;
+mod nats;
 pub mod prompter;
 pub mod receipt;
 mod resume;

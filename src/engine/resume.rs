@@ -33,8 +33,27 @@ impl Engine<'_> {
             self.gather_facts("resume")?;
         }
         for d in in_doubt.iter().filter(|d| d.mutating) {
+            if d.node == super::nats::NATS_NODE {
+                self.note(format!("in doubt: {} — {}", d.action, d.command));
+                if self.settle_nats_in_doubt(d)? {
+                    continue;
+                }
+            }
             let Some(node) = self.inv.node(&d.node).cloned() else {
-                continue;
+                if d.idempotent {
+                    self.decide(d, Decision::RerunIdempotent, "runbook: idempotent", None)?;
+                    continue;
+                }
+                // A request on the system account with neither a check nor `idempotent`:
+                // only a human can say whether it took effect.
+                let reason = format!(
+                    "action {} is in doubt (sent, outcome unknown), is not idempotent and has no check; inspect the cluster and mark it in the runbook, then resume",
+                    d.action
+                );
+                self.journal(Event::Interrupted {
+                    reason: reason.clone(),
+                })?;
+                return Err(Stop(Outcome::NeedDecision(reason)));
             };
             self.note(format!(
                 "in doubt: {} on {} — {}",

@@ -133,6 +133,7 @@ impl<'a> Engine<'a> {
             Action::Backup(b) => self.backup(step, b, targets),
             Action::RewriteRoutes(r) => self.rewrite_routes(step, r, targets),
             Action::Nodes(a) => self.nodes(step, a, targets),
+            Action::Nats(n) => self.nats(step, n),
             Action::Note => Ok(()),
         }
     }

@@ -9,8 +9,8 @@ pub mod template;
 pub mod validate;
 
 pub use plan::{
-    Action, BackupSpec, Confidence, ConfidenceSpec, ConfirmSpec, FindingSpec, Group, NodeAction,
-    Order, Plan, Request, RewriteRoutesSpec, Source, Step, WaitSpec,
+    Action, BackupSpec, Confidence, ConfidenceSpec, ConfirmSpec, FindingSpec, Group, NatsSpec,
+    NodeAction, Order, Plan, Request, RewriteRoutesSpec, Source, Step, WaitSpec,
 };
 pub use raw::StepKind;
 pub use source::{Library, LoadError};

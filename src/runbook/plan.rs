@@ -179,6 +179,19 @@ pub struct RewriteRoutesSpec {
     pub privileged: bool,
 }
 
+/// A request on the system account.
+#[derive(Debug, Clone)]
+pub struct NatsSpec {
+    pub subject: Template,
+    pub body: Option<Template>,
+    pub timeout: Duration,
+    pub broadcast: bool,
+    pub expect: Option<Expr>,
+    pub read_only: bool,
+    pub check: Option<Expr>,
+    pub idempotent: bool,
+}
+
 /// The one thing a step does. "Exactly one action per step" is this type.
 #[derive(Debug, Clone)]
 pub enum Action {
@@ -190,6 +203,7 @@ pub enum Action {
     Nodes(NodeAction),
     Backup(BackupSpec),
     RewriteRoutes(RewriteRoutesSpec),
+    Nats(NatsSpec),
     /// Only shows its `message` / `recommend`.
     Note,
 }

@@ -146,6 +146,9 @@ pub struct RawStep {
     /// Text naming the runbook to run next (shown at the end).
     #[serde(default)]
     pub recommend: Option<String>,
+    /// A request on the NATS system account (`$JS.API.*`, `$SYS.REQ.*`).
+    #[serde(default)]
+    pub nats: Option<RawNatsRequest>,
     /// `kind: group`: the steps that share this step's `when`.
     #[serde(default)]
     pub steps: Option<Vec<RawStep>>,
@@ -221,4 +224,30 @@ pub struct RawRewriteRoutes {
     /// rewritten in the file that holds them (an included file when they live there).
     #[serde(default)]
     pub config_file: Option<String>,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawNatsRequest {
+    /// Subject (template), e.g. `$JS.API.META.LEADER.STEPDOWN`.
+    pub request: String,
+    /// JSON body (template).
+    #[serde(default)]
+    pub body: Option<String>,
+    #[serde(default, deserialize_with = "duration::deserialize_opt")]
+    pub timeout: Option<Duration>,
+    /// Collect every reply until the timeout (pings); default: the first reply.
+    #[serde(default)]
+    pub broadcast: bool,
+    /// Condition over `reply` (the first) and `replies` (all); default: a reply without an
+    /// API error.
+    #[serde(default)]
+    pub expect: Option<String>,
+    /// The request changes nothing (it may then run in diagnose and verify steps).
+    #[serde(default)]
+    pub read_only: bool,
+    /// Expression over freshly gathered facts: true means the request already had its effect
+    /// (resume settles an in-doubt request with it, never by sending it blindly again).
+    #[serde(default)]
+    pub check: Option<String>,
 }

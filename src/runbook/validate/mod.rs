@@ -3,8 +3,8 @@
 //! line, column (from [`Spans`]), step and field.
 
 use super::plan::{
-    Action, BackupSpec, Confidence, ConfidenceSpec, ConfirmSpec, FindingSpec, Group, NodeAction,
-    Order, Plan, Request, RewriteRoutesSpec, Source, Step, WaitSpec,
+    Action, BackupSpec, Confidence, ConfidenceSpec, ConfirmSpec, FindingSpec, Group, NatsSpec,
+    NodeAction, Order, Plan, Request, RewriteRoutesSpec, Source, Step, WaitSpec,
 };
 use super::raw::{RawOrder, RawRunbook, RawStep, RawVar, RawWait, StepKind};
 use super::spans::{Seg, Spans};
@@ -34,6 +34,8 @@ const FUNCTIONS: &[&str] = &["range", "dict", "namespace", "debug"];
 
 /// Default timeout of a `wait_until` step.
 pub const DEFAULT_WAIT_TIMEOUT: Duration = Duration::from_secs(60);
+/// Default timeout of a `nats` request.
+pub const DEFAULT_NATS_TIMEOUT: Duration = Duration::from_secs(5);
 /// Default timeout of a health gate.
 pub const DEFAULT_GATE_TIMEOUT: Duration = Duration::from_secs(120);
 
@@ -42,6 +44,8 @@ pub const DEFAULT_GATE_TIMEOUT: Duration = Duration::from_secs(120);
 enum Scope {
     Cluster,
     Node,
+    /// `nats.expect`: cluster scope plus `reply` and `replies`.
+    Reply,
     /// `expect`: node scope plus `result`.
     Result,
 }
@@ -373,6 +377,31 @@ impl<'a> Lowering<'a> {
                 privileged: s.privileged,
             }));
         }
+        if let Some(n) = &s.nats {
+            let subject = self.template(at, "nats.request", &n.request, false, Scope::Cluster);
+            let body = n
+                .body
+                .as_deref()
+                .and_then(|b| self.template(at, "nats.body", b, false, Scope::Cluster));
+            let expect = n
+                .expect
+                .as_deref()
+                .and_then(|e| self.expression(at, "nats.expect", e, Scope::Reply));
+            let check = n
+                .check
+                .as_deref()
+                .and_then(|c| self.expression(at, "nats.check", c, Scope::Cluster));
+            return Some(Action::Nats(NatsSpec {
+                subject: subject?,
+                body,
+                timeout: n.timeout.unwrap_or(DEFAULT_NATS_TIMEOUT),
+                broadcast: n.broadcast,
+                expect,
+                read_only: n.read_only || s.kind != StepKind::Fix,
+                check,
+                idempotent: s.idempotent,
+            }));
+        }
         if let Some(r) = &s.rewrite_routes {
             let config_file = match r.config_file.as_deref() {
                 Some(c) => {
@@ -617,6 +646,9 @@ impl<'a> Lowering<'a> {
                 continue;
             }
             if root == "result" && scope == Scope::Result {
+                continue;
+            }
+            if (root == "reply" || root == "replies") && scope == Scope::Reply {
                 continue;
             }
             self.problem(at, field, format!("undefined variable `{root}` (known: facts, steps, vars, node, f, cluster, nodes, inventory, incident)"));

@@ -45,6 +45,7 @@ impl Lowering<'_> {
             ("http", s.http.is_some()),
             ("backup", s.backup.is_some()),
             ("rewrite_routes", s.rewrite_routes.is_some()),
+            ("nats", s.nats.is_some()),
             ("wait_until", s.wait_until.is_some()),
             ("finding", s.finding.is_some()),
         ]
@@ -117,6 +118,7 @@ impl Lowering<'_> {
                     ("probe", s.probe.is_some()),
                     ("backup", s.backup.is_some()),
                     ("rewrite_routes", s.rewrite_routes.is_some()),
+                    ("nats", s.nats.is_some()),
                     ("finding", s.finding.is_some()),
                     ("wait_until", s.wait_until.is_some()),
                 ] {
@@ -124,12 +126,21 @@ impl Lowering<'_> {
                 }
             }
             StepKind::Fix => {
-                if s.run.is_none() && s.backup.is_none() && s.rewrite_routes.is_none() {
+                if s.run.is_none()
+                    && s.backup.is_none()
+                    && s.rewrite_routes.is_none()
+                    && s.nats.is_none()
+                {
                     self.problem(
                         at,
                         "run",
-                        "a fix step needs `run`, `backup` or `rewrite_routes`".into(),
+                        "a fix step needs `run`, `backup`, `rewrite_routes` or `nats`".into(),
                     );
+                }
+                if let Some(n) = &s.nats {
+                    if !n.read_only && !s.idempotent && n.check.is_none() {
+                        self.problem(at, "nats", "a mutating `nats` request needs `idempotent: true` or a `nats.check` (an expression over fresh facts that is true once it took effect) so that resume is safe".into());
+                    }
                 }
                 forbid(self, "probe", s.probe.is_some(), "use a diagnose step");
                 forbid(self, "finding", s.finding.is_some(), "use a diagnose step");
@@ -152,6 +163,7 @@ impl Lowering<'_> {
                     && s.run.is_none()
                     && s.http.is_none()
                     && s.probe.is_none()
+                    && s.nats.is_none()
                 {
                     self.problem(
                         at,
@@ -180,6 +192,16 @@ impl Lowering<'_> {
                 forbid(self, "finding", s.finding.is_some(), "use a diagnose step");
             }
             StepKind::Group => {}
+        }
+        if s.kind != StepKind::Fix && s.nats.as_ref().is_some_and(|n| !n.read_only) {
+            self.problem(
+                at,
+                "nats",
+                format!(
+                    "a {} step only reads: mark the request `read_only: true`, or make it a fix step",
+                    s.kind.as_str()
+                ),
+            );
         }
         if s.kind != StepKind::Fix {
             forbid(
