@@ -427,34 +427,16 @@ fn records(p: &Path) -> Vec<Value> {
 /// write never sent); `resume --yes` runs the journaled check (not applied), repeats the
 /// action from a fresh read of the file, and the routes are repaired.
 fn crash_and_resume(r: &mut Run, pw: &str) {
-    // the rewrite intent's seq in the last run of the same shape (n1 only, see `failures`)
-    let mut journals: Vec<PathBuf> = files_under(&r.journals)
-        .into_iter()
-        .filter(|p| {
-            p.parent() == Some(r.journals.as_path())
-                && p.to_string_lossy().contains("cluster-config")
-                && p.extension().is_some_and(|e| e == "jsonl")
-        })
-        .collect();
-    journals.sort();
-    let last = journals.last().expect("a cluster-config journal");
-    let seq = records(last)
-        .iter()
-        .find(|x| x["event"] == "action_intent" && x["step"] == "rewrite")
-        .and_then(|x| x["seq"].as_u64())
-        .expect("a rewrite intent in the last run");
-
     r.lab.lab_ok("break", &["bad-routes", "n1"]);
     let conf = r.lab.state().nodes[0].config.clone();
     let broken = std::fs::read(&conf).expect("config");
     let jd = r.journals.join("crash");
     std::fs::create_dir_all(&jd).expect("crash journal dir");
     let inv = r.lab.inventory.clone();
-    let seq_s = seq.to_string();
     let o = r.nr_env(
         &inv,
         &jd,
-        &[("NATS_RESCUE_TEST_CRASH_AFTER", seq_s.as_str())],
+        &[("NATS_RESCUE_TEST_CRASH_AFTER", "action_intent:rewrite@n1")],
         &["run", "cluster-config", "--yes"],
     );
     assert_ne!(o.code, 0, "the crash hook must stop the run:\n{}", o.text());

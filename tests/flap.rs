@@ -241,24 +241,26 @@ fn option_b_stops_safely_when_its_first_server_cannot_start_then_resume_complete
         );
     }
     std::fs::write(&node.config, good).expect("fix");
-    let incident = case
-        .journal()
-        .and_then(|p| p.file_stem().map(|s| s.to_string_lossy().into_owned()))
-        .expect("incident");
-    let r = case.run(
-        &lab,
-        &["resume", "--yes", "--confirm-destructive", "lab", &incident],
-    );
+    // No id: resume takes the latest unfinished incident (never the rehearsal above).
+    let r = case.run(&lab, &["resume", "--yes", "--confirm-destructive", "lab"]);
     assert_eq!(r.status.code(), Some(0), "{}", text(&r));
     // The runbook's verify saw a leader; every server agrees on it once the last one,
     // started moments ago, has heard from it.
     let names = lab.node_names();
     let refs: Vec<&str> = names.iter().map(String::as_str).collect();
-    lab.wait_for(
-        "a leader agreed by every server",
-        Duration::from_secs(20),
-        || lab.agreed_leader(&refs),
-    );
+    let t = Instant::now();
+    while lab.agreed_leader(&refs).is_none() {
+        let views: Vec<(String, Option<String>)> = names
+            .iter()
+            .map(|n| (n.clone(), lab.leader_seen_by(n)))
+            .collect();
+        assert!(
+            t.elapsed() < Duration::from_secs(30),
+            "no leader agreed by every server 30 s after resume: {views:?}\n{}",
+            text(&r)
+        );
+        std::thread::sleep(Duration::from_millis(250));
+    }
     lab.down();
 }
 

@@ -48,16 +48,49 @@ pub fn check_incident_id(id: &str) -> Result<(), JournalError> {
     }
 }
 
-/// `NATS_RESCUE_TEST_CRASH_AFTER=<seq>`: abort the process once record `seq` is fsynced.
+/// `NATS_RESCUE_TEST_CRASH_AFTER=<seq>` aborts the process once record `seq` is fsynced;
+/// `NATS_RESCUE_TEST_CRASH_AFTER=<event>:<action>` (e.g. `action_intent:rewrite@n1`) once the
+/// first such record is. A test hook: the crash tests hit exact record boundaries with it.
 pub const CRASH_AFTER_ENV: &str = "NATS_RESCUE_TEST_CRASH_AFTER";
 
-fn crash_after() -> Option<u64> {
-    static AT: std::sync::OnceLock<Option<u64>> = std::sync::OnceLock::new();
-    *AT.get_or_init(|| {
-        std::env::var(CRASH_AFTER_ENV)
-            .ok()
-            .and_then(|v| v.trim().parse().ok())
+enum CrashAt {
+    Seq(u64),
+    Event { event: String, action: String },
+}
+
+fn crash_after() -> Option<&'static CrashAt> {
+    static AT: std::sync::OnceLock<Option<CrashAt>> = std::sync::OnceLock::new();
+    AT.get_or_init(|| {
+        let v = std::env::var(CRASH_AFTER_ENV).ok()?;
+        let v = v.trim();
+        if let Ok(seq) = v.parse() {
+            return Some(CrashAt::Seq(seq));
+        }
+        let (event, action) = v.split_once(':')?;
+        Some(CrashAt::Event {
+            event: event.to_string(),
+            action: action.to_string(),
+        })
     })
+    .as_ref()
+}
+
+fn crash_here(record: &Record) -> bool {
+    match crash_after() {
+        None => false,
+        Some(CrashAt::Seq(s)) => *s == record.seq,
+        Some(CrashAt::Event { event, action }) => {
+            record.event.name() == event
+                && serde_json::to_value(&record.event)
+                    .ok()
+                    .and_then(|v| {
+                        v.get("action")
+                            .and_then(|a| a.as_str())
+                            .map(|a| a == action)
+                    })
+                    .unwrap_or(false)
+        }
+    }
 }
 
 impl JournalWriter {
@@ -220,7 +253,7 @@ impl JournalWriter {
         }
         self.next_seq += 1;
         self.head = record.hash.clone();
-        if crash_after() == Some(record.seq) {
+        if crash_here(&record) {
             // Test hook: die like a crash (no unwinding, no later record) right after this
             // record is durable. The crash tests use it to hit every record boundary exactly.
             std::process::abort();
