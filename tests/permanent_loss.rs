@@ -217,6 +217,22 @@ fn permanent_loss_changes_nothing_before_2_15() {
     lab.lab_ok("seed", &["--messages", "20"]);
     lose_majority(&lab);
     let tmp = tempfile::tempdir().unwrap();
+    // diagnose names permanent-loss as a path, never as the first finding.
+    let o = nr(
+        &tmp.path().join("diag"),
+        &["-i", &inv, "--json", "diagnose"],
+    );
+    let d: Value =
+        serde_json::from_slice(&o.stdout).unwrap_or_else(|e| panic!("{e}: {}", text(&o)));
+    let causes: Vec<&str> = d["findings"]
+        .as_array()
+        .expect("findings")
+        .iter()
+        .filter_map(|f| f["cause"].as_str())
+        .collect();
+    assert!(causes.len() >= 2, "{causes:?}");
+    assert_ne!(causes[0], "permanent-loss", "{causes:?}");
+    assert_eq!(causes.last(), Some(&"permanent-loss"), "{causes:?}");
     let cluster = String::from("lab");
     let dir = tmp.path().join("old");
     let o = nr(
