@@ -259,3 +259,71 @@ fn permanent_loss_changes_nothing_before_2_15() {
     assert_eq!(lab.leader_seen_by("n1"), None);
     lab.down();
 }
+
+/// `stale-peers`: a server renamed leaves its old name in the meta peer set; the runbook
+/// peer-removes it through the leader after a destructive confirmation.
+#[test]
+fn stale_peers_removes_a_renamed_servers_old_name() {
+    let lab = Lab::up_with(&modern_server(), 3, &["--accounts"]);
+    let inv = lab.inventory.to_string_lossy().into_owned();
+    let all = lab.node_names();
+    let refs: Vec<&str> = all.iter().map(String::as_str).collect();
+    let (leader, _) = lab.wait_for("a leader", Duration::from_secs(20), || {
+        lab.agreed_leader(&refs)
+    });
+    let target = all.iter().rev().find(|n| **n != leader).unwrap().clone();
+    lab.lab_ok("break", &["rename", &target]);
+    let new = format!("{target}b");
+    lab.wait_for(
+        "the leader lists the old name",
+        Duration::from_secs(30),
+        || {
+            let j = lab.jsz(&leader)?;
+            let names: Vec<String> = j["meta_cluster"]["replicas"]
+                .as_array()?
+                .iter()
+                .filter_map(|r| r["name"].as_str().map(String::from))
+                .collect();
+            (names.contains(&target) && names.contains(&new)).then_some(())
+        },
+    );
+    let tmp = tempfile::tempdir().unwrap();
+    let o = nr(
+        &tmp.path().join("diag"),
+        &["-i", &inv, "--json", "diagnose"],
+    );
+    let d: Value =
+        serde_json::from_slice(&o.stdout).unwrap_or_else(|e| panic!("{e}: {}", text(&o)));
+    assert!(
+        d["findings"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|f| f["cause"] == "stale-peers"),
+        "{d}"
+    );
+    let dir = tmp.path().join("run");
+    let o = nr(
+        &dir,
+        &[
+            "-i",
+            &inv,
+            "run",
+            "stale-peers",
+            "--yes",
+            "--confirm-destructive",
+            "lab",
+        ],
+    );
+    assert_eq!(o.status.code(), Some(0), "{}", text(&o));
+    let j = lab.jsz(&leader).expect("jsz");
+    assert_eq!(j["meta_cluster"]["cluster_size"], 3, "{j}");
+    let recs = records(&dir);
+    assert!(recs.iter().any(|r| r["event"] == "action_result"
+        && r["action"] == "remove-1@cluster"
+        && r["stdout"]
+            .as_str()
+            .unwrap_or("")
+            .contains("\"success\":true")));
+    lab.down();
+}
