@@ -146,7 +146,7 @@ fn permanent_loss_rescues_the_survivor_on_2_15() {
     );
     outputs.push_str(&text(&o));
     assert_eq!(o.status.code(), Some(0), "{}", text(&o));
-    eprintln!("rescue run took {:?}", started.elapsed());
+    eprintln!("rescue run took {:?}\n{}", started.elapsed(), text(&o));
     assert_eq!(lab.leader_seen_by("n1").as_deref(), Some("n1"));
     assert_eq!(lab.stream_messages(), 50, "the seeded messages survived");
     lab.lab_ok("seed", &["--messages", "10"]);
