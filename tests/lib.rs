@@ -10,6 +10,7 @@ mod lab;
 mod nats_action;
 mod natsconf;
 mod natsys;
+mod permanent_loss;
 mod pty;
 mod rounds;
 mod runbooks;

@@ -642,7 +642,16 @@ fn stream_below_quorum(bin: &Path, version: &str) {
                     Collect::within(Duration::from_secs(3)).expect(3),
                 )
                 .ok()?;
-            assert_eq!(r.len(), 3, "the 3 live servers answer");
+            // Right after the kill a live server can miss the 3 s window (its routes to
+            // the dead are still timing out on a loaded machine): ask again, the wait is
+            // bounded and every verdict below needs all 3 views.
+            if r.len() < 3 {
+                eprintln!(
+                    "natsys: {version}: {} of 3 live servers answered; again",
+                    r.len()
+                );
+                return None;
+            }
             let g = combine(&ServerJsz::from_replies(&r, &names).0);
             let s = g.into_iter().find(|x| x.label() == "APP > ORDERS")?;
             if first.is_none() {

@@ -193,6 +193,10 @@ fn render(p: &Plan) -> String {
             o.push_str(&format!("      when: {}\n", w.source()));
         }
         match &s.action {
+            Action::Refuse(t) => o.push_str(&format!(
+                "      refuses (stops, nothing changed): {}\n",
+                t.source().lines().next().unwrap_or_default()
+            )),
             Action::Probe => o.push_str(
                 "      gathers facts: Nats (monitoring endpoints + node checks, read-only)\n",
             ),

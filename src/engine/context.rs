@@ -216,6 +216,7 @@ pub fn facts_summary(f: &ClusterFacts) -> Json {
     }
     json!({
         "has_leader": f.has_leader, "leader": f.leader, "healthy": f.healthy,
+        "not_healthy": f.not_healthy,
         "up": f.up, "down": f.down, "unreachable": f.unreachable, "frozen": f.frozen,
         "nodes": nodes,
     })

@@ -2,7 +2,7 @@
 //! decided, the step's journal frame, and the dispatch to its one action.
 
 use super::context::list;
-use super::{Engine, Mode, StepResult, Stop, UiEvent};
+use super::{Engine, Mode, Outcome, StepResult, Stop, UiEvent};
 use crate::inventory::Node;
 use crate::journal::{Event, StepOutcome};
 use crate::runbook::{Action, Step, StepKind};
@@ -134,6 +134,16 @@ impl<'a> Engine<'a> {
             Action::RewriteRoutes(r) => self.rewrite_routes(step, r, targets),
             Action::Nodes(a) => self.nodes(step, a, targets),
             Action::Nats(n) => self.nats(step, n),
+            // `diagnose` ranks causes: a run's guard has nothing to refuse there.
+            Action::Refuse(_) if self.cfg.mode == Mode::Diagnose => Ok(()),
+            Action::Refuse(t) => {
+                let text = self.text(&step.id, "`refuse`", t, &self.ctx())?;
+                let text = text.trim().to_string();
+                self.ui(UiEvent::Bad(text.clone()));
+                Err(Stop(Outcome::Failed(format!(
+                    "refused (nothing was changed): {text}"
+                ))))
+            }
             Action::Note => Ok(()),
         }
     }

@@ -79,11 +79,15 @@ impl Engine<'_> {
             self.ui(UiEvent::Good(src.to_string()));
             Ok(())
         } else {
-            let msg = format!(
+            let mut msg = format!(
                 "step `{}`: `{src}` did not hold within {}",
                 step.id,
                 crate::duration::format(w.timeout)
             );
+            let why = &self.facts.typed().not_healthy;
+            if src.contains("healthy") && !why.is_empty() {
+                msg.push_str(&format!(" (not healthy: {})", why.join("; ")));
+            }
             self.ui(UiEvent::Bad(msg.clone()));
             Err(Stop(if step.kind == StepKind::Verify {
                 Outcome::VerifyFailed(msg)

@@ -139,6 +139,9 @@ pub struct ClusterFacts {
     pub leader: Option<String>,
     pub leader_agreement: LeaderAgreement,
     pub healthy: bool,
+    /// Why `healthy` is false, one short sentence each (empty when healthy): what a failed
+    /// verify reports, so "did not hold within 2m" comes with its reason.
+    pub not_healthy: Vec<String>,
     pub max_term: Option<u64>,
     pub min_term: Option<u64>,
     pub term_spread: Option<u64>,
@@ -359,12 +362,18 @@ impl ClusterFacts {
         // Healthy means nothing left to explain: every server agrees on the leader (an isolated
         // ex-leader can still answer /healthz 200 for ~13 s), and every node reaches every peer.
         f.unmanageable = unmanageable(&order, &by_name);
+        f.not_healthy = not_healthy(&f, &scope);
         f.healthy = f.healthy
             && f.unmanageable.is_empty()
             && f.leader_agreement.stale_leaders.is_empty()
             && f.leader_agreement.agree.len() == f.up.len()
             && !f.cut_links.iter().any(|l| l.result != "ok")
             && f.unhealthy_groups.is_empty();
+        if f.healthy {
+            f.not_healthy.clear();
+        } else if f.not_healthy.is_empty() {
+            f.not_healthy.push("not every check passed".into());
+        }
         f.node_list = order
             .iter()
             .filter_map(|n| by_name.get(n).cloned())
@@ -477,6 +486,60 @@ fn leadership(f: &mut ClusterFacts, s: &Scope<'_>) {
             .unwrap_or(false)
     });
     f.healthy = f.has_leader && all_health_ok && f.up.len() == s.size;
+}
+
+/// The reasons behind `healthy == false`, in the order an operator would look at them.
+fn not_healthy(f: &ClusterFacts, s: &Scope<'_>) -> Vec<String> {
+    let mut why = Vec::new();
+    if !f.has_leader {
+        why.push("no meta leader".to_string());
+    }
+    for n in &s.inv.nodes {
+        let Some(x) = s.by_name.get(&n.name) else {
+            why.push(format!("{}: not probed", n.name));
+            continue;
+        };
+        if !f.up.contains(&n.name) {
+            why.push(format!("{}: not up", n.name));
+        } else if x.healthz.status != Some(200) {
+            let status = x
+                .healthz
+                .status
+                .map_or_else(|| "no answer".to_string(), |c| c.to_string());
+            let text = x.healthz.text.as_deref().unwrap_or("").trim();
+            why.push(
+                format!("{}: /healthz {status} {text}", n.name)
+                    .trim_end()
+                    .to_string(),
+            );
+        }
+    }
+    for u in &f.unmanageable {
+        why.push(format!("{}: cannot be managed ({})", u.node, u.reason));
+    }
+    for l in &f.leader_agreement.stale_leaders {
+        why.push(format!("{l}: still claims to lead"));
+    }
+    if f.has_leader {
+        let leader = f.leader.as_deref().unwrap_or("?");
+        for n in
+            f.up.iter()
+                .filter(|n| !f.leader_agreement.agree.contains(n))
+        {
+            why.push(format!("{n}: does not name the leader {leader}"));
+        }
+    }
+    for l in f.cut_links.iter().filter(|l| l.result != "ok") {
+        why.push(format!("{} cannot reach {} ({})", l.from, l.to, l.result));
+    }
+    for g in f.groups.iter().filter(|g| !g.healthy) {
+        if g.problems.is_empty() {
+            why.push(format!("{}: not healthy", g.label()));
+        } else {
+            why.push(format!("{}: {}", g.label(), g.problems.join("; ")));
+        }
+    }
+    why
 }
 
 /// Terms and logs.

@@ -116,6 +116,7 @@ fn healthy_all_versions_have_a_leader_and_no_signals() {
         assert!(f.has_leader, "{v}: {:?}", f.leader_agreement);
         assert_eq!(f.leader.as_deref(), Some(leader), "{v}");
         assert!(f.healthy, "{v}");
+        assert!(f.not_healthy.is_empty(), "{v}: {:?}", f.not_healthy);
         assert!(f.signals.is_empty(), "{v}: {:?}", f.signals);
         assert!(f.signal.is_empty());
         assert_eq!(f.up, vec!["n1", "n2", "n3"]);
@@ -221,6 +222,26 @@ fn quorum_lost_survivor_gives_insufficient_nodes_first() {
         let f = ClusterFacts::build(&inv, nodes);
         assert!(!f.has_leader, "{rel}");
         assert!(!f.healthy);
+        // What a failed verify says: no leader first, then each server in inventory order.
+        assert_eq!(
+            f.not_healthy[0], "no meta leader",
+            "{rel}: {:?}",
+            f.not_healthy
+        );
+        for d in deadn {
+            assert!(
+                f.not_healthy.contains(&format!("{d}: not up")),
+                "{rel}: {:?}",
+                f.not_healthy
+            );
+        }
+        assert!(
+            f.not_healthy.contains(&format!(
+                "{survivor}: /healthz 503 JetStream has not established contact with a meta leader"
+            )),
+            "{rel}: {:?}",
+            f.not_healthy
+        );
         assert_eq!(f.up, vec![survivor]);
         assert_eq!(f.down.len(), 2, "{rel}");
         assert_eq!(causes(&f)[0], INSUFFICIENT_NODES, "{rel}: {:?}", f.signals);
@@ -774,6 +795,11 @@ fn a_node_that_cannot_be_managed_makes_a_healthy_cluster_unhealthy() {
     assert!(!f.healthy, "but n2 cannot be managed");
     assert_eq!(f.unmanageable.len(), 1);
     assert_eq!(f.unmanageable[0].node, "n2");
+    assert_eq!(
+        f.not_healthy,
+        vec![format!("n2: cannot be managed ({reason})")],
+        "the only reason"
+    );
     let verdict = crate::ui::status::verdict(&f);
     assert!(
         verdict.starts_with("CANNOT MANAGE n2: sudo needs a password"),

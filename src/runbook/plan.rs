@@ -204,6 +204,8 @@ pub enum Action {
     Backup(BackupSpec),
     RewriteRoutes(RewriteRoutesSpec),
     Nats(NatsSpec),
+    /// A diagnose step that stops the run, nothing changed, with this reason (exit 1).
+    Refuse(Template),
     /// Only shows its `message` / `recommend`.
     Note,
 }

@@ -146,6 +146,9 @@ pub struct RawStep {
     /// Text naming the runbook to run next (shown at the end).
     #[serde(default)]
     pub recommend: Option<String>,
+    /// Diagnose steps: stop the run here, nothing changed, with this text as the reason.
+    #[serde(default)]
+    pub refuse: Option<String>,
     /// A request on the NATS system account (`$JS.API.*`, `$SYS.REQ.*`).
     #[serde(default)]
     pub nats: Option<RawNatsRequest>,

@@ -58,11 +58,53 @@ fn configure(env: &mut Environment<'static>) {
         }
     });
     env.add_filter("streams_lost", streams_lost);
+    // `"n2, n3" | names` → ["n2", "n3"]: a comma-separated `--var` as a list.
+    env.add_filter("names", |v: Value| -> Vec<String> {
+        let s = if v.is_undefined() || v.is_none() {
+            String::new()
+        } else {
+            v.to_string()
+        };
+        s.split(',')
+            .map(str::trim)
+            .filter(|n| !n.is_empty())
+            .map(String::from)
+            .collect()
+    });
+    // `"2.15.1" | version_at_least("2.15")`: false for an unknown version.
+    env.add_filter("version_at_least", |v: Value, min: String| -> bool {
+        version_at_least(&v.to_string(), &min)
+    });
+    env.add_test("version_at_least", |v: Value, min: String| -> bool {
+        !v.is_none() && !v.is_undefined() && version_at_least(&v.to_string(), &min)
+    });
     env.add_filter("quote", |v: Value| -> String { quote(&v.to_string()) });
     env.add_filter("duration", |v: Value| -> String {
         let ms = u64::try_from(v.as_i64().unwrap_or(0)).unwrap_or(0);
         crate::duration::format(std::time::Duration::from_millis(ms))
     });
+}
+
+/// Numeric dotted comparison (`2.15.1` ≥ `2.15`); a leading `v` and a `-dev`-style suffix
+/// are ignored; anything unparsable is not at least anything.
+pub fn version_at_least(v: &str, min: &str) -> bool {
+    fn parts(s: &str) -> Option<Vec<u64>> {
+        let s = s.trim().trim_start_matches('v');
+        let s = s.split(['-', '+']).next()?;
+        s.split('.').map(|p| p.parse().ok()).collect()
+    }
+    match (parts(v), parts(min)) {
+        (Some(a), Some(b)) => {
+            for (i, want) in b.iter().enumerate() {
+                let have = a.get(i).copied().unwrap_or(0);
+                if have != *want {
+                    return have > *want;
+                }
+            }
+            true
+        }
+        _ => false,
+    }
 }
 
 /// A template compiled once, when its runbook is validated: plain text (prompts, summaries)
@@ -384,6 +426,16 @@ fn streams_lost(now: Value, before: Value) -> Vec<String> {
 mod tests {
     use super::*;
     use minijinja::context;
+
+    #[test]
+    fn versions_compare_numerically() {
+        assert!(version_at_least("2.15.1", "2.15"));
+        assert!(version_at_least("v2.16.0-dev", "2.15"));
+        assert!(!version_at_least("2.9.10", "2.15"));
+        assert!(!version_at_least("2.14.6", "2.15"));
+        assert!(version_at_least("2.10.25", "2.10"));
+        assert!(!version_at_least("", "2.15"));
+    }
 
     #[test]
     fn shell_values_are_quoted() {

@@ -230,6 +230,7 @@ impl<'a> Lowering<'a> {
             && s.gate.is_none()
             && s.message.is_none()
             && s.recommend.is_none()
+            && s.refuse.is_none()
             && s.details.is_empty()
             && !s.destructive
             && !s.idempotent
@@ -335,6 +336,11 @@ impl<'a> Lowering<'a> {
         }
         if let Some(f) = &s.finding {
             return self.finding(at, f).map(Action::Finding);
+        }
+        if let Some(r) = &s.refuse {
+            return self
+                .template(at, "refuse", r, false, Scope::Cluster)
+                .map(Action::Refuse);
         }
         if s.kind == StepKind::Confirm {
             let prompt = self.template(

@@ -48,6 +48,7 @@ impl Lowering<'_> {
             ("nats", s.nats.is_some()),
             ("wait_until", s.wait_until.is_some()),
             ("finding", s.finding.is_some()),
+            ("refuse", s.refuse.is_some()),
         ]
         .iter()
         .filter(|(_, on)| *on)
@@ -73,6 +74,14 @@ impl Lowering<'_> {
                 );
             }
         };
+        if s.kind != StepKind::Diagnose {
+            forbid(
+                self,
+                "refuse",
+                s.refuse.is_some(),
+                "only a diagnose step refuses (before anything changed)",
+            );
+        }
         match s.kind {
             StepKind::Diagnose => {
                 if actions.is_empty() && s.message.is_none() && s.recommend.is_none() {

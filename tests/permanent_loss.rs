@@ -1,0 +1,329 @@
+//! `permanent-loss` on a real cluster that lost two of its three servers for good
+//! (`lab break destroy n2 n3`): refused with nothing changed when no server is named, refused
+//! without `--confirm-destructive`, and with both the survivor is rescued (`META.RESCUE`,
+//! then `SERVER.REMOVE` of each lost server), leads, serves every seeded message and accepts
+//! new ones; every request and reply is journaled and the system password appears nowhere.
+//! On 2.9.10 the same loss changes nothing and the guidance for that version is printed.
+
+use crate::support::lab::{legacy_server, modern_server, nats_rescue_command, text, Lab};
+use serde_json::Value;
+use std::path::{Path, PathBuf};
+use std::process::Output;
+use std::time::Duration;
+
+fn nr(journals: &Path, args: &[&str]) -> Output {
+    let mut c = nats_rescue_command(&[], args);
+    c.env("NATS_RESCUE_JOURNAL_DIR", journals)
+        .env("NO_COLOR", "1");
+    c.output().expect("run nats-rescue")
+}
+
+fn journal(dir: &Path) -> PathBuf {
+    std::fs::read_dir(dir)
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .find(|p| p.extension().is_some_and(|x| x == "jsonl"))
+        .expect("a journal")
+}
+
+fn records(dir: &Path) -> Vec<Value> {
+    std::fs::read_to_string(journal(dir))
+        .unwrap()
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect()
+}
+
+/// Destroys n2 and n3 and waits until n1 sees no leader.
+fn lose_majority(lab: &Lab) {
+    lab.lab_ok("break", &["destroy", "n2", "n3"]);
+    lab.wait_for("n1 without a meta leader", Duration::from_secs(30), || {
+        lab.leader_seen_by("n1").is_none().then_some(())
+    });
+}
+
+fn no_mutation(dir: &Path) {
+    let recs = records(dir);
+    assert!(
+        !recs.iter().any(|r| r["event"] == "action_intent"),
+        "something was sent: {recs:?}"
+    );
+}
+
+#[test]
+fn permanent_loss_rescues_the_survivor_on_2_15() {
+    let lab = Lab::up_with(&modern_server(), 3, &["--accounts"]);
+    let password = lab.state().sys_password;
+    assert!(password.len() >= 8, "{password}");
+    let inv = lab.inventory.to_string_lossy().into_owned();
+    lab.lab_ok("seed", &["--messages", "50"]);
+    assert_eq!(lab.stream_messages(), 50);
+    lose_majority(&lab);
+    let tmp = tempfile::tempdir().unwrap();
+    let mut outputs = String::new();
+
+    // 1. No server named: refused, nothing sent, still no leader.
+    let dir = tmp.path().join("unnamed");
+    let o = nr(
+        &dir,
+        &[
+            "-i",
+            &inv,
+            "run",
+            "permanent-loss",
+            "--yes",
+            "--confirm-destructive",
+            "lab",
+        ],
+    );
+    outputs.push_str(&text(&o));
+    assert_eq!(o.status.code(), Some(1), "{}", text(&o));
+    assert!(text(&o).contains("No lost server is named"), "{}", text(&o));
+    no_mutation(&dir);
+
+    // 2. A named server that answers is not lost.
+    let dir = tmp.path().join("alive");
+    let o = nr(
+        &dir,
+        &[
+            "-i",
+            &inv,
+            "run",
+            "permanent-loss",
+            "--yes",
+            "--var",
+            "lost=n1,n2",
+            "--confirm-destructive",
+            "lab",
+        ],
+    );
+    outputs.push_str(&text(&o));
+    assert_eq!(o.status.code(), Some(1), "{}", text(&o));
+    assert!(text(&o).contains("n1 still answers"), "{}", text(&o));
+    no_mutation(&dir);
+
+    // 3. Named, but no --confirm-destructive: a decision is needed (exit 4), nothing run.
+    let dir = tmp.path().join("unconfirmed");
+    std::fs::create_dir_all(&dir).unwrap();
+    let o = nr(
+        &dir,
+        &[
+            "-i",
+            &inv,
+            "run",
+            "permanent-loss",
+            "--yes",
+            "--var",
+            "lost=n2,n3",
+        ],
+    );
+    outputs.push_str(&text(&o));
+    assert_eq!(o.status.code(), Some(4), "{}", text(&o));
+    std::thread::sleep(Duration::from_secs(2));
+    assert_eq!(
+        lab.leader_seen_by("n1"),
+        None,
+        "a refused run changed the cluster"
+    );
+
+    // 4. Named and confirmed: rescued.
+    let cluster = String::from("lab");
+    let dir = tmp.path().join("run");
+    let started = std::time::Instant::now();
+    let o = nr(
+        &dir,
+        &[
+            "-i",
+            &inv,
+            "run",
+            "permanent-loss",
+            "--yes",
+            "--var",
+            "lost=n2,n3",
+            "--confirm-destructive",
+            &cluster,
+        ],
+    );
+    outputs.push_str(&text(&o));
+    assert_eq!(o.status.code(), Some(0), "{}", text(&o));
+    eprintln!("rescue run took {:?}\n{}", started.elapsed(), text(&o));
+    assert_eq!(lab.leader_seen_by("n1").as_deref(), Some("n1"));
+    assert_eq!(lab.stream_messages(), 50, "the seeded messages survived");
+    lab.lab_ok("seed", &["--messages", "10"]);
+    assert_eq!(lab.stream_messages(), 60, "the stream accepts new messages");
+
+    // Every request and its reply are journaled.
+    let recs = records(&dir);
+    for action in [
+        "jsz@cluster",
+        "rescue@cluster",
+        "remove-1@cluster",
+        "remove-2@cluster",
+    ] {
+        let result = recs
+            .iter()
+            .find(|r| r["event"] == "action_result" && r["action"] == action)
+            .unwrap_or_else(|| panic!("no reply journaled for {action}"));
+        if action != "jsz@cluster" {
+            assert!(
+                recs.iter()
+                    .any(|r| r["event"] == "action_intent" && r["action"] == action),
+                "no intent for {action}"
+            );
+        }
+        let stdout = result["stdout"].as_str().unwrap_or("");
+        if action == "rescue@cluster" {
+            assert!(stdout.contains("meta_rescue_response"), "{result}");
+        }
+        if action.starts_with("remove") {
+            assert!(stdout.contains("\"success\":true"), "{result}");
+        }
+    }
+    let incident = journal(&dir)
+        .file_stem()
+        .unwrap()
+        .to_string_lossy()
+        .into_owned();
+    let v = nr(&dir, &["journal", "verify", &incident]);
+    assert_eq!(v.status.code(), Some(0), "{}", text(&v));
+
+    // The meta group is n1 alone now.
+    let jsz = lab.jsz("n1").expect("n1 jsz");
+    assert_eq!(jsz["meta_cluster"]["cluster_size"], 1, "{jsz}");
+
+    // The password is in no journal and no output.
+    for d in ["unnamed", "alive", "unconfirmed", "run"] {
+        for e in std::fs::read_dir(tmp.path().join(d)).unwrap() {
+            let p = e.unwrap().path();
+            let body = std::fs::read_to_string(&p).unwrap_or_default();
+            assert!(
+                !body.contains(&password),
+                "the password is in {}",
+                p.display()
+            );
+        }
+    }
+    assert!(
+        !outputs.contains(&password),
+        "the password is in the output"
+    );
+    lab.down();
+}
+
+#[test]
+fn permanent_loss_changes_nothing_before_2_15() {
+    let lab = Lab::up_with(&legacy_server(), 3, &["--accounts"]);
+    let inv = lab.inventory.to_string_lossy().into_owned();
+    lab.lab_ok("seed", &["--messages", "20"]);
+    lose_majority(&lab);
+    let tmp = tempfile::tempdir().unwrap();
+    // diagnose names permanent-loss as a path, never as the first finding.
+    let o = nr(
+        &tmp.path().join("diag"),
+        &["-i", &inv, "--json", "diagnose"],
+    );
+    let d: Value =
+        serde_json::from_slice(&o.stdout).unwrap_or_else(|e| panic!("{e}: {}", text(&o)));
+    let causes: Vec<&str> = d["findings"]
+        .as_array()
+        .expect("findings")
+        .iter()
+        .filter_map(|f| f["cause"].as_str())
+        .collect();
+    assert!(causes.len() >= 2, "{causes:?}");
+    assert_ne!(causes[0], "permanent-loss", "{causes:?}");
+    assert_eq!(causes.last(), Some(&"permanent-loss"), "{causes:?}");
+    let cluster = String::from("lab");
+    let dir = tmp.path().join("old");
+    let o = nr(
+        &dir,
+        &[
+            "-i",
+            &inv,
+            "run",
+            "permanent-loss",
+            "--yes",
+            "--var",
+            "lost=n2,n3",
+            "--confirm-destructive",
+            &cluster,
+        ],
+    );
+    let t = text(&o);
+    assert_eq!(o.status.code(), Some(1), "{t}");
+    assert!(t.contains("needs 2.15 or later"), "{t}");
+    assert!(t.contains("ORIGINAL server_name"), "{t}");
+    assert!(t.contains("temporary extra server"), "{t}");
+    assert!(t.contains("restore from backup"), "{t}");
+    no_mutation(&dir);
+    assert_eq!(lab.leader_seen_by("n1"), None);
+    lab.down();
+}
+
+/// `stale-peers`: a server renamed leaves its old name in the meta peer set; the runbook
+/// peer-removes it through the leader after a destructive confirmation.
+#[test]
+fn stale_peers_removes_a_renamed_servers_old_name() {
+    let lab = Lab::up_with(&modern_server(), 3, &["--accounts"]);
+    let inv = lab.inventory.to_string_lossy().into_owned();
+    let all = lab.node_names();
+    let refs: Vec<&str> = all.iter().map(String::as_str).collect();
+    let (leader, _) = lab.wait_for("a leader", Duration::from_secs(20), || {
+        lab.agreed_leader(&refs)
+    });
+    let target = all.iter().rev().find(|n| **n != leader).unwrap().clone();
+    lab.lab_ok("break", &["rename", &target]);
+    let new = format!("{target}b");
+    lab.wait_for(
+        "the leader lists the old name",
+        Duration::from_secs(30),
+        || {
+            let j = lab.jsz(&leader)?;
+            let names: Vec<String> = j["meta_cluster"]["replicas"]
+                .as_array()?
+                .iter()
+                .filter_map(|r| r["name"].as_str().map(String::from))
+                .collect();
+            (names.contains(&target) && names.contains(&new)).then_some(())
+        },
+    );
+    let tmp = tempfile::tempdir().unwrap();
+    let o = nr(
+        &tmp.path().join("diag"),
+        &["-i", &inv, "--json", "diagnose"],
+    );
+    let d: Value =
+        serde_json::from_slice(&o.stdout).unwrap_or_else(|e| panic!("{e}: {}", text(&o)));
+    assert!(
+        d["findings"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|f| f["cause"] == "stale-peers"),
+        "{d}"
+    );
+    let dir = tmp.path().join("run");
+    let o = nr(
+        &dir,
+        &[
+            "-i",
+            &inv,
+            "run",
+            "stale-peers",
+            "--yes",
+            "--confirm-destructive",
+            "lab",
+        ],
+    );
+    assert_eq!(o.status.code(), Some(0), "{}", text(&o));
+    let j = lab.jsz(&leader).expect("jsz");
+    assert_eq!(j["meta_cluster"]["cluster_size"], 3, "{j}");
+    let recs = records(&dir);
+    assert!(recs.iter().any(|r| r["event"] == "action_result"
+        && r["action"] == "remove-1@cluster"
+        && r["stdout"]
+            .as_str()
+            .unwrap_or("")
+            .contains("\"success\":true")));
+    lab.down();
+}
