@@ -126,12 +126,14 @@ fn permanent_loss_rescues_the_survivor_on_2_15() {
         "a refused run changed the cluster"
     );
 
-    // 4. Named and confirmed: rescued.
+    // 4. Named and confirmed, and the process killed right after the rescue's replies were
+    //    journaled (a leader is being elected): resume neither refuses ("there is a meta
+    //    leader" is the rescue's own result) nor sends the rescue again, and finishes.
     let cluster = String::from("lab");
     let dir = tmp.path().join("run");
     let started = std::time::Instant::now();
-    let o = nr(
-        &dir,
+    let mut c = nats_rescue_command(
+        &[],
         &[
             "-i",
             &inv,
@@ -144,9 +146,43 @@ fn permanent_loss_rescues_the_survivor_on_2_15() {
             &cluster,
         ],
     );
+    c.env("NATS_RESCUE_JOURNAL_DIR", &dir)
+        .env("NO_COLOR", "1")
+        .env(
+            "NATS_RESCUE_TEST_CRASH_AFTER",
+            "action_result:rescue@cluster",
+        );
+    let o = c.output().expect("run nats-rescue");
+    outputs.push_str(&text(&o));
+    assert_eq!(o.status.code(), None, "the crash hook aborts\n{}", text(&o));
+    assert_eq!(records(&dir).last().unwrap()["action"], "rescue@cluster");
+    let incident = journal(&dir)
+        .file_stem()
+        .unwrap()
+        .to_string_lossy()
+        .into_owned();
+    let o = nr(&dir, &["resume", &incident, "--yes"]);
     outputs.push_str(&text(&o));
     assert_eq!(o.status.code(), Some(0), "{}", text(&o));
-    eprintln!("rescue run took {:?}\n{}", started.elapsed(), text(&o));
+    eprintln!(
+        "rescue run + resume took {:?}\n{}",
+        started.elapsed(),
+        text(&o)
+    );
+    let intents = records(&dir)
+        .iter()
+        .filter(|r| r["event"] == "action_intent" && r["action"] == "rescue@cluster")
+        .count();
+    assert_eq!(intents, 1, "the rescue was sent once");
+    assert!(
+        records(&dir).iter().any(|r| r["event"] == "step_skipped"
+            && r["step"] == "has-leader"
+            && r["reason"]
+                .as_str()
+                .unwrap_or("")
+                .contains("guard checked before")),
+        "the has-leader guard is not re-checked on resume"
+    );
     assert_eq!(lab.leader_seen_by("n1").as_deref(), Some("n1"));
     assert_eq!(lab.stream_messages(), 50, "the seeded messages survived");
     lab.lab_ok("seed", &["--messages", "10"]);
@@ -179,11 +215,6 @@ fn permanent_loss_rescues_the_survivor_on_2_15() {
             assert!(stdout.contains("\"success\":true"), "{result}");
         }
     }
-    let incident = journal(&dir)
-        .file_stem()
-        .unwrap()
-        .to_string_lossy()
-        .into_owned();
     let v = nr(&dir, &["journal", "verify", &incident]);
     assert_eq!(v.status.code(), Some(0), "{}", text(&v));
 

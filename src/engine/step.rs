@@ -43,6 +43,20 @@ impl<'a> Engine<'a> {
                 reason: "passed before the interruption, later steps already ran (journal)".into(),
             });
         }
+        // A `refuse` guard stands before the changes: once later steps ran, the cluster it
+        // would check now is the one those changes made (permanent-loss resumed after the
+        // rescue: "there is a meta leader" is the rescue's result, not a reason to refuse).
+        if matches!(step.action, Action::Refuse(_))
+            && self.plan.steps[index + 1..]
+                .iter()
+                .any(|s| self.prior.started_steps.contains(&s.id))
+        {
+            return self.journal(Event::StepSkipped {
+                step: id.into(),
+                reason: "guard checked before the interruption, later steps already ran (journal)"
+                    .into(),
+            });
+        }
         if let Some(g) = step.group {
             if !self.enter_group(g)? {
                 let gid = self.plan.groups[g].id.clone();
