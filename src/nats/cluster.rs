@@ -55,6 +55,20 @@ pub struct PeerSetDrift {
     pub expected: usize,
 }
 
+/// A meta peer that matches no server of the inventory: the old name of a renamed or
+/// replaced server (FACTS §9). It counts toward the quorum and can never vote.
+#[derive(Debug, Clone, Default, Serialize, PartialEq)]
+pub struct StalePeer {
+    pub name: String,
+    pub peer: Option<String>,
+    /// Some server reports it offline.
+    pub offline: bool,
+    /// Seconds since a server last heard from it; `None`: not since that server started.
+    pub last_seen_s: Option<u64>,
+    /// The servers whose meta peer list names it.
+    pub reported_by: Vec<String>,
+}
+
 /// A node nats-rescue cannot manage (SSH refused, sudo needs a password, jump host down),
 /// whatever NATS says about it.
 #[derive(Debug, Clone, Default, Serialize, PartialEq)]
@@ -152,6 +166,13 @@ pub struct ClusterFacts {
     pub most_up_to_date: Option<String>,
     pub up_to_date_ranking: Vec<RankEntry>,
     pub peer_set_drift: Vec<PeerSetDrift>,
+    /// The meta group's size as the answering servers count it (the largest `cluster_size`
+    /// they report): the real peer set, which can be larger than the inventory.
+    pub meta_size: Option<usize>,
+    /// Votes a meta leader needs: a majority of `meta_size` (never less than `quorum`).
+    pub meta_quorum: usize,
+    /// Meta peers that match no inventory server (renamed or replaced servers' old names).
+    pub stale_peers: Vec<StalePeer>,
     pub cut_links: Vec<CutLink>,
     pub dns_failures: Vec<DnsFailure>,
     pub route_mismatch: Vec<RouteMismatch>,
@@ -592,12 +613,67 @@ fn terms_and_logs(f: &mut ClusterFacts, s: &Scope<'_>) {
     f.up_to_date_ranking = ranking;
 }
 
-/// Peer set.
+/// Peer set: drift per node, the real meta size and quorum, and the stale peers.
 fn peer_set(f: &mut ClusterFacts, s: &Scope<'_>) {
+    let known: Vec<String> = s
+        .inv
+        .nodes
+        .iter()
+        .flat_map(|n| {
+            let server = s.by_name.get(&n.name).and_then(|x| x.server_name.clone());
+            std::iter::once(n.name.clone()).chain(server)
+        })
+        .collect();
+    f.meta_quorum = s.quorum;
+    // A server may list a peer as "Server name unknown at this time (peerID: X)" (a renamed
+    // server that leads does not know its own old name): another server's name for X counts.
+    let mut names_by_peer: BTreeMap<String, String> = BTreeMap::new();
+    for n in s.order.iter().filter_map(|name| s.by_name.get(name)) {
+        for r in &n.replicas {
+            if let (Some(id), Some(rn)) = (&r.peer, &r.name) {
+                names_by_peer
+                    .entry(id.clone())
+                    .or_insert_with(|| rn.clone());
+            }
+        }
+    }
+    let mut stale: BTreeMap<String, StalePeer> = BTreeMap::new();
     for name in s.order {
         let Some(n) = s.by_name.get(name) else {
             continue;
         };
+        // Only servers that answer now: a stopped server's disk view may be old.
+        if n.monitor == "ok" {
+            if let Some(cs) = n.cluster_size {
+                let cs = usize::try_from(cs).unwrap_or(usize::MAX);
+                f.meta_size = Some(f.meta_size.map_or(cs, |m| m.max(cs)));
+            }
+            for r in &n.replicas {
+                let resolved = r.name.clone().or_else(|| {
+                    r.peer
+                        .as_ref()
+                        .and_then(|id| names_by_peer.get(id).cloned())
+                });
+                let Some(rn) = resolved.as_deref().filter(|x| !x.is_empty()) else {
+                    continue;
+                };
+                if known.iter().any(|k| k == rn) {
+                    continue;
+                }
+                let e = stale.entry(rn.to_string()).or_insert_with(|| StalePeer {
+                    name: rn.to_string(),
+                    peer: r.peer.clone(),
+                    ..StalePeer::default()
+                });
+                e.offline |= r.offline == Some(true);
+                let seen = r.active_ns.filter(|a| *a > 0).map(|a| a / 1_000_000_000);
+                e.last_seen_s = match (e.last_seen_s, seen) {
+                    (Some(a), Some(b)) => Some(a.min(b)),
+                    (a, b) => a.or(b),
+                };
+                e.reported_by.push(name.clone());
+            }
+        }
         if let Some(cs) = n.cluster_size {
             if cs as usize != s.size {
                 f.peer_set_drift.push(PeerSetDrift {
@@ -608,6 +684,10 @@ fn peer_set(f: &mut ClusterFacts, s: &Scope<'_>) {
             }
         }
     }
+    if let Some(m) = f.meta_size {
+        f.meta_quorum = f.meta_quorum.max(m / 2 + 1);
+    }
+    f.stale_peers = stale.into_values().collect();
 }
 
 /// Links, DNS.

@@ -1332,3 +1332,129 @@ fn routes_by_cluster_host_including_self_are_fine_and_wrong_ports_are_not() {
     assert_eq!(m.unknown.len(), 2);
     assert_eq!(m.missing, vec!["n2", "n3"]);
 }
+
+/// Three servers up and routed, no leader, and the meta group counts `size` peers of which
+/// `stale` match no server (2.15 lists every peer in a leaderless jsz).
+fn leaderless_with_stale_peers(size: u64, stale: &[&str]) -> ClusterFacts {
+    let inv = inv("2.15.1");
+    let mut replicas: Vec<String> = ["n1", "n2", "n3"]
+        .iter()
+        .map(|n| format!(r#"{{"name":"{n}","current":false,"active":0,"peer":"p{n}"}}"#))
+        .collect();
+    replicas.extend(stale.iter().map(|n| {
+        format!(r#"{{"name":"{n}","current":false,"offline":true,"active":0,"peer":"p{n}"}}"#)
+    }));
+    let mut nodes = Vec::new();
+    for (i, me) in ["n1", "n2", "n3"].iter().enumerate() {
+        let peers: Vec<String> = ["n1", "n2", "n3"]
+            .iter()
+            .filter(|p| *p != me)
+            .map(|p| format!(r#"{{"remote_name":"{p}","did_solicit":true,"is_configured":true}}"#))
+            .collect();
+        let b = HttpBodies {
+            varz: Some(Ok((
+                200,
+                format!(
+                    r#"{{"server_name":"{me}","version":"2.15.1","cluster":{{"name":"c1","urls":["127.0.0.1:16222","127.0.0.1:16223","127.0.0.1:16224"]}}}}"#
+                ),
+            ))),
+            jsz: Some(Ok((
+                200,
+                format!(
+                    r#"{{"meta_cluster":{{"name":"c1","cluster_size":{size},"quorum_needed":{},"replicas":[{}]}}}}"#,
+                    size / 2 + 1,
+                    replicas.join(",")
+                ),
+            ))),
+            raftz: Some(Ok((
+                200,
+                format!(
+                    r#"{{"SYS":{{"_meta_":{{"state":"CANDIDATE","term":{},"pindex":40,"ever_had_leader":true,"size":{size}}}}}}}"#,
+                    1000 + i
+                ),
+            ))),
+            routez: Some(Ok((200, format!(r#"{{"num_routes":8,"routes":[{}]}}"#, peers.join(","))))),
+            healthz: Some(Ok((
+                503,
+                r#"{"status":"unavailable","error":"JetStream has not established contact with a meta leader"}"#.into(),
+            ))),
+        };
+        let mut n = NodeFacts::from_http(me, &b);
+        let tcp: Vec<(&str, &str)> = ["n1", "n2", "n3"]
+            .into_iter()
+            .filter(|p| p != me)
+            .map(|p| (p, "ok"))
+            .collect();
+        alive_shell(&mut n, &tcp, &[]);
+        nodes.push(n);
+    }
+    ClusterFacts::build(&inv, nodes)
+}
+
+#[test]
+fn stale_peers_holding_the_quorum_hand_over_to_permanent_loss() {
+    // Every server renamed once: 6 peers, quorum 4, 3 servers exist.
+    let f = leaderless_with_stale_peers(6, &["o1", "o2", "o3"]);
+    assert!(!f.has_leader);
+    assert_eq!(f.meta_size, Some(6));
+    assert_eq!(f.meta_quorum, 4);
+    let names: Vec<&str> = f.stale_peers.iter().map(|p| p.name.as_str()).collect();
+    assert_eq!(names, ["o1", "o2", "o3"]);
+    assert!(f
+        .stale_peers
+        .iter()
+        .all(|p| p.offline && p.last_seen_s.is_none()));
+    assert_eq!(f.stale_peers[0].reported_by, ["n1", "n2", "n3"]);
+    assert_eq!(causes(&f)[0], STALE_PEERS, "{:?}", f.signals);
+    let s = &f.signal[STALE_PEERS];
+    assert_eq!(s.confidence, "high");
+    assert!(
+        s.summary.contains("counts 6 peers (quorum 4)"),
+        "{}",
+        s.summary
+    );
+    assert!(
+        s.summary.contains("permanent-loss --var lost=o1,o2,o3"),
+        "{}",
+        s.summary
+    );
+    let verdict = crate::ui::status::verdict(&f);
+    assert!(
+        verdict.starts_with(
+            "NO META LEADER: 3 of 3 servers up; the meta group counts 6 peers (o1, o2, o3 not in the inventory), quorum needs 4"
+        ),
+        "{verdict}"
+    );
+}
+
+#[test]
+fn a_stale_peer_with_a_server_down_puts_bringing_it_back_first() {
+    // A server renamed (its old name `old3` stays): 4 peers, quorum 3; then n2 stops.
+    let mut f = leaderless_with_stale_peers(4, &["old3"]);
+    assert_eq!(f.meta_quorum, 3);
+    // Rebuild with n2 down (its monitor refused): the inventory's 2 of 3 looks like a
+    // quorum, the meta group's 2 of 4 is not.
+    let mut nodes = f.node_list.clone();
+    let port = monitor_port(&inv("2.15.1"), "n2");
+    nodes[1] = dead("n2", port);
+    f = ClusterFacts::build(&inv("2.15.1"), nodes);
+    assert_eq!(f.up, ["n1", "n3"]);
+    assert_eq!(causes(&f)[0], INSUFFICIENT_NODES, "{:?}", f.signals);
+    let ins = &f.signal[INSUFFICIENT_NODES];
+    assert!(
+        ins.summary
+            .contains("quorum needs 3 of the meta group's 4 peers"),
+        "{}",
+        ins.summary
+    );
+    assert!(
+        ins.evidence
+            .iter()
+            .any(|e| e.contains("old3 matches no server")),
+        "{:?}",
+        ins.evidence
+    );
+    let s = &f.signal[STALE_PEERS];
+    assert!(s.summary.contains("Bring back n2 first"), "{}", s.summary);
+    assert!(s.summary.contains("run stale-peers"), "{}", s.summary);
+}

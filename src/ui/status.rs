@@ -87,12 +87,26 @@ pub fn verdict(f: &ClusterFacts) -> String {
             f.leader.clone().unwrap_or_default()
         )
     } else {
-        format!(
-            "NO META LEADER: {} of {} servers up, quorum needs {}",
-            f.up.len(),
-            f.size,
-            f.quorum
-        )
+        match f.meta_size {
+            Some(m) if m > f.size && !f.stale_peers.is_empty() => format!(
+                "NO META LEADER: {} of {} servers up; the meta group counts {m} peers ({} not \
+                 in the inventory), quorum needs {}",
+                f.up.len(),
+                f.size,
+                f.stale_peers
+                    .iter()
+                    .map(|p| p.name.as_str())
+                    .collect::<Vec<_>>()
+                    .join(", "),
+                f.meta_quorum
+            ),
+            _ => format!(
+                "NO META LEADER: {} of {} servers up, quorum needs {}",
+                f.up.len(),
+                f.size,
+                f.quorum
+            ),
+        }
     };
     let head = if f.not_probed.is_empty() {
         head

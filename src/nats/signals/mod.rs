@@ -17,13 +17,15 @@ pub const CLUSTER_CONFIG: &str = "cluster-config";
 pub const STALE_RAFT_STATE: &str = "stale-raft-state";
 pub const RESOURCE_EXHAUSTION: &str = "resource-exhaustion";
 pub const DNS_RESOLUTION: &str = "dns-resolution";
+pub const STALE_PEERS: &str = "stale-peers";
 /// Not a fault: servers started moments ago and are still electing (no runbook).
 pub const CONVERGING: &str = "converging";
 
 /// The signals this module computes (names a runbook finding can report with `signal:`), in tie-break order.
-pub const SIGNALS: [&str; 7] = [
+pub const SIGNALS: [&str; 8] = [
     CONVERGING,
     INSUFFICIENT_NODES,
+    STALE_PEERS,
     NETWORK_PARTITION,
     CLUSTER_CONFIG,
     RESOURCE_EXHAUSTION,
@@ -149,6 +151,7 @@ pub fn signals(f: &ClusterFacts) -> Vec<Signal> {
     out.extend(resources(f));
     out.extend(dns(f));
     out.extend(stale(f));
+    out.extend(stale_peers(f));
     sort(out)
 }
 
@@ -285,10 +288,16 @@ fn insufficient(f: &ClusterFacts) -> Option<Signal> {
             }
         }
     }
-    let lost_quorum = available < f.quorum;
+    // The real peer set decides (5 peers with 3 alive is not 3 of 3): stale peers count
+    // toward the quorum and never vote.
+    let quorum = f.meta_quorum.max(f.quorum);
+    if !f.stale_peers.is_empty() {
+        ev.push(stale_peer_arithmetic(f));
+    }
+    let lost_quorum = available < quorum;
     let (score, summary) = if lost_quorum && !f.has_leader {
         // Starting the stopped servers alone would restore a quorum: the classic case.
-        let score = if f.down.len() + available >= f.quorum {
+        let score = if f.down.len() + available >= quorum {
             92
         } else if f.down.len() + f.frozen.len() > 0 {
             80
@@ -301,16 +310,19 @@ fn insufficient(f: &ClusterFacts) -> Option<Signal> {
         } else {
             score
         };
+        let quorum_text = match f.meta_size {
+            Some(m) if m > f.size => format!("quorum needs {quorum} of the meta group's {m} peers"),
+            _ => format!("quorum needs {quorum}"),
+        };
         (
             score,
             format!(
-                "{} of {} servers are not available ({} down, {} unreachable, {} frozen); quorum needs {}",
+                "{} of {} servers are not available ({} down, {} unreachable, {} frozen); {quorum_text}",
                 missing,
                 f.size,
                 f.down.len(),
                 f.unreachable.len(),
                 f.frozen.len(),
-                f.quorum
             ),
         )
     } else if groups_stuck {
@@ -479,6 +491,105 @@ fn dns(f: &ClusterFacts) -> Option<Signal> {
             .join(", ")
     );
     Some(sig(DNS_RESOLUTION, score, summary, ev))
+}
+
+// ---- stale-peers --------------------------------------------------------------------------
+
+fn stale_names(f: &ClusterFacts) -> String {
+    f.stale_peers
+        .iter()
+        .map(|p| p.name.as_str())
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
+/// "the meta group counts 4 peers (quorum 3); n3 matches no server of the inventory …"
+fn stale_peer_arithmetic(f: &ClusterFacts) -> String {
+    let m = f.meta_size.unwrap_or(f.size);
+    let voters = f.up.len();
+    format!(
+        "the meta group counts {m} peers (quorum {}); {} match{} no server of the inventory \
+         (old names of renamed or replaced servers: they count and never vote); {voters} \
+         server{} answer{} (jsz meta_cluster)",
+        f.meta_quorum,
+        stale_names(f),
+        if f.stale_peers.len() == 1 { "es" } else { "" },
+        if voters == 1 { "" } else { "s" },
+        if voters == 1 { "s" } else { "" },
+    )
+}
+
+/// Stale peers while there is no leader. (With a leader the `stale-peers` runbook's own
+/// finding reports them: the cluster works and they are a latent risk.)
+fn stale_peers(f: &ClusterFacts) -> Option<Signal> {
+    if f.has_leader || f.stale_peers.is_empty() {
+        return None;
+    }
+    let mut ev = vec![stale_peer_arithmetic(f)];
+    for p in &f.stale_peers {
+        ev.push(format!(
+            "{}: {}, last seen {} (reported by {})",
+            p.name,
+            if p.offline {
+                "offline"
+            } else {
+                "not answering"
+            },
+            p.last_seen_s.map_or_else(
+                || "not since those servers started".into(),
+                |s| format!("{s} s ago")
+            ),
+            p.reported_by.join(", ")
+        ));
+    }
+    let missing: Vec<&String> = f
+        .down
+        .iter()
+        .chain(&f.unreachable)
+        .chain(&f.frozen)
+        .collect();
+    let possible = f.up.len() + f.down.len() + f.frozen.len();
+    let (score, summary) = if !missing.is_empty() && possible >= f.meta_quorum {
+        // Bringing back the servers that exist restores the quorum: that comes first.
+        (
+            50,
+            format!(
+                "the meta group also counts {} (no such server): {} peers, quorum {}. Bring \
+                 back {} first (insufficient-nodes), then peer-remove {}: `nats-rescue run \
+                 stale-peers`",
+                stale_names(f),
+                f.meta_size.unwrap_or(f.size),
+                f.meta_quorum,
+                missing
+                    .iter()
+                    .map(|s| s.as_str())
+                    .collect::<Vec<_>>()
+                    .join(", "),
+                stale_names(f)
+            ),
+        )
+    } else {
+        // Every server that exists cannot make the quorum: the stale peers hold it hostage.
+        (
+            90,
+            format!(
+                "stale peers hold the quorum: the meta group counts {} peers (quorum {}) and \
+                 only {} servers exist; {} can never vote. On 2.15+: `nats-rescue run \
+                 permanent-loss --var lost={}` (destructive); before 2.15 the old names must \
+                 come back (see that runbook)",
+                f.meta_size.unwrap_or(f.size),
+                f.meta_quorum,
+                f.size,
+                stale_names(f),
+                f.stale_peers
+                    .iter()
+                    .map(|p| p.name.as_str())
+                    .collect::<Vec<_>>()
+                    .join(",")
+            ),
+        )
+    };
+    Some(sig(STALE_PEERS, score, summary, ev))
 }
 
 // ---- stale-raft-state -------------------------------------------------------------------
