@@ -216,7 +216,13 @@ impl HostReport {
         if !self.scan.complete {
             p.push("the read-only discovery script did not finish".into());
         }
-        if self.scan.processes.is_empty() {
+        let ambiguous = self.scan.ambiguous_processes();
+        if ambiguous > 0 {
+            p.push(format!(
+                "{ambiguous} nats-server processes are visible and their network namespaces are not readable as {}: which one runs here is not known; run again with --sudo",
+                self.scan.user.as_deref().unwrap_or("this user")
+            ));
+        } else if self.scan.own_processes().is_empty() {
             p.push("no nats-server is running on this host".into());
         }
         if let Some(c) = &self.config_problem {
@@ -231,7 +237,7 @@ impl HostReport {
                 ));
             }
         }
-        if self.varz.is_none() {
+        if self.varz.is_none() && !self.scan.processes.is_empty() {
             p.push(format!(
                 "monitoring did not answer on port {}: {}",
                 self.monitor_port,
@@ -275,6 +281,7 @@ fn check_host(t: &dyn Transport, template: &Node, host: &str, found_by: String) 
     }
     r.choice = r.scan.choose_config();
     match &r.choice {
+        None if r.scan.ambiguous_processes() > 0 => {}
         None => {
             r.config_problem = Some(format!(
                 "no config found: no running nats-server with -c, no systemd unit naming one, none of {}",
@@ -319,7 +326,7 @@ fn check_host(t: &dyn Transport, template: &Node, host: &str, found_by: String) 
         .and_then(|d| d.server_name.as_deref())
         .and_then(|n| n.strip_prefix('$'))
         .map(String::from);
-    if let (None, Some(var), Some(p)) = (&r.varz, var, r.scan.processes.first()) {
+    if let (None, Some(var), Some(p)) = (&r.varz, var, r.scan.own_processes().first().copied()) {
         if var.chars().all(|c| c.is_ascii_alphanumeric() || c == '_') {
             let script = format!(
                 "tr '\\0' '\\n' < /proc/{}/environ 2>/dev/null | grep -m 1 '^{var}=' | cut -d= -f2-",
@@ -450,8 +457,8 @@ fn service_fields(r: &HostReport) -> std::result::Result<(Vec<Field>, String), S
     if let Some(u) = r.scan.managing_unit() {
         let how = match r
             .scan
-            .processes
-            .iter()
+            .own_processes()
+            .into_iter()
             .find(|p| p.unit.as_deref() == Some(&u.name))
         {
             Some(p) => format!(
@@ -493,7 +500,10 @@ fn service_fields(r: &HostReport) -> std::result::Result<(Vec<Field>, String), S
             format!("detected: not a systemd unit; the nats-rescue lab's control script {ctl} controls this config"),
         ));
     }
-    let Some(p) = r.scan.processes.first() else {
+    let Some(p) = r.scan.own_processes().first().copied() else {
+        if r.scan.ambiguous_processes() > 0 {
+            return Err("service: NOT DETECTED (which nats-server runs here is not known): the inventory's defaults `systemctl start|stop|is-active nats-server` apply; write this node's `service:` commands".into());
+        }
         return Err("service: NOT DETECTED (no running nats-server, no systemd unit): the inventory's defaults `systemctl start|stop|is-active nats-server` apply; write this node's `service:` commands".into());
     };
     let pid_file = discover::pid_file_from_args(&p.args)
@@ -638,7 +648,7 @@ fn node_entry(
         (None, Some(p)) => n.push(Field::int("client_port", u64::from(p), "from /varz")),
         _ => {}
     }
-    if let Some(p) = r.scan.processes.first() {
+    if let Some(p) = r.scan.own_processes().first().copied() {
         let bin = p.exe.clone().or_else(|| p.args.first().cloned());
         if let Some(b) = bin {
             let why = if p.exe.is_some() {

@@ -11,6 +11,8 @@ self_ns=$(readlink /proc/self/ns/net 2>/dev/null)
 for d in /proc/[0-9]*; do
   [ "$(cat "$d/comm" 2>/dev/null)" = nats-server ] || continue
   p=${d#/proc/}
+  # a zombie (exited, not reaped) is not a running server
+  [ "$(sed 's/^.*) //' "$d/stat" 2>/dev/null | cut -c1)" = Z ] && continue
   ns=$(readlink "$d/ns/net" 2>/dev/null)
   # namespaces (containers, the lab) may share the PID space: only this host's servers count
   if [ -n "$self_ns" ] && [ -n "$ns" ] && [ "$ns" != "$self_ns" ]; then continue; fi

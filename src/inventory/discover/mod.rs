@@ -38,6 +38,9 @@ pub struct Process {
     pub cwd: Option<String>,
     /// The systemd unit whose cgroup holds it.
     pub unit: Option<String>,
+    /// Its network namespace could not be read (another user's process without root): it
+    /// may belong to another host sharing the PID space.
+    pub ns_unknown: bool,
 }
 
 /// A systemd unit whose name starts with `nats`.
@@ -115,6 +118,12 @@ impl HostScan {
                     }
                 }
                 "SYSTEMD" => s.systemd = rest.trim() == "yes",
+                "PNSUNKNOWN" => {
+                    if let Ok(p) = rest.trim().parse() {
+                        let i = proc_of(&mut s, p);
+                        s.processes[i].ns_unknown = true;
+                    }
+                }
                 "PROC" => {
                     if let Ok(p) = rest.trim().parse() {
                         proc_of(&mut s, p);
@@ -154,9 +163,37 @@ impl HostScan {
         s
     }
 
+    /// This host's nats-server processes: those in its network namespace; when no
+    /// namespace could be read, the one process there is (several are ambiguous: none).
+    pub fn own_processes(&self) -> Vec<&Process> {
+        let known: Vec<&Process> = self.processes.iter().filter(|p| !p.ns_unknown).collect();
+        if !known.is_empty() {
+            return known;
+        }
+        match self.processes.as_slice() {
+            [one] => vec![one],
+            _ => Vec::new(),
+        }
+    }
+
+    /// Several processes whose network namespace could not be read, none known to be ours.
+    pub fn ambiguous_processes(&self) -> usize {
+        if self.own_processes().is_empty() {
+            self.processes.len()
+        } else {
+            0
+        }
+    }
+
     /// The config an SRE would look at, and where that choice came from.
     pub fn choose_config(&self) -> Option<ConfigChoice> {
-        for p in &self.processes {
+        let own = self.own_processes();
+        if own.is_empty() && !self.processes.is_empty() {
+            // running, but which one is ours is not known: a unit or usual path would be a guess
+            return None;
+        }
+        let own_units: Vec<&str> = own.iter().filter_map(|p| p.unit.as_deref()).collect();
+        for p in own {
             if let Some(path) = config_from_args(&p.args, p.cwd.as_deref()) {
                 return Some(ConfigChoice {
                     path,
@@ -166,12 +203,7 @@ impl HostScan {
         }
         // The process's unit first, then any unit.
         let mut units: Vec<&Unit> = self.units.iter().collect();
-        units.sort_by_key(|u| {
-            !self
-                .processes
-                .iter()
-                .any(|p| p.unit.as_deref() == Some(&u.name))
-        });
+        units.sort_by_key(|u| !own_units.contains(&u.name.as_str()));
         for u in units {
             let args = u.exec_start.as_deref().map(exec_start_args);
             if let Some(path) = args.and_then(|a| config_from_args(&a, None)) {
@@ -196,10 +228,11 @@ impl HostScan {
         if !self.systemd {
             return None;
         }
-        if let Some(name) = self.processes.iter().find_map(|p| p.unit.as_deref()) {
+        let own = self.own_processes();
+        if let Some(name) = own.iter().find_map(|p| p.unit.as_deref()) {
             return self.units.iter().find(|u| u.name == name);
         }
-        if !self.processes.is_empty() {
+        if !own.is_empty() || !self.processes.is_empty() {
             // Running, but outside any unit: a unit file that exists is not what runs it.
             return None;
         }

@@ -234,3 +234,51 @@ fn read_script_quotes_the_path() {
     let s = read_script("/etc/my nats/x.conf");
     assert!(s.starts_with("CONFIG_FILE='/etc/my nats/x.conf'\n"), "{s}");
 }
+
+#[test]
+fn processes_of_unknown_namespace_are_ours_only_when_alone() {
+    let one = "PNSUNKNOWN 7\nPROC 7\nPARG 7 nats-server\nPARG 7 -c\nPARG 7 /a.conf\nNRI_END\n";
+    let s = HostScan::parse(one);
+    assert_eq!(s.own_processes().len(), 1);
+    assert_eq!(s.ambiguous_processes(), 0);
+    assert_eq!(s.choose_config().unwrap().path, "/a.conf");
+    let two = format!("{one}PNSUNKNOWN 8\nPROC 8\nPARG 8 nats-server\nPARG 8 -c\nPARG 8 /b.conf\nCOMMON /etc/nats/nats-server.conf\n");
+    let s = HostScan::parse(&two);
+    assert!(s.own_processes().is_empty());
+    assert_eq!(s.ambiguous_processes(), 2);
+    assert_eq!(
+        s.choose_config(),
+        None,
+        "neither, nor a usual path: a guess"
+    );
+    // one whose namespace matched wins over those of unknown namespace
+    let s = HostScan::parse(&format!(
+        "{two}PROC 9\nPARG 9 nats-server\nPARG 9 --config=/c.conf\n"
+    ));
+    assert_eq!(s.own_processes().len(), 1);
+    assert_eq!(s.choose_config().unwrap().path, "/c.conf");
+}
+
+#[test]
+fn find_script_runs_here_and_ends() {
+    // The real script under sh on this machine: it must finish, list no process of another
+    // network namespace as ours, and name only existing usual paths.
+    let o = std::process::Command::new("sh")
+        .arg("-c")
+        .arg(FIND_SCRIPT)
+        .output()
+        .unwrap();
+    let s = HostScan::parse(&String::from_utf8_lossy(&o.stdout));
+    assert!(s.complete, "{}", String::from_utf8_lossy(&o.stderr));
+    assert!(s.user.is_some());
+    for c in &s.common {
+        assert!(Path::new(c).exists(), "{c}");
+    }
+    let me = std::fs::read_link("/proc/self/ns/net").unwrap();
+    for p in s.own_processes() {
+        let ns = std::fs::read_link(format!("/proc/{}/ns/net", p.pid));
+        if let Ok(ns) = ns {
+            assert_eq!(ns, me, "pid {} is in another namespace", p.pid);
+        }
+    }
+}

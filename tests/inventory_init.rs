@@ -1,0 +1,306 @@
+//! `inventory init --seed HOST` on real labs (sshd and nats-server in network namespaces),
+//! checked the way an operator would: the written inventory loads, names every server, and
+//! `status` with it exits 0 on a healthy cluster; an unknown host key is refused with its
+//! fingerprint and nothing is written; a stopped server is still written, with a comment,
+//! and the exit code says so; no password of the config reaches the file or the terminal.
+
+use crate::support::cli::bin;
+use crate::support::lab::{legacy_server, modern_server, text, Lab};
+use nats_rescue::inventory::Inventory;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+
+struct Ran {
+    code: i32,
+    stdout: String,
+    all: String,
+}
+
+fn nr(args: &[&str], jdir: &Path) -> Ran {
+    let o: Output = Command::new("timeout")
+        .arg("300")
+        .arg(bin())
+        .args(args)
+        .env_remove("NATS_RESCUE_INVENTORY")
+        .env_remove("NATS_SYS_PASSWORD")
+        .env("NATS_RESCUE_JOURNAL_DIR", jdir)
+        .env("NO_COLOR", "1")
+        .output()
+        .expect("run nats-rescue");
+    Ran {
+        code: o.status.code().unwrap_or(-1),
+        stdout: String::from_utf8_lossy(&o.stdout).into_owned(),
+        all: text(&o),
+    }
+}
+
+/// `inventory init --seed <n1> --identity-file <lab key> --known-hosts KH EXTRA… -o OUT`.
+fn init(lab: &Lab, known_hosts: &Path, out: &Path, extra: &[&str]) -> Ran {
+    let seed = lab.addr("n1");
+    let key = lab.dir.join("id_ed25519");
+    let (k, kh, o) = (
+        key.to_string_lossy().into_owned(),
+        known_hosts.to_string_lossy().into_owned(),
+        out.to_string_lossy().into_owned(),
+    );
+    let mut args = vec![
+        "inventory",
+        "init",
+        "--seed",
+        &seed,
+        "--identity-file",
+        &k,
+        "--known-hosts",
+        &kh,
+        "-o",
+        &o,
+        "--force",
+    ];
+    args.extend_from_slice(extra);
+    nr(&args, &lab.dir)
+}
+
+/// The written inventory, loaded as `status` loads it.
+fn load(out: &Path) -> (Inventory, String) {
+    let text = std::fs::read_to_string(out).expect("inventory written");
+    let inv = Inventory::parse(out, &text).unwrap_or_else(|e| panic!("{e}\n{text}"));
+    (inv, text)
+}
+
+/// Every server of the lab by server_name and address, each with the lab's config, store
+/// dir and control script (the lab's servers are no systemd units).
+fn assert_names_every_server(lab: &Lab, inv: &Inventory, text: &str) {
+    let st = lab.state();
+    let mut want: Vec<(String, String)> = st
+        .nodes
+        .iter()
+        .map(|n| (n.server_name().to_string(), n.addr.clone()))
+        .collect();
+    let mut got: Vec<(String, String)> = inv
+        .nodes
+        .iter()
+        .map(|n| (n.name.clone(), n.host.clone()))
+        .collect();
+    want.sort();
+    got.sort();
+    assert_eq!(got, want, "{text}");
+    assert_eq!(inv.cluster, "lab", "{text}");
+    for n in &st.nodes {
+        let node = inv.node(n.server_name()).expect("node");
+        assert_eq!(node.nats.config_file, n.config.to_string_lossy(), "{text}");
+        assert_eq!(node.nats.store_dir, n.store_dir.to_string_lossy(), "{text}");
+        assert_eq!(
+            node.nats.service.status,
+            format!("{} status", n.ctl.display()),
+            "{text}"
+        );
+        assert_eq!(node.nats.cluster_host.as_deref(), Some(n.name.as_str()));
+    }
+    assert!(text.contains("# n1: checked"), "{text}");
+}
+
+fn status(inventory: &Path, jdir: &Path) -> Ran {
+    nr(
+        &["-i", &inventory.to_string_lossy(), "status", "--json"],
+        jdir,
+    )
+}
+
+fn tmpdir() -> tempfile::TempDir {
+    tempfile::Builder::new()
+        .prefix("nats-rescue-invinit-")
+        .tempdir()
+        .expect("tempdir")
+}
+
+/// Root, classic configs, nats-server 2.9.10: the whole cluster from one seed; a new host key
+/// refused then recorded; a stopped server written with a comment and exit 1.
+#[test]
+fn init_as_root_host_keys_and_a_stopped_server() {
+    let lab = Lab::up(&legacy_server(), 3);
+    let tmp = tmpdir();
+    let out = tmp.path().join("inventory.yaml");
+    let kh = lab.dir.join("known_hosts");
+
+    let r = init(&lab, &kh, &out, &[]);
+    assert_eq!(r.code, 0, "{}", r.all);
+    let (inv, text) = load(&out);
+    assert_names_every_server(&lab, &inv, &text);
+    assert!(inv
+        .nodes
+        .iter()
+        .all(|n| n.ssh.user == "root" && !n.ssh.sudo));
+    let s = status(&out, tmp.path());
+    assert_eq!(s.code, 0, "status with the written inventory:\n{}", s.all);
+    let v: serde_json::Value = serde_json::from_str(&s.stdout).expect("status json");
+    assert_eq!(v["healthy"], true, "{}", s.stdout);
+
+    // An empty known_hosts: the seed's key is unknown, shown with its fingerprint, refused.
+    let empty = tmp.path().join("known_hosts");
+    std::fs::write(&empty, "").unwrap();
+    let out2 = tmp.path().join("new.yaml");
+    let r = init(&lab, &empty, &out2, &[]);
+    assert_eq!(r.code, 1, "{}", r.all);
+    let fp = Command::new("ssh-keygen")
+        .arg("-lf")
+        .arg(lab.dir.join("nodes/n1/ssh_host_ed25519_key.pub"))
+        .output()
+        .expect("ssh-keygen -l");
+    let fp = String::from_utf8_lossy(&fp.stdout)
+        .split_whitespace()
+        .nth(1)
+        .expect("fingerprint")
+        .to_string();
+    assert!(fp.starts_with("SHA256:"), "{fp}");
+    assert!(
+        r.all.contains(&fp) && r.all.contains("NEW HOST KEY"),
+        "{}",
+        r.all
+    );
+    assert!(r.all.contains("nothing written"), "{}", r.all);
+    assert!(
+        !out2.exists(),
+        "nothing may be written when the seed is refused"
+    );
+    assert_eq!(
+        std::fs::read_to_string(&empty).unwrap(),
+        "",
+        "nothing recorded"
+    );
+
+    // With the flag: every server's key is recorded (and printed) and the inventory written.
+    let r = init(&lab, &empty, &out2, &["--accept-new-host-keys"]);
+    assert_eq!(r.code, 0, "{}", r.all);
+    assert!(
+        r.all.contains(&fp),
+        "the recorded key is printed:\n{}",
+        r.all
+    );
+    let recorded = std::fs::read_to_string(&empty).unwrap();
+    for n in lab.node_names() {
+        assert!(
+            recorded.contains(&lab.addr(&n)),
+            "{n} recorded:\n{recorded}"
+        );
+    }
+    let (inv2, _) = load(&out2);
+    assert_eq!(inv2.nodes.len(), 3);
+
+    // n3 stopped (its sshd still answers): still written, with what failed; exit 1.
+    let ctl = lab.state().nodes[2].ctl.clone();
+    let stop = Command::new(&ctl).arg("stop").output().expect("ctl stop");
+    assert!(
+        stop.status.success(),
+        "{}",
+        crate::support::lab::text(&stop)
+    );
+    let out3 = tmp.path().join("stopped.yaml");
+    let r = init(&lab, &kh, &out3, &[]);
+    assert_eq!(r.code, 1, "{}", r.all);
+    assert!(
+        r.all.contains("n3") && r.all.contains("could not be fully checked"),
+        "{}",
+        r.all
+    );
+    let (inv3, text3) = load(&out3);
+    let n3 = inv3
+        .node("n3")
+        .unwrap_or_else(|| panic!("n3 written:\n{text3}"));
+    assert_eq!(n3.host, lab.addr("n3"));
+    assert!(
+        text3.contains("# n3: NEEDS ATTENTION: no nats-server is running on this host"),
+        "{text3}"
+    );
+    assert!(text3.contains("NOT VERIFIED"), "{text3}");
+    assert!(inv3.node("n1").is_some() && inv3.node("n2").is_some());
+    lab.down();
+}
+
+/// An unprivileged SSH user with sudo, Helm-chart JSON configs (`server_name: $SERVER_NAME`,
+/// routes to every server including itself), route and client authentication: without
+/// --sudo the root-only configs cannot be read and the exit code says so; with it the
+/// inventory names every server, `status` accepts it, and no password is copied anywhere.
+#[test]
+fn init_as_sudo_user_on_helm_configs_with_credentials() {
+    let lab = Lab::up_with(
+        &modern_server(),
+        3,
+        &[
+            "--ssh-user",
+            "{name}op",
+            "--config-style",
+            "helm",
+            "--route-auth",
+            "--accounts",
+        ],
+    );
+    let st = lab.state();
+    let user = st.ssh_user.as_ref().expect("ssh user").name.clone();
+    let mut secrets = vec![st.sys_password.clone(), st.app_password.clone()];
+    if let Some(a) = &st.route_auth {
+        secrets.push(a.password.clone());
+    }
+    let tmp = tmpdir();
+    let kh = lab.dir.join("known_hosts");
+
+    let out = tmp.path().join("nosudo.yaml");
+    let r = init(&lab, &kh, &out, &["--ssh-user", &user]);
+    assert_eq!(r.code, 1, "{}", r.all);
+    assert!(r.all.contains("run again with --sudo"), "{}", r.all);
+
+    let out = tmp.path().join("inventory.yaml");
+    let r = init(&lab, &kh, &out, &["--ssh-user", &user, "--sudo"]);
+    assert_eq!(r.code, 0, "{}", r.all);
+    let (inv, text) = load(&out);
+    assert_names_every_server(&lab, &inv, &text);
+    for n in &inv.nodes {
+        assert_eq!((n.ssh.user.as_str(), n.ssh.sudo), (user.as_str(), true));
+        let u = n.nats.system_user.as_ref().expect("system user written");
+        assert_eq!(u.user, st.sys_user);
+        assert!(matches!(
+            &u.password,
+            nats_rescue::inventory::SystemPassword::Env { var, .. } if var == "NATS_SYS_PASSWORD"
+        ));
+    }
+    assert!(text.contains("server_name from its /varz"), "{text}");
+    assert!(text.contains("credentials: they were not copied"), "{text}");
+    for s in &secrets {
+        assert!(
+            !text.contains(s.as_str()),
+            "a password in the inventory:\n{text}"
+        );
+        assert!(
+            !r.all.contains(s.as_str()),
+            "a password on the terminal:\n{}",
+            r.all
+        );
+    }
+    let s = status(&out, tmp.path());
+    assert_eq!(s.code, 0, "status with the written inventory:\n{}", s.all);
+
+    // stdout without -o: the same inventory (but for the time in its first line)
+    let seed = lab.addr("n1");
+    let key = lab.dir.join("id_ed25519").to_string_lossy().into_owned();
+    let khs = kh.to_string_lossy().into_owned();
+    let r = nr(
+        &[
+            "inventory",
+            "init",
+            "--seed",
+            &seed,
+            "--ssh-user",
+            &user,
+            "--sudo",
+            "--identity-file",
+            &key,
+            "--known-hosts",
+            &khs,
+        ],
+        tmp.path(),
+    );
+    assert_eq!(r.code, 0, "{}", r.all);
+    let tail = |t: &str| t.lines().skip(1).collect::<Vec<_>>().join("\n");
+    assert_eq!(tail(&r.stdout), tail(&text));
+    let _: PathBuf = out;
+    lab.down();
+}
