@@ -866,3 +866,134 @@ fn write_file(p: &Path, text: &str) -> Result<()> {
             Error::Other(format!("cannot write {}: {e}", p.display()))
         })
 }
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used)]
+mod tests {
+    use super::*;
+
+    fn report(find: &str, read: &str, varz: Option<&str>) -> HostReport {
+        let mut r = HostReport::new("10.0.1.11", "the seed, --seed".into());
+        r.scan = HostScan::parse(find);
+        r.choice = r.scan.choose_config();
+        let read = ConfigRead::parse(read);
+        r.details = read.details().ok();
+        r.read = Some(read);
+        r.varz = varz.and_then(|v| Varz::parse(v, "direct"));
+        r.route_names = vec!["nats-1".into()];
+        r
+    }
+
+    fn render(r: &HostReport) -> (Inventory, String, Vec<String>) {
+        let (entry, problems) = node_entry(r, true, &BTreeSet::new());
+        let doc = Document {
+            header: vec![],
+            top: vec![cluster_field(std::slice::from_ref(r))],
+            nodes: vec![entry],
+        };
+        let text = doc.render();
+        let inv =
+            Inventory::parse(Path::new("t.yaml"), &text).unwrap_or_else(|e| panic!("{e}\n{text}"));
+        (inv, text, problems)
+    }
+
+    const CONF: &str = "NRI_BEGIN
+CFGFILE /etc/nats/nats-server.conf
+CFGL server_name: nats-1
+CFGL http: 127.0.0.1:8222
+CFGL jetstream { store_dir: /var/lib/nats }
+CFGL system_account: SYS
+CFGL accounts { SYS { users: [ { user: sys, password: TopSecretSys } ] } }
+CFGL cluster { name: prod, port: 6222, routes: [ nats-route://r:TopSecretRoute@nats-2:6222 ] }
+CFGEND
+RDNS nats-2 ok 10.0.1.12
+NRI_END
+";
+
+    #[test]
+    fn a_systemd_server_gets_its_units_commands_and_no_secret() {
+        let find = "NRI_BEGIN\nSYSTEMD yes\nPROC 812\nPARG 812 /usr/sbin/nats-server\nPARG 812 -c\nPARG 812 /etc/nats/nats-server.conf\nPEXE 812 /usr/sbin/nats-server\nPUNIT 812 nats.service\nUNIT nats.service\nUEXEC nats.service /usr/sbin/nats-server -c /etc/nats/nats-server.conf\nUACTIVE nats.service active\nURELOAD nats.service yes\nNRI_END\n";
+        let varz = r#"{"server_name":"nats-1","version":"2.10.24","port":4222,"cluster":{"name":"prod","cluster_port":6222},"jetstream":{"config":{"store_dir":"/var/lib/nats/jetstream"}}}"#;
+        let r = report(find, CONF, Some(varz));
+        let (inv, text, problems) = render(&r);
+        assert!(problems.is_empty(), "{problems:?}");
+        assert_eq!(inv.cluster, "prod");
+        let n = &inv.nodes[0];
+        assert_eq!(n.name, "nats-1");
+        assert_eq!(n.nats.service.start, "systemctl start nats.service");
+        assert_eq!(n.nats.service.status, "systemctl is-active nats.service");
+        assert_eq!(
+            n.nats.service.reload.as_deref(),
+            Some("systemctl reload nats.service")
+        );
+        assert_eq!(n.nats.store_dir, "/var/lib/nats");
+        assert_eq!(n.nats.server_bin, "/usr/sbin/nats-server");
+        assert_eq!(n.nats.cluster_host.as_deref(), Some("nats-1"));
+        assert_eq!(n.nats.system_account, "SYS");
+        assert!(
+            text.contains("pid 812 runs in the systemd unit nats.service"),
+            "{text}"
+        );
+        assert!(!text.contains("TopSecret"), "{text}");
+        let targets = route_targets(&r);
+        assert_eq!(
+            targets,
+            vec![("10.0.1.12".to_string(), "nats-2".to_string())]
+        );
+    }
+
+    #[test]
+    fn a_server_outside_systemd_gets_assumed_pid_file_commands() {
+        let find = "NRI_BEGIN\nSYSTEMD no\nPROC 44\nPARG 44 nats-server\nPARG 44 -c\nPARG 44 /etc/nats/nats-server.conf\nPARG 44 -P\nPARG 44 /run/nats/n.pid\nPEXE 44 /opt/nats/nats-server\nPCWD 44 /opt/nats\nNRI_END\n";
+        let (inv, text, problems) = render(&report(find, CONF, None));
+        let n = &inv.nodes[0];
+        assert_eq!(
+            n.nats.service.start,
+            "cd /opt/nats && setsid nohup /opt/nats/nats-server -c /etc/nats/nats-server.conf -P /run/nats/n.pid </dev/null >/dev/null 2>&1 &"
+        );
+        assert_eq!(n.nats.service.stop, "kill -TERM \"$(cat /run/nats/n.pid)\"");
+        assert!(text.contains("ASSUMED, REVIEW BEFORE USE"), "{text}");
+        // no /varz: the name comes from the config, and the failed monitoring is a problem
+        assert_eq!(n.name, "nats-1");
+        assert!(
+            text.contains("server_name in /etc/nats/nats-server.conf"),
+            "{text}"
+        );
+        assert!(
+            problems
+                .iter()
+                .any(|p| p.contains("monitoring did not answer")),
+            "{problems:?}"
+        );
+        // `http: 127.0.0.1:8222` is the port; nothing answered, so no `monitor:` is claimed
+        assert_eq!(n.nats.monitor_port, 8222);
+        assert!(!text.contains("monitor: "), "{text}");
+    }
+
+    #[test]
+    fn an_unreachable_server_is_written_with_why_and_a_guessed_name() {
+        let mut r = HostReport::new("10.0.1.13", "route nats-3:6222 in nats-1's config".into());
+        r.ssh_error = Some("cannot connect to 10.0.1.13:22: Connection refused".into());
+        r.route_names = vec!["nats-3".into()];
+        let (inv, text, problems) = render(&r);
+        assert_eq!(inv.nodes[0].name, "nats-3");
+        assert_eq!(inv.cluster, "CHANGE-ME");
+        assert_eq!(problems.len(), 1);
+        assert!(
+            text.contains("# nats-3: NEEDS ATTENTION: not checked: cannot connect"),
+            "{text}"
+        );
+        assert!(text.contains("NOT VERIFIED"), "{text}");
+    }
+
+    #[test]
+    fn varz_store_dir_drops_the_jetstream_suffix() {
+        let v = Varz::parse(
+            r#"{"jetstream":{"config":{"store_dir":"/data/jetstream"}}}"#,
+            "ssh",
+        )
+        .unwrap();
+        assert_eq!(v.store_dir.as_deref(), Some("/data"));
+        assert!(Varz::parse("not json", "ssh").is_none());
+    }
+}
