@@ -304,3 +304,34 @@ fn init_as_sudo_user_on_helm_configs_with_credentials() {
     let _: PathBuf = out;
     lab.down();
 }
+
+/// Nodes reachable only through a bastion (SSH and monitoring): `--proxy-jump` reaches every
+/// server through it, monitoring is read through the SSH session and written as `monitor: ssh`.
+#[test]
+fn init_through_a_bastion() {
+    let lab = Lab::up_with(&modern_server(), 3, &["--bastion"]);
+    let st = lab.state();
+    let bastion = format!("root@{}", st.bastion.as_ref().expect("bastion").addr);
+    let tmp = tmpdir();
+    let out = tmp.path().join("inventory.yaml");
+    let r = init(
+        &lab,
+        &lab.dir.join("known_hosts"),
+        &out,
+        &["--proxy-jump", &bastion],
+    );
+    assert_eq!(r.code, 0, "{}", r.all);
+    let (inv, text) = load(&out);
+    assert_names_every_server(&lab, &inv, &text);
+    for n in &inv.nodes {
+        assert_eq!(
+            n.nats.monitor,
+            nats_rescue::inventory::MonitorMode::Ssh,
+            "{text}"
+        );
+        assert_eq!(n.ssh.proxy_jump.len(), 1, "{text}");
+    }
+    let s = status(&out, tmp.path());
+    assert_eq!(s.code, 0, "status with the written inventory:\n{}", s.all);
+    lab.down();
+}

@@ -307,16 +307,34 @@ fn check_host(t: &dyn Transport, template: &Node, host: &str, found_by: String) 
         r.monitor_port = p;
     }
     node.nats.monitor_port = r.monitor_port;
-    node.nats.monitor = MonitorMode::Auto;
-    match t.http_get(&node, "/varz", HTTP_TIMEOUT) {
-        Ok(resp) if resp.status == 200 => {
-            r.varz = Varz::parse(&resp.body, resp.via);
-            if r.varz.is_none() {
-                r.varz_error = Some("/varz is not JSON".into());
-            }
+    // Through a jump host the monitoring port is rarely reachable from here: SSH first.
+    let modes = if node.ssh.proxy_jump.is_empty() {
+        [MonitorMode::Direct, MonitorMode::Ssh]
+    } else {
+        [MonitorMode::Ssh, MonitorMode::Direct]
+    };
+    let mut errors = Vec::new();
+    for mode in modes {
+        node.nats.monitor = mode;
+        let how = if mode == MonitorMode::Direct {
+            "direct"
+        } else {
+            "through SSH"
+        };
+        match t.http_get(&node, "/varz", HTTP_TIMEOUT) {
+            Ok(resp) if resp.status == 200 => match Varz::parse(&resp.body, resp.via) {
+                Some(v) => {
+                    r.varz = Some(v);
+                    break;
+                }
+                None => errors.push(format!("{how}: /varz is not JSON")),
+            },
+            Ok(resp) => errors.push(format!("{how}: /varz answered HTTP {}", resp.status)),
+            Err(e) => errors.push(format!("{how}: {e}")),
         }
-        Ok(resp) => r.varz_error = Some(format!("/varz answered HTTP {}", resp.status)),
-        Err(e) => r.varz_error = Some(e.to_string()),
+    }
+    if r.varz.is_none() {
+        r.varz_error = Some(errors.join("; "));
     }
     // `server_name: $SERVER_NAME` (the Helm chart) and no monitoring: the process's own
     // environment has it. Only that one variable is printed.
@@ -626,7 +644,7 @@ fn node_entry(
     if let Some(v) = &r.varz {
         let (mode, why) = match v.via {
             "direct" => ("direct", "it answered directly from here"),
-            _ => ("ssh", "it answered only through the SSH session"),
+            _ => ("ssh", "it answered through the SSH session"),
         };
         n.push(Field::str("monitor", mode, why));
     }
