@@ -213,6 +213,24 @@ fn init_as_root_host_keys_and_a_stopped_server() {
     );
     assert!(text3.contains("NOT VERIFIED"), "{text3}");
     assert!(inv3.node("n1").is_some() && inv3.node("n2").is_some());
+
+    // n2 destroyed (no sshd, all traffic dropped): written under the name n1's routes use,
+    // with the SSH failure, not dropped.
+    lab.lab_ok("break", &["destroy", "n2"]);
+    let out4 = tmp.path().join("destroyed.yaml");
+    let r = init(&lab, &kh, &out4, &[]);
+    assert_eq!(r.code, 1, "{}", r.all);
+    let (inv4, text4) = load(&out4);
+    assert_eq!(inv4.nodes.len(), 3, "{text4}");
+    let n2 = inv4
+        .node("n2")
+        .unwrap_or_else(|| panic!("n2 written:\n{text4}"));
+    assert_eq!(n2.host, lab.addr("n2"));
+    assert!(
+        text4.contains("# n2: NEEDS ATTENTION: not checked:"),
+        "{text4}"
+    );
+    assert!(r.all.contains("FAIL  n2"), "{}", r.all);
     lab.down();
 }
 
