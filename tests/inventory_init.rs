@@ -265,6 +265,12 @@ fn init_as_sudo_user_on_helm_configs_with_credentials() {
     let r = init(&lab, &kh, &out, &["--ssh-user", &user]);
     assert_eq!(r.code, 1, "{}", r.all);
     assert!(r.all.contains("run again with --sudo"), "{}", r.all);
+    // the configs are root's, but /varz lists the routes: every server is still named
+    let (inv, text) = load(&out);
+    let mut names: Vec<&str> = inv.nodes.iter().map(|n| n.name.as_str()).collect();
+    names.sort_unstable();
+    assert_eq!(names, vec!["n1", "n2", "n3"], "{text}");
+    assert!(text.contains("/varz cluster.urls"), "{text}");
 
     let out = tmp.path().join("inventory.yaml");
     let r = init(&lab, &kh, &out, &["--ssh-user", &user, "--sudo"]);

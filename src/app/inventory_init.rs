@@ -126,6 +126,8 @@ struct Varz {
     store_dir: Option<String>,
     system_account: Option<String>,
     version: Option<String>,
+    /// `cluster.urls`: the configured routes as `host:port` (credentials removed).
+    route_urls: Vec<String>,
     /// `direct` or `ssh`.
     via: &'static str,
 }
@@ -145,6 +147,10 @@ impl Varz {
                 .map(|d| d.strip_suffix("/jetstream").map(String::from).unwrap_or(d)),
             system_account: s(&v["system_account"]),
             version: s(&v["version"]),
+            route_urls: v["cluster"]["urls"]
+                .as_array()
+                .map(|a| a.iter().filter_map(s).collect())
+                .unwrap_or_default(),
             via,
         })
     }
@@ -171,6 +177,11 @@ struct HostReport {
     varz_error: Option<String>,
     /// `$VAR` server_name read from the running process's environment.
     env_server_name: Option<(String, String)>,
+    /// Route targets (the config's, else the route URLs in `/varz`), where they came from,
+    /// and how this host resolves their names.
+    routes: Vec<crate::natsconf::Endpoint>,
+    routes_from: &'static str,
+    resolved: std::collections::BTreeMap<String, Vec<String>>,
 }
 
 impl HostReport {
@@ -189,6 +200,9 @@ impl HostReport {
             varz: None,
             varz_error: None,
             env_server_name: None,
+            routes: Vec::new(),
+            routes_from: "config",
+            resolved: std::collections::BTreeMap::new(),
         }
     }
 
@@ -336,6 +350,36 @@ fn check_host(t: &dyn Transport, template: &Node, host: &str, found_by: String) 
     if r.varz.is_none() {
         r.varz_error = Some(errors.join("; "));
     }
+    if let (Some(d), Some(read)) = (&r.details, &r.read) {
+        r.routes = d.routes.clone();
+        r.resolved = read.resolved.clone();
+    } else if let Some(v) = &r.varz {
+        // The config could not be read: the servers' own list of its routes still names
+        // the peers; this host resolves their names.
+        r.routes_from = "/varz cluster.urls";
+        for u in &v.route_urls {
+            if let Ok(ep) = crate::natsconf::Endpoint::parse(u) {
+                if !r.routes.contains(&ep) {
+                    r.routes.push(ep);
+                }
+            }
+        }
+        let names: Vec<String> = r
+            .routes
+            .iter()
+            .filter(|e| e.host.parse::<std::net::IpAddr>().is_err())
+            .filter_map(|e| shlex::try_quote(&e.host).ok().map(|q| q.into_owned()))
+            .collect();
+        if !names.is_empty() {
+            let script = format!(
+                "for h in {}; do a=$(getent ahostsv4 \"$h\" 2>/dev/null | awk '{{print $1}}' | sort -u | tr '\\n' ' '); if [ -n \"$a\" ]; then echo \"RDNS $h ok $a\"; else echo \"RDNS $h failed\"; fi; done",
+                names.join(" ")
+            );
+            if let Ok(o) = t.exec(&node, &script_cmd(script, false)) {
+                r.resolved = ConfigRead::parse(&o.stdout.text).resolved;
+            }
+        }
+    }
     // `server_name: $SERVER_NAME` (the Helm chart) and no monitoring: the process's own
     // environment has it. Only that one variable is printed.
     let var = r
@@ -375,17 +419,13 @@ fn describe_ssh_error(e: &TransportError) -> String {
 
 /// A route's target, as this host resolves it: `(address for SSH, route host name)`.
 fn route_targets(r: &HostReport) -> Vec<(String, String)> {
-    let Some(d) = &r.details else {
-        return Vec::new();
-    };
     let mut out = Vec::new();
-    for ep in &d.routes {
+    for ep in &r.routes {
         let addr = if ep.host.parse::<std::net::IpAddr>().is_ok() {
             ep.host.clone()
         } else {
-            r.read
-                .as_ref()
-                .and_then(|x| x.resolved.get(&ep.host))
+            r.resolved
+                .get(&ep.host)
                 .and_then(|a| a.first().cloned())
                 .unwrap_or_else(|| ep.host.clone())
         };
@@ -429,9 +469,9 @@ fn walk(t: &dyn Transport, template: &Node, seed: &str) -> Vec<HostReport> {
                 continue;
             }
             let port = r
-                .details
-                .as_ref()
-                .and_then(|d| d.routes.iter().find(|e| e.host == name))
+                .routes
+                .iter()
+                .find(|e| e.host == name)
                 .map_or(0, |e| e.port);
             let resolved = if name == addr {
                 String::new()
@@ -440,7 +480,7 @@ fn walk(t: &dyn Transport, template: &Node, seed: &str) -> Vec<HostReport> {
             };
             queue.push_back((
                 target,
-                format!("route {name}:{port} in {who}'s config{resolved}"),
+                format!("route {name}:{port} in {who}'s {}{resolved}", r.routes_from),
             ));
         }
         reports.push(r);
@@ -896,6 +936,12 @@ mod tests {
         r.choice = r.scan.choose_config();
         let read = ConfigRead::parse(read);
         r.details = read.details().ok();
+        r.routes = r
+            .details
+            .as_ref()
+            .map(|d| d.routes.clone())
+            .unwrap_or_default();
+        r.resolved = read.resolved.clone();
         r.read = Some(read);
         r.varz = varz.and_then(|v| Varz::parse(v, "direct"));
         r.route_names = vec!["nats-1".into()];
