@@ -7,7 +7,7 @@
 use crate::support::cli::bin;
 use crate::support::lab::{legacy_server, modern_server, text, Lab};
 use nats_rescue::inventory::Inventory;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::{Command, Output};
 
 struct Ran {
@@ -325,7 +325,6 @@ fn init_as_sudo_user_on_helm_configs_with_credentials() {
     assert_eq!(r.code, 0, "{}", r.all);
     let tail = |t: &str| t.lines().skip(1).collect::<Vec<_>>().join("\n");
     assert_eq!(tail(&r.stdout), tail(&text));
-    let _: PathBuf = out;
     lab.down();
 }
 
@@ -358,4 +357,31 @@ fn init_through_a_bastion() {
     let s = status(&out, tmp.path());
     assert_eq!(s.code, 0, "status with the written inventory:\n{}", s.all);
     lab.down();
+}
+
+/// Bad input is refused before any connection, with exit 2 and what to fix.
+#[test]
+fn bad_input_is_refused_with_what_to_fix() {
+    let tmp = tmpdir();
+    let existing = tmp.path().join("inventory.yaml");
+    std::fs::write(&existing, "keep me").unwrap();
+    let e = existing.to_string_lossy().into_owned();
+    for (args, want) in [
+        (vec!["--seed", ""], "name one server"),
+        (vec!["--seed", "a,b"], "name one server"),
+        (vec!["--seed", "h:99999"], "invalid port"),
+        (vec!["--seed", "h", "--proxy-jump", "x@"], "--proxy-jump"),
+        (
+            vec!["--seed", "h", "--identity-file", "/nonexistent/key"],
+            "no such file",
+        ),
+        (vec!["--seed", "h", "-o", &e], "pass --force"),
+    ] {
+        let mut all = vec!["inventory", "init"];
+        all.extend(args.iter().copied());
+        let r = nr(&all, tmp.path());
+        assert_eq!(r.code, 2, "{args:?}: {}", r.all);
+        assert!(r.all.contains(want), "{args:?}: {}", r.all);
+    }
+    assert_eq!(std::fs::read_to_string(&existing).unwrap(), "keep me");
 }

@@ -674,7 +674,10 @@ fn node_entry(
             "https monitoring in {file} (nats-rescue reads monitoring over http: check it answers)"
         ),
         Some(_) => format!("http_port in {file}"),
-        None => "ASSUMED: the default (no monitoring port in the config)".into(),
+        None if r.varz.is_some() => {
+            "the default (the config names none, or was not read); its /varz answered on it".into()
+        }
+        None => "ASSUMED: the default (the config names none, or was not read)".into(),
     };
     n.push(Field::int(
         "monitor_port",
@@ -783,6 +786,12 @@ fn cluster_field(reports: &[HostReport]) -> Field {
 }
 
 fn init(g: &GlobalOpts, a: &InventoryInitArgs) -> Result<i32> {
+    if a.seed.trim().is_empty() || a.seed.contains(',') {
+        return Err(Error::Usage(format!(
+            "--seed `{}`: name one server (host, user@host or host:port)",
+            a.seed
+        )));
+    }
     let seed = JumpHost::parse(&a.seed).map_err(|e| Error::Usage(format!("--seed: {e}")))?;
     if let Some(o) = &a.output {
         if o.exists() && !a.force {
