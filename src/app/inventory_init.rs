@@ -243,11 +243,12 @@ impl HostReport {
             p.push(c.clone());
         }
         if let Some(read) = &self.read {
-            if !read.unreadable.is_empty() && !sudo {
+            if !read.unreadable.is_empty() {
                 p.push(format!(
-                    "{} is not readable as {}: run again with --sudo",
+                    "{} is not readable as {}{}",
                     read.unreadable.join(", "),
-                    self.scan.user.as_deref().unwrap_or("this user")
+                    self.scan.user.as_deref().unwrap_or("this user"),
+                    if sudo { "" } else { ": run again with --sudo" }
                 ));
             }
         }
@@ -841,16 +842,7 @@ fn init(g: &GlobalOpts, a: &InventoryInitArgs) -> Result<i32> {
     let mut summary = Vec::new();
     for r in &reports {
         let (entry, problems) = node_entry(r, a.sudo, &names);
-        let name = entry
-            .fields
-            .first()
-            .and_then(|f| match &f.value {
-                crate::inventory::writer::FieldValue::Scalar(
-                    crate::inventory::writer::Scalar::Str(s),
-                ) => Some(s.clone()),
-                _ => None,
-            })
-            .unwrap_or_default();
+        let name = entry.get_str("name").unwrap_or_default().to_string();
         names.insert(name.clone());
         if problems.is_empty() {
             summary.push(format!("  ok    {name} ({})", r.host));

@@ -61,6 +61,19 @@ pub struct NodeEntry {
     pub fields: Vec<Field>,
 }
 
+impl NodeEntry {
+    /// The string value of a top-level field (e.g. `name`).
+    pub fn get_str(&self, key: &str) -> Option<&str> {
+        self.fields
+            .iter()
+            .find(|f| f.key == key)
+            .and_then(|f| match &f.value {
+                FieldValue::Scalar(Scalar::Str(s)) => Some(s.as_str()),
+                _ => None,
+            })
+    }
+}
+
 /// A whole inventory.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct Document {
