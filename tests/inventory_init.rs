@@ -325,6 +325,28 @@ fn init_as_sudo_user_on_helm_configs_with_credentials() {
     assert_eq!(r.code, 0, "{}", r.all);
     let tail = |t: &str| t.lines().skip(1).collect::<Vec<_>>().join("\n");
     assert_eq!(tail(&r.stdout), tail(&text));
+
+    // n2's monitoring port refuses (inside its namespace, loopback too): its Helm config says
+    // `server_name: $SERVER_NAME`, so the name comes from the server process's environment;
+    // the failed monitoring makes the exit code 1.
+    let rule = "iptables -I INPUT -p tcp --dport 8222 -j REJECT --reject-with tcp-reset";
+    let o = lab.in_ns("n2", rule);
+    assert!(o.status.success(), "{}", crate::support::lab::text(&o));
+    let out = tmp.path().join("nomonitor.yaml");
+    let r = init(&lab, &kh, &out, &["--ssh-user", &user, "--sudo"]);
+    assert_eq!(r.code, 1, "{}", r.all);
+    let (inv, text) = load(&out);
+    assert!(inv.node("n2").is_some(), "{text}");
+    assert!(
+        text.contains("name: n2  # $SERVER_NAME in the environment of nats-server pid"),
+        "{text}"
+    );
+    assert!(
+        text.contains("# n2: NEEDS ATTENTION: monitoring did not answer"),
+        "{text}"
+    );
+    let o = lab.in_ns("n2", &rule.replace(" -I ", " -D "));
+    assert!(o.status.success(), "{}", crate::support::lab::text(&o));
     lab.down();
 }
 
