@@ -186,6 +186,45 @@ fn init_as_root_host_keys_and_a_stopped_server() {
     let (inv2, _) = load(&out2);
     assert_eq!(inv2.nodes.len(), 3);
 
+    // A changed key (known_hosts names another key for n1): refused even with the flag,
+    // both fingerprints shown, nothing written.
+    let other = tmp.path().join("other_key");
+    let g = Command::new("ssh-keygen")
+        .args(["-q", "-t", "ed25519", "-N", "", "-f"])
+        .arg(&other)
+        .output()
+        .expect("ssh-keygen");
+    assert!(g.status.success());
+    let other_pub = std::fs::read_to_string(other.with_extension("pub")).unwrap();
+    let other_fp = Command::new("ssh-keygen")
+        .arg("-lf")
+        .arg(other.with_extension("pub"))
+        .output()
+        .expect("ssh-keygen -l");
+    let other_fp = String::from_utf8_lossy(&other_fp.stdout)
+        .split_whitespace()
+        .nth(1)
+        .unwrap()
+        .to_string();
+    let changed = tmp.path().join("changed_known_hosts");
+    let line: Vec<&str> = other_pub.split_whitespace().take(2).collect();
+    std::fs::write(&changed, format!("{} {}\n", lab.addr("n1"), line.join(" "))).unwrap();
+    let out_c = tmp.path().join("changed.yaml");
+    let r = init(&lab, &changed, &out_c, &["--accept-new-host-keys"]);
+    assert_eq!(r.code, 1, "{}", r.all);
+    assert!(r.all.contains("HOST KEY CHANGED"), "{}", r.all);
+    assert!(
+        r.all.contains(&fp) && r.all.contains(&other_fp),
+        "{}",
+        r.all
+    );
+    assert!(!out_c.exists(), "nothing may be written for a changed key");
+    assert_eq!(
+        std::fs::read_to_string(&changed).unwrap().lines().count(),
+        1,
+        "a changed key is never recorded"
+    );
+
     // n3 stopped (its sshd still answers): still written, with what failed; exit 1.
     let ctl = lab.state().nodes[2].ctl.clone();
     let stop = Command::new(&ctl).arg("stop").output().expect("ctl stop");
