@@ -100,6 +100,9 @@ pub enum Command {
     /// Local rehearsal cluster (network namespaces, sshd, nats-server)
     #[command(subcommand)]
     Lab(LabCommand),
+    /// Write an inventory by looking at the cluster (`inventory init --seed HOST`)
+    #[command(subcommand)]
+    Inventory(InventoryCommand),
     /// Print a shell completion script
     #[command(
         after_help = "Example:\n  nats-rescue completions bash > /etc/bash_completion.d/nats-rescue"
@@ -204,6 +207,48 @@ pub enum RunbooksCommand {
     Validate { files: Vec<PathBuf> },
     /// The steps as the operator will meet them
     Show { runbook: String },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum InventoryCommand {
+    /// Connect to one server, read its config, monitoring and service, find the others from
+    /// its routes, check each the same way, and write an inventory with a comment per field
+    #[command(
+        after_help = "Exit 0 when every server was checked, 1 when one could not be (it is still written, with a comment saying what failed), 2 for bad input.\n\nExamples:\n  nats-rescue inventory init --seed 10.0.1.11 -o inventory.yaml\n  nats-rescue inventory init --seed nats-1 --ssh-user ops --sudo --proxy-jump ops@bastion"
+    )]
+    Init(InventoryInitArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct InventoryInitArgs {
+    /// One server of the cluster: `host`, `user@host` or `host:port` for SSH
+    #[arg(long, value_name = "HOST")]
+    pub seed: String,
+    /// Write the inventory here (refuses to replace a file unless --force) [default: stdout]
+    #[arg(short = 'o', long, value_name = "FILE")]
+    pub output: Option<PathBuf>,
+    /// Replace the -o file if it exists
+    #[arg(long)]
+    pub force: bool,
+    /// SSH user [default: $USER]
+    #[arg(long, value_name = "NAME")]
+    pub ssh_user: Option<String>,
+    /// SSH port of every server [default: 22]
+    #[arg(long, value_name = "PORT")]
+    pub ssh_port: Option<u16>,
+    /// Private key [default: ssh-agent]
+    #[arg(long, value_name = "FILE")]
+    pub identity_file: Option<PathBuf>,
+    /// known_hosts file to verify (and with --accept-new-host-keys, record) host keys
+    /// [default: ~/.ssh/known_hosts]
+    #[arg(long, value_name = "FILE")]
+    pub known_hosts: Option<PathBuf>,
+    /// Jump host(s), OpenSSH -J syntax (`user@bastion:22`, `a,b` for a chain)
+    #[arg(long, value_name = "JUMP")]
+    pub proxy_jump: Option<String>,
+    /// Read through `sudo -n` (root-only configs and processes)
+    #[arg(long)]
+    pub sudo: bool,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]

@@ -23,6 +23,7 @@ fn run(cli: Cli) -> Result<i32, Error> {
     match &cli.command {
         Command::Runbooks(c) => nats_rescue::app::runbooks::dispatch(c, &lib, g.json),
         Command::Lab(c) => nats_rescue::lab::dispatch(c),
+        Command::Inventory(c) => nats_rescue::app::inventory_init::dispatch(g, c),
         Command::Completions { shell } => {
             let mut cmd = <Cli as clap::CommandFactory>::command();
             clap_complete::generate(*shell, &mut cmd, "nats-rescue", &mut std::io::stdout());

@@ -5,6 +5,7 @@ mod config_repair;
 mod crash;
 mod e2e;
 mod flap;
+mod inventory_init;
 mod journal;
 mod lab;
 mod nats_action;

@@ -189,7 +189,9 @@ mod ser_duration {
     }
 }
 
+pub mod discover;
 mod raw;
+pub mod writer;
 use raw::*;
 pub use raw::{expand_tilde, format_proxy_jump, parse_proxy_jump};
 
