@@ -413,3 +413,68 @@ fn capture_a_broken_lab_heal_it_and_diagnose_from_the_capture() {
     step("altered, extra, not-an-archive refused (exit 2); -o never overwrites");
     lab.down();
 }
+
+/// nats-server 2.9.10 (no /raftz): quorum loss captured, healed, still named offline.
+#[test]
+fn quorum_loss_on_2_9_10_is_named_from_the_capture_after_heal() {
+    require_root();
+    let lab = Lab::up(&crate::support::lab::legacy_server(), 3);
+    let tmp = tempfile::tempdir().expect("tempdir");
+    let work = tmp.path();
+    let journals = work.join("journals");
+    let inv = lab.inventory.clone();
+    lab.lab_ok("break", &["quorum-loss"]);
+    let mut tries = 0;
+    let (live, cap) = loop {
+        tries += 1;
+        let before = nr(work, Some(&inv), &journals, &["diagnose", "--json"]);
+        let name = format!("q-{tries}.tar.gz");
+        let c = nr(work, Some(&inv), &journals, &["capture", "-o", &name]);
+        assert_eq!(c.code, 0, "{}", c.text());
+        let after = nr(work, Some(&inv), &journals, &["diagnose", "--json"]);
+        let f = findings(&after.json());
+        if findings(&before.json()) == f && f.first().is_some_and(|x| x.0 == "insufficient-nodes") {
+            break (after, work.join(name));
+        }
+        assert!(
+            tries < 40,
+            "insufficient-nodes never steady:\n{}",
+            after.text()
+        );
+        std::thread::sleep(Duration::from_secs(2));
+    };
+    let from = cap.to_str().expect("path");
+    let off = nr(
+        work,
+        None,
+        &journals,
+        &["diagnose", "--from", from, "--json"],
+    );
+    assert_eq!(off.code, 1, "{}", off.text());
+    assert_eq!(
+        findings(&off.json()),
+        findings(&live.json()),
+        "offline = live"
+    );
+    lab.lab_ok("heal", &[]);
+    let deadline = Instant::now() + Duration::from_secs(120);
+    while nr(work, Some(&inv), &journals, &["diagnose"]).code != 0 {
+        assert!(Instant::now() < deadline, "never healthy after heal");
+        std::thread::sleep(Duration::from_secs(2));
+    }
+    let off = nr(
+        work,
+        None,
+        &journals,
+        &["diagnose", "--from", from, "--json"],
+    );
+    assert_eq!(off.code, 1, "{}", off.text());
+    assert_eq!(findings(&off.json()), findings(&live.json()));
+    let st = nr(work, None, &journals, &["status", "--from", from]);
+    assert!(
+        st.code == 1 && st.stdout.contains("OFFLINE") && st.stdout.contains("NO META LEADER"),
+        "{}",
+        st.text()
+    );
+    lab.down();
+}

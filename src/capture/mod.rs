@@ -221,7 +221,7 @@ pub fn write(
     };
     w.add(
         "inventory.yaml".into(),
-        &redact::redact_inventory(inventory_text)?,
+        &redact::portable_inventory(inventory_text, inv)?,
     );
     let mut versions = BTreeMap::new();
     for o in &obs.nodes {

@@ -146,6 +146,34 @@ pub fn redact_inventory(text: &str) -> Result<String, String> {
     yaml_serde::to_string(&v).map_err(|e| format!("inventory: {e}"))
 }
 
+/// The inventory as a capture carries it: redacted, and loadable on another machine. An
+/// `ssh.config` file is not in the capture, so the reference goes and each node's `host` is
+/// what was resolved with it (`HostName`); the rest of what it gave only matters for SSH.
+pub fn portable_inventory(text: &str, inv: &Inventory) -> Result<String, String> {
+    let mut v: yaml_serde::Value =
+        yaml_serde::from_str(&redact_inventory(text)?).map_err(|e| format!("inventory: {e}"))?;
+    let drop_config = |m: Option<&mut yaml_serde::Value>| {
+        if let Some(yaml_serde::Value::Mapping(ssh)) = m {
+            ssh.remove("config");
+        }
+    };
+    if let Some(d) = v.get_mut("defaults") {
+        drop_config(d.get_mut("ssh"));
+    }
+    if let Some(yaml_serde::Value::Sequence(nodes)) = v.get_mut("nodes") {
+        for n in nodes.iter_mut() {
+            drop_config(n.get_mut("ssh"));
+            let name = n.get("name").and_then(|x| x.as_str()).map(str::to_string);
+            if let (Some(node), yaml_serde::Value::Mapping(m)) =
+                (inv.nodes.iter().find(|x| Some(&x.name) == name.as_ref()), n)
+            {
+                m.insert("host".into(), redact_text(&node.host).into());
+            }
+        }
+    }
+    yaml_serde::to_string(&v).map_err(|e| format!("inventory: {e}"))
+}
+
 /// Every secret the inventory holds in memory (system-account passwords): the last net.
 pub fn known_secrets(inv: &Inventory) -> Vec<String> {
     let mut s: Vec<String> = inv
@@ -206,6 +234,19 @@ mod tests {
         let text = "cluster: c\ndefaults:\n  nats:\n    system_user: {user: sys, password: topsecret9}\nnodes:\n  - {name: n1, host: 127.0.0.1}\n";
         let r = redact_inventory(text).unwrap();
         assert!(!r.contains("topsecret9"), "{r}");
+        let dir = tempfile::tempdir().unwrap();
+        let cfg = dir.path().join("ssh_config");
+        std::fs::write(&cfg, "Host n1\n  HostName 10.9.9.1\n").unwrap();
+        let with_cfg = format!(
+            "cluster: c\ndefaults:\n  ssh: {{config: {}}}\nnodes:\n  - {{name: n1, host: n1}}\n",
+            cfg.display()
+        );
+        let live = Inventory::parse(std::path::Path::new("i.yaml"), &with_cfg).unwrap();
+        assert_eq!(live.nodes[0].host, "10.9.9.1");
+        let p = portable_inventory(&with_cfg, &live).unwrap();
+        std::fs::remove_file(&cfg).unwrap();
+        let off = Inventory::parse(std::path::Path::new("i.yaml"), &p).unwrap();
+        assert_eq!(off.nodes[0].host, "10.9.9.1", "{p}");
         let inv = Inventory::parse(std::path::Path::new("i.yaml"), &r).unwrap();
         assert_eq!(inv.nodes[0].name, "n1");
         let orig = Inventory::parse(std::path::Path::new("i.yaml"), text).unwrap();

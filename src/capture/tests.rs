@@ -43,7 +43,19 @@ fn sample() -> (Inventory, Observations) {
         system: Some(SystemView {
             via: "10.0.0.1:4222".into(),
             errors: vec!["system account RAFTZ from n1: nope".into()],
-            by_server: Default::default(),
+            by_server: [(
+                "n2".to_string(),
+                HttpBodies {
+                    varz: Some(Ok((
+                        200,
+                        r#"{"server_name":"n2","version":"2.15.1"}"#.into(),
+                    ))),
+                    healthz: Some(Ok((200, r#"{"status":"ok"}"#.into()))),
+                    ..Default::default()
+                },
+            )]
+            .into_iter()
+            .collect(),
         }),
     };
     (inv, obs)
@@ -121,6 +133,11 @@ fn round_trip_gives_the_same_facts_and_no_secret() {
     let b = serde_json::to_value(&offline).unwrap();
     assert_eq!(a["healthy"], b["healthy"]);
     assert_eq!(a["nodes"], b["nodes"], "node facts are the same offline");
+    assert_eq!(
+        b["nodes"]["n2"]["source"], "system",
+        "the system view came back"
+    );
+    assert!(m.contains_key("system/n2/varz.json") && m.contains_key("system/observation.json"));
     assert_eq!(a["signal"], b["signal"]);
 }
 
