@@ -478,3 +478,74 @@ fn quorum_loss_on_2_9_10_is_named_from_the_capture_after_heal() {
     );
     lab.down();
 }
+
+/// A node whose HTTP monitoring is firewalled is captured through the system account: the
+/// capture carries that view (`system/`), offline the node's facts come from it again, and
+/// the system password is in no member.
+#[test]
+fn a_firewalled_monitor_is_captured_through_the_system_account() {
+    require_root();
+    let lab = Lab::up_with(&modern_server(), 3, &["--accounts"]);
+    let tmp = tempfile::tempdir().expect("tempdir");
+    let work = tmp.path();
+    let journals = work.join("journals");
+    let inv = lab.inventory.clone();
+    let loaded = nats_rescue::inventory::Inventory::load(&inv).expect("inventory");
+    let sys_pw = loaded.nodes[0]
+        .nats
+        .system_user
+        .as_ref()
+        .and_then(|u| u.password().map(str::to_string))
+        .expect("system password");
+    let port = loaded.node("n2").expect("n2").nats.monitor_port;
+    let rule = format!("INPUT -p tcp --dport {port} -j DROP");
+    let o = lab.in_ns("n2", &format!("iptables -I {rule}"));
+    assert!(o.status.success(), "{}", crate::support::lab::text(&o));
+    let c = nr(work, Some(&inv), &journals, &["capture", "-o", "fw.tar.gz"]);
+    let cleanup = lab.in_ns("n2", &format!("iptables -D {rule}"));
+    assert!(
+        cleanup.status.success(),
+        "{}",
+        crate::support::lab::text(&cleanup)
+    );
+    assert_eq!(c.code, 0, "{}", c.text());
+    let bytes = std::fs::read(work.join("fw.tar.gz")).expect("capture");
+    let m = members(&bytes);
+    assert!(
+        m.contains_key("system/observation.json") && m.contains_key("system/n2/varz.json"),
+        "{:?}",
+        m.keys()
+    );
+    let n2: Value = serde_json::from_slice(&m["nodes/n2/observation.json"]).expect("json");
+    assert!(n2["http"]["varz"]["error"].is_string(), "{n2}");
+    for (p, b) in &m {
+        assert!(
+            !String::from_utf8_lossy(b).contains(&sys_pw),
+            "{p} holds the system password"
+        );
+    }
+    let from = work.join("fw.tar.gz");
+    let off = nr(
+        work,
+        None,
+        &journals,
+        &["diagnose", "--from", from.to_str().expect("path"), "--json"],
+    );
+    let v = off.json();
+    let node = |name: &str| {
+        v["nodes"]
+            .as_array()
+            .and_then(|a| a.iter().find(|n| n["name"] == name).cloned())
+            .unwrap_or_default()
+    };
+    assert_eq!(node("n2")["source"], "system", "{}", off.text());
+    assert_eq!(node("n2")["server_name"], "n2", "{}", off.text());
+    assert_eq!(node("n1")["source"], "http", "{}", off.text());
+    assert_eq!(
+        off.code,
+        0,
+        "healthy over the system account:\n{}",
+        off.text()
+    );
+    lab.down();
+}
