@@ -77,12 +77,17 @@ pub enum Command {
     #[command(
         after_help = "Exit 0 when the cluster is healthy, 1 when not.\n\nExample:\n  nats-rescue -i inventory.yaml status --json"
     )]
-    Status,
+    Status(ViewArgs),
     /// Read-only: run every runbook's diagnose steps and rank the likely causes
     #[command(
         after_help = "Exit 0 when healthy (no findings), 1 when findings were made.\n\nExample:\n  nats-rescue -i inventory.yaml diagnose --json | jq '.findings[0]'"
     )]
-    Diagnose,
+    Diagnose(ViewArgs),
+    /// One tar.gz of everything status/diagnose read (secrets redacted), with SHA-256s
+    #[command(
+        after_help = "Prints the file and its SHA-256. Read it anywhere with `diagnose --from FILE`.\n\nExamples:\n  nats-rescue -i inventory.yaml capture\n  nats-rescue -i inventory.yaml capture -o before-fix.tar.gz --incident 20261127T230847Z-insufficient-nodes-3bde"
+    )]
+    Capture(CaptureArgs),
     /// Execute a runbook (an id such as `insufficient-nodes`, or a path to a .yaml)
     #[command(
         after_help = "Examples:\n  nats-rescue run insufficient-nodes --dry-run\n  nats-rescue run insufficient-nodes --yes\n  nats-rescue run reset-option-b --confirm-destructive prod-east"
@@ -108,6 +113,25 @@ pub enum Command {
         after_help = "Example:\n  nats-rescue completions bash > /etc/bash_completion.d/nats-rescue"
     )]
     Completions { shell: clap_complete::Shell },
+}
+
+#[derive(Debug, Args, Clone, Default)]
+pub struct ViewArgs {
+    /// Offline: read a capture (`nats-rescue capture`) instead of the cluster; no inventory
+    /// or SSH needed
+    #[arg(long, value_name = "FILE")]
+    pub from: Option<PathBuf>,
+}
+
+#[derive(Debug, Args, Clone, Default)]
+pub struct CaptureArgs {
+    /// Where to write [default: ./nats-rescue-capture-<cluster>-<UTC time>.tar.gz]; never
+    /// overwritten
+    #[arg(short, long, value_name = "FILE")]
+    pub output: Option<PathBuf>,
+    /// Attach it to this incident: its journal records the capture's path and SHA-256
+    #[arg(long, value_name = "INCIDENT")]
+    pub incident: Option<String>,
 }
 
 #[derive(Debug, Args, Clone, Default)]

@@ -7,6 +7,7 @@
 //! [`engine::prompter::Prompter`], writes the [`journal`]).
 
 pub mod app;
+pub mod capture;
 pub mod cli;
 pub mod duration;
 pub mod engine;

@@ -29,8 +29,9 @@ fn run(cli: Cli) -> Result<i32, Error> {
             clap_complete::generate(*shell, &mut cmd, "nats-rescue", &mut std::io::stdout());
             Ok(0)
         }
-        Command::Status => nats_rescue::app::status::status(g, &lib),
-        Command::Diagnose => nats_rescue::app::status::diagnose(g, &lib),
+        Command::Status(a) => nats_rescue::app::status::status(g, &lib, a),
+        Command::Diagnose(a) => nats_rescue::app::status::diagnose(g, &lib, a),
+        Command::Capture(a) => nats_rescue::app::capture::capture(g, a),
         Command::Run(a) => nats_rescue::app::run::run(g, &lib, a),
         Command::Resume(a) => nats_rescue::app::run::resume(g, &lib, a),
         Command::Journal(c) => nats_rescue::app::journal::dispatch(g, c),

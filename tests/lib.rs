@@ -1,6 +1,7 @@
 //! One integration-test binary (one link step): real binary, real sshd, real nats-server.
 #![allow(clippy::unwrap_used)]
 mod anchors;
+mod capture;
 mod config_repair;
 mod crash;
 mod e2e;

@@ -31,6 +31,7 @@ pub fn load_inventory(g: &GlobalOpts) -> Result<Inventory> {
     Ok(inv)
 }
 
+pub mod capture;
 pub mod inventory_init;
 pub mod journal;
 pub mod run;

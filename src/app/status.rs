@@ -1,7 +1,8 @@
 //! `status` and `diagnose`: read-only views of the cluster.
 
+use super::capture::{Offline, OfflineTransport};
 use super::load_inventory;
-use crate::cli::GlobalOpts;
+use crate::cli::{GlobalOpts, ViewArgs};
 use crate::engine::prompter::ScriptedPrompter;
 use crate::engine::{Engine, Finding, Listener, Mode, Outcome, Recorder, RunConfig};
 use crate::error::Result;
@@ -22,7 +23,21 @@ pub fn library_thresholds(lib: &Library) -> Thresholds {
     Thresholds::from_vars(&vars)
 }
 
-fn gather(g: &GlobalOpts, th: &Thresholds) -> Result<(Inventory, Arc<SshTransport>, ClusterFacts)> {
+/// Facts from the cluster, or offline from a capture (`--from`).
+type Gathered = (
+    Inventory,
+    Arc<dyn crate::transport::Transport>,
+    ClusterFacts,
+    Option<Offline>,
+);
+
+fn gather(g: &GlobalOpts, th: &Thresholds, v: &ViewArgs) -> Result<Gathered> {
+    if let Some(from) = &v.from {
+        let off = Offline::open(from)?;
+        let facts = off.facts(th);
+        let inv = off.capture.inventory.clone();
+        return Ok((inv, Arc::new(OfflineTransport), facts, Some(off)));
+    }
     let inv = load_inventory(g)?;
     let ssh = Arc::new(SshTransport::new(g.accept_new_host_keys));
     let facts = crate::nats::gather(&*super::run::retrying(&ssh), &inv, None, th);
@@ -32,15 +47,22 @@ fn gather(g: &GlobalOpts, th: &Thresholds) -> Result<(Inventory, Arc<SshTranspor
             k.node, k.host, k.fingerprint
         );
     }
-    Ok((inv, ssh, facts))
+    Ok((inv, ssh, facts, None))
 }
 
-pub fn status(g: &GlobalOpts, lib: &Library) -> Result<i32> {
+pub fn status(g: &GlobalOpts, lib: &Library, v: &ViewArgs) -> Result<i32> {
     let s = Settings::resolve(g);
-    let (_inv, _ssh, facts) = gather(g, &library_thresholds(lib))?;
+    let (_inv, _ssh, facts, offline) = gather(g, &library_thresholds(lib), v)?;
     if s.json {
-        ui::out_json(&view::status_json(&facts));
+        let mut j = view::status_json(&facts);
+        if let Some(o) = &offline {
+            j["offline"] = o.json();
+        }
+        ui::out_json(&j);
     } else {
+        if let Some(o) = &offline {
+            ui::out(&o.banner());
+        }
         ui::out(&view::render_status(&facts, s.color_stdout, s.width));
     }
     Ok(i32::from(!facts.healthy))
@@ -96,9 +118,9 @@ fn diagnose_one(
     (recorder.findings(), err)
 }
 
-pub fn diagnose(g: &GlobalOpts, lib: &Library) -> Result<i32> {
+pub fn diagnose(g: &GlobalOpts, lib: &Library, v: &ViewArgs) -> Result<i32> {
     let s = Settings::resolve(g);
-    let (inv, ssh, facts) = gather(g, &library_thresholds(lib))?;
+    let (inv, ssh, facts, offline) = gather(g, &library_thresholds(lib), v)?;
     let mut d = diagnosis(lib, &inv, ssh, &facts);
     // `converging` has no runbook: the finding is the verdict itself (wait and re-run).
     // diagnose still exits 1: the cluster is not healthy yet, a script should poll again.
@@ -124,8 +146,14 @@ pub fn diagnose(g: &GlobalOpts, lib: &Library) -> Result<i32> {
         let mut v = view::diagnose_json(&facts, &d.findings);
         v["healthy"] = serde_json::json!(healthy);
         v["errors"] = serde_json::json!(d.errors);
+        if let Some(o) = &offline {
+            v["offline"] = o.json();
+        }
         ui::out_json(&v);
     } else {
+        if let Some(o) = &offline {
+            ui::out(&o.banner());
+        }
         ui::out(&view::render_status(&facts, s.color_stdout, s.width));
         ui::out("\n");
         ui::out(&view::render_findings(facts.healthy, &d.findings));

@@ -165,6 +165,16 @@ pub enum Event {
         line: usize,
         bytes: usize,
     },
+    /// A capture of the cluster (`nats-rescue capture --incident`) attached to this incident,
+    /// named by the SHA-256 of the archive file.
+    CaptureAttached {
+        path: String,
+        sha256: String,
+        size: u64,
+        /// When the capture was taken (its manifest's `captured_at`).
+        captured_at: String,
+        operator: String,
+    },
     IncidentClosed {
         /// An [`IncidentOutcome`].
         outcome: String,
@@ -195,6 +205,7 @@ impl Event {
             Event::Decision { .. } => "decision",
             Event::Interrupted { .. } => "interrupted",
             Event::TornTailRepaired { .. } => "torn_tail_repaired",
+            Event::CaptureAttached { .. } => "capture_attached",
             Event::IncidentClosed { .. } => "incident_closed",
         }
     }

@@ -236,7 +236,7 @@ pub fn replay(records: &[Record]) -> Replay {
                 r.step_targets.insert(step.clone(), nodes.clone());
             }
             Event::FactsGathered { .. } | Event::Finding { .. } => {}
-            Event::HostKeyAccepted { .. } => {}
+            Event::HostKeyAccepted { .. } | Event::CaptureAttached { .. } => {}
             Event::StepSkipped { step, .. } => {
                 r.skipped_steps.insert(step.clone());
             }

@@ -159,6 +159,8 @@ pub struct ReportData {
     pub nodes: Vec<NodeEntry>,
     pub backups: Vec<BackupEntry>,
     pub host_keys: Vec<HostKeyEntry>,
+    /// Captures attached with `capture --incident`.
+    pub captures: Vec<CaptureEntry>,
     pub resumes: Vec<ResumeEntry>,
     pub decisions: Vec<DecisionEntry>,
     pub interruptions: Vec<Stamped>,
@@ -262,6 +264,16 @@ pub struct BackupEntry {
     pub size: u64,
     pub sha256: String,
     pub source: String,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct CaptureEntry {
+    pub ts: String,
+    pub path: String,
+    pub sha256: String,
+    pub size: u64,
+    pub captured_at: String,
+    pub operator: String,
 }
 
 #[derive(Debug, Clone, Serialize)]
@@ -389,6 +401,7 @@ pub fn report_data(records: &[Record], verify: &VerifyReport) -> ReportData {
         nodes: Vec::new(),
         backups: Vec::new(),
         host_keys: Vec::new(),
+        captures: Vec::new(),
         resumes: Vec::new(),
         decisions: Vec::new(),
         interruptions: Vec::new(),
@@ -545,6 +558,14 @@ pub fn report_data(records: &[Record], verify: &VerifyReport) -> ReportData {
                 size: *size,
                 sha256: sha256.clone(),
                 source: source.clone(),
+            }),
+            Event::CaptureAttached { path, sha256, size, captured_at, operator } => data.captures.push(CaptureEntry {
+                ts: ts.clone(),
+                path: path.clone(),
+                sha256: sha256.clone(),
+                size: *size,
+                captured_at: captured_at.clone(),
+                operator: operator.clone(),
             }),
             Event::HostKeyAccepted { node, host, fingerprint } => data.host_keys.push(HostKeyEntry {
                 ts,

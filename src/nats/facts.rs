@@ -15,7 +15,7 @@ use std::path::Path;
 pub type HttpResult = Result<(u16, String), String>;
 
 /// Monitoring answers of one node. `None` = not requested.
-#[derive(Debug, Clone, Default)]
+#[derive(Debug, Clone, Default, PartialEq)]
 pub struct HttpBodies {
     pub varz: Option<HttpResult>,
     /// `/jsz?accounts=true&streams=true` (holds `meta_cluster` too) or plain `/jsz`.

@@ -8,6 +8,7 @@ pub mod cluster;
 pub mod configfacts;
 pub mod facts;
 pub mod monitor;
+pub mod observe;
 pub mod probe;
 pub mod routes;
 pub mod signals;

@@ -275,6 +275,28 @@ pub fn export_markdown(records: &[Record], verify: &VerifyReport) -> String {
         w!(out, "");
     }
 
+    if !d.captures.is_empty() {
+        w!(out, "## Captures attached\n");
+        w!(
+            out,
+            "| Captured | File | SHA-256 | Size | Attached by | Time |"
+        );
+        w!(out, "|---|---|---|---|---|---|");
+        for c in &d.captures {
+            w!(
+                out,
+                "| {} | {} | `{}` | {} | {} | {} |",
+                c.captured_at,
+                cell(&c.path),
+                c.sha256,
+                c.size,
+                cell(&c.operator),
+                c.ts
+            );
+        }
+        w!(out, "");
+    }
+
     if !d.host_keys.is_empty() {
         w!(out, "## Host keys accepted on first use\n");
         w!(out, "| Node | Host | Fingerprint | Time |");

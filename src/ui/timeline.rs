@@ -350,6 +350,19 @@ fn describe(ev: &Event, rehearsal: bool) -> (String, String, String) {
             node.clone(),
             format!("{path} {} sha256 {}", fmt_bytes(*size), short(sha256)),
         ),
+        Event::CaptureAttached {
+            path,
+            sha256,
+            captured_at,
+            operator,
+            ..
+        } => (
+            s(),
+            s(),
+            format!(
+                "capture attached by {operator}: {path} sha256 {sha256} (captured {captured_at})"
+            ),
+        ),
         Event::HostKeyAccepted {
             node,
             host,

@@ -1,3 +1,4 @@
+#!/bin/sh
 # nats-rescue inventory init, round 1: the nats-server processes of this host (its network
 # namespace), the systemd units that may run one, and the usual config paths. Read-only.
 echo "NRI_BEGIN"

@@ -1,3 +1,4 @@
+#!/bin/sh
 # nats-rescue inventory init, round 2: the chosen config and its includes printed whole
 # (parsed by the caller, which keeps secrets out of what it writes), how each host name in
 # its URLs resolves here, and a lab control script beside it. Read-only.

@@ -3,6 +3,9 @@
 
 use super::facts::{ClusterFacts, HttpBodies, HttpResult, NodeFacts, Thresholds};
 use super::monitor;
+use super::observe::{
+    facts_from, node_facts, shell_from, NodeObservation, Observations, ProbeObservation, ProbeRun,
+};
 use crate::inventory::{Inventory, Node};
 use crate::transport::{RemoteCommand, Transport, TransportError};
 use std::net::IpAddr;
@@ -390,20 +393,26 @@ pub fn run_shell_probe(
     node: &Node,
     timeout: Duration,
 ) -> Result<ShellReport, String> {
-    shell_probe(t, inv, node, timeout).0
+    shell_from(node, &shell_probe(t, inv, node, timeout)).0
 }
 
-/// The probe, and why the node cannot be managed when that is what stopped it (or, for a
-/// sudo that needs a password, what the probe could only do without root).
-fn shell_probe(
+/// Runs the probe: what it returned, or why it did not run. When sudo needs a password it
+/// runs again as the login user (most facts need no root; what does is reported as not seen
+/// by the script, `ERR … needs root`).
+pub fn shell_probe(
     t: &dyn Transport,
     inv: &Inventory,
     node: &Node,
     timeout: Duration,
-) -> (Result<ShellReport, String>, Option<String>) {
+) -> ProbeObservation {
     let script = match render_probe_script(inv, node) {
         Ok(s) => s,
-        Err(e) => return (Err(e), None),
+        Err(error) => {
+            return ProbeObservation::NotRun {
+                error,
+                unmanageable: None,
+            }
+        }
     };
     // The TCP checks take up to 3 s (in parallel); leave room for the rest.
     let mut cmd = RemoteCommand::new(
@@ -411,64 +420,37 @@ fn shell_probe(
         timeout.max(Duration::from_secs(5)) + Duration::from_secs(5),
     );
     cmd.sudo = node.ssh.sudo;
-    let out = match t.exec(node, &cmd) {
+    let ran = |out: crate::transport::ExecOutput, cmd: &RemoteCommand| ProbeRun {
+        stdout: out.stdout.text,
+        stderr: out.stderr.text,
+        exit_code: out.exit_code,
+        timed_out: out.timed_out,
+        timeout_ms: u64::try_from(cmd.timeout.as_millis()).unwrap_or(u64::MAX),
+    };
+    match t.exec(node, &cmd) {
         Err(TransportError::SudoPassword { .. }) if cmd.sudo => {
-            // Still look, as the unprivileged user: most facts need no root, and what does
-            // is reported as not seen by the script (`ERR … needs root`).
             let reason = sudo_refused(node);
             cmd.sudo = false;
-            let mut r = match t.exec(node, &cmd) {
-                Ok(out) => read_probe_output(&out, node, &cmd),
-                Err(e) => Err(e.to_string()),
-            };
-            if let Ok(r) = &mut r {
-                // The service command may need root too: its answer proves nothing.
-                r.service_exit = None;
-                r.errors.insert(
-                    0,
-                    format!("{reason}; the probe ran without sudo, so what needs root is missing"),
-                );
+            match t.exec(node, &cmd) {
+                Ok(out) => ProbeObservation::Ran {
+                    run: ran(out, &cmd),
+                    sudo_refused: Some(reason),
+                },
+                Err(e) => ProbeObservation::NotRun {
+                    error: e.to_string(),
+                    unmanageable: Some(reason),
+                },
             }
-            return (r, Some(reason));
         }
-        Err(e) => {
-            let why = unmanageable_reason(&e);
-            return (Err(e.to_string()), why);
-        }
-        Ok(out) => out,
-    };
-    (read_probe_output(&out, node, &cmd), None)
-}
-
-fn read_probe_output(
-    out: &crate::transport::ExecOutput,
-    node: &Node,
-    cmd: &RemoteCommand,
-) -> Result<ShellReport, String> {
-    let mut r = ShellReport::parse(
-        &out.stdout.text,
-        &node.nats.store_dir,
-        node.nats.cluster_port,
-    );
-    if out.timed_out {
-        r.errors.push(format!(
-            "probe script timed out after {}",
-            crate::duration::format(cmd.timeout)
-        ));
+        Err(e) => ProbeObservation::NotRun {
+            error: e.to_string(),
+            unmanageable: unmanageable_reason(&e),
+        },
+        Ok(out) => ProbeObservation::Ran {
+            run: ran(out, &cmd),
+            sudo_refused: None,
+        },
     }
-    if !out.stdout.text.contains("NRS_BEGIN") {
-        let err = out.stderr.text.trim();
-        return Err(format!(
-            "probe script did not run (exit {}){}",
-            out.exit_code.map_or("none".to_string(), |c| c.to_string()),
-            if err.is_empty() {
-                String::new()
-            } else {
-                format!(": {}", err.chars().take(200).collect::<String>())
-            }
-        ));
-    }
-    Ok(r)
 }
 
 /// The sudoers line that lets `ssh.user` run the probe and the runbooks' privileged steps.
@@ -505,65 +487,29 @@ pub fn unmanageable_reason(e: &TransportError) -> Option<String> {
 
 /// Everything about one node: HTTP and SSH in parallel, every failure an `errors` entry.
 pub fn probe_node(t: &dyn Transport, inv: &Inventory, node: &Node, timeout: Duration) -> NodeFacts {
-    let (bodies, shell) = probe_parts(t, inv, node, timeout);
-    assemble(node, &bodies, &shell, None)
+    node_facts(node, &observe_node(t, inv, node, timeout), None)
 }
 
-/// The raw answers of one node: its monitoring endpoints, its shell probe, and why it cannot
-/// be managed (when that is so).
-type Parts = (HttpBodies, (Result<ShellReport, String>, Option<String>));
-
-fn probe_parts(t: &dyn Transport, inv: &Inventory, node: &Node, timeout: Duration) -> Parts {
+/// The raw answers of one node: its monitoring endpoints and its shell probe, in parallel.
+pub fn observe_node(
+    t: &dyn Transport,
+    inv: &Inventory,
+    node: &Node,
+    timeout: Duration,
+) -> NodeObservation {
     std::thread::scope(|s| {
         let sh = s.spawn(|| shell_probe(t, inv, node, timeout));
-        let bodies = fetch_http(t, node, timeout);
-        let shell = sh
-            .join()
-            .unwrap_or_else(|_| (Err("probe thread panicked".into()), None));
-        (bodies, shell)
+        let http = fetch_http(t, node, timeout);
+        let probe = sh.join().unwrap_or_else(|_| ProbeObservation::NotRun {
+            error: "probe thread panicked".into(),
+            unmanageable: None,
+        });
+        NodeObservation {
+            name: node.name.clone(),
+            http,
+            probe,
+        }
     })
-}
-
-/// One node's facts from its answers. When its HTTP monitoring did not answer at all and the
-/// system account has its view (`system`), that view is used instead (`source: system`), and
-/// the HTTP failure stays in `errors`.
-fn assemble(
-    node: &Node,
-    bodies: &HttpBodies,
-    shell: &(Result<ShellReport, String>, Option<String>),
-    system: Option<&HttpBodies>,
-) -> NodeFacts {
-    let (shell, unmanageable) = shell;
-    let http_failed = matches!(&bodies.varz, Some(Err(_)));
-    let mut f = match system {
-        Some(sys) if http_failed && matches!(&sys.varz, Some(Ok(_))) => {
-            let mut f = NodeFacts::from_http(&node.name, sys);
-            if let Some(Err(e)) = &bodies.varz {
-                f.errors.insert(
-                    0,
-                    format!("monitor /varz: {e} (monitoring facts read over the system account)"),
-                );
-            }
-            f.source = Some("system".into());
-            f
-        }
-        _ => NodeFacts::from_http(&node.name, bodies),
-    };
-    f.host = node.host.clone();
-    f.unmanageable = unmanageable.clone();
-    match shell {
-        Ok(r) => f.apply_shell(Ok(r)),
-        Err(e) => f.apply_shell(Err(e)),
-    }
-    if let Some(sn) = &f.server_name {
-        if sn != &node.name {
-            f.errors.push(format!(
-                "varz: server_name is {sn:?} but the inventory calls this node {:?} (names must never change)",
-                node.name
-            ));
-        }
-    }
-    f
 }
 
 /// Probes all nodes (or those named in `nodes_limit`) in parallel, one thread per node; the
@@ -585,6 +531,17 @@ pub fn gather_with_timeout(
     th: &Thresholds,
     timeout: Duration,
 ) -> ClusterFacts {
+    facts_from(inv, &observe(t, inv, nodes_limit, timeout), th)
+}
+
+/// What every selected node answered (in parallel), and the system account's view when a
+/// server that may be running did not answer on its monitoring port.
+pub fn observe(
+    t: &dyn Transport,
+    inv: &Inventory,
+    nodes_limit: Option<&[String]>,
+    timeout: Duration,
+) -> Observations {
     let selected: Vec<&Node> = inv
         .nodes
         .iter()
@@ -594,36 +551,46 @@ pub fn gather_with_timeout(
                 .unwrap_or(true)
         })
         .collect();
-    let parts: Vec<(&Node, Option<Parts>)> = std::thread::scope(|s| {
+    let nodes: Vec<NodeObservation> = std::thread::scope(|s| {
         let handles: Vec<_> = selected
             .iter()
-            .map(|n| (n, s.spawn(move || probe_parts(t, inv, n, timeout))))
+            .map(|n| (n, s.spawn(move || observe_node(t, inv, n, timeout))))
             .collect();
         handles
             .into_iter()
-            .map(|(n, h)| (*n, h.join().ok()))
+            .map(|(n, h)| {
+                h.join().unwrap_or_else(|_| NodeObservation {
+                    name: n.name.clone(),
+                    http: HttpBodies::default(),
+                    probe: ProbeObservation::NotRun {
+                        error: "probe thread panicked".into(),
+                        unmanageable: None,
+                    },
+                })
+            })
             .collect()
     });
     // The system account is the second source, asked only when a server that may be running
     // did not answer on its monitoring port (firewalled, SSH-only, …) and the inventory has
     // its credentials: one connection, one ping per kind for the whole cluster. Servers whose
     // HTTP answered are tried first (they are reachable).
-    let needs_system = parts.iter().any(|(_, p)| {
-        p.as_ref().is_some_and(|(b, sh)| {
-            matches!(&b.varz, Some(Err(_)))
-                && !sh.0.as_ref().is_ok_and(|r| r.listening == Some(false))
-        })
+    let by_name = |name: &str| selected.iter().find(|n| n.name == name).copied();
+    let needs_system = nodes.iter().any(|o| {
+        matches!(&o.http.varz, Some(Err(_)))
+            && !by_name(&o.name).is_some_and(|n| {
+                shell_from(n, &o.probe)
+                    .0
+                    .is_ok_and(|r| r.listening == Some(false))
+            })
     });
     let system = if needs_system {
         let mut order: Vec<&Node> = Vec::new();
-        for (n, p) in &parts {
-            if p.as_ref()
-                .is_some_and(|(b, _)| matches!(&b.varz, Some(Ok(_))))
-            {
-                order.push(n);
+        for o in &nodes {
+            if matches!(&o.http.varz, Some(Ok(_))) {
+                order.extend(by_name(&o.name));
             }
         }
-        for (n, _) in &parts {
+        for n in &selected {
             if !order.iter().any(|o| o.name == n.name) {
                 order.push(n);
             }
@@ -632,29 +599,7 @@ pub fn gather_with_timeout(
     } else {
         None
     };
-    let facts: Vec<NodeFacts> = parts
-        .into_iter()
-        .map(|(n, p)| match p {
-            Some((bodies, shell)) => {
-                let sys = system.as_ref().and_then(|v| v.by_server.get(&n.name));
-                assemble(n, &bodies, &shell, sys)
-            }
-            None => {
-                let mut f = NodeFacts::new(&n.name);
-                f.host = n.host.clone();
-                f.errors.push("probe: thread panicked".into());
-                f
-            }
-        })
-        .collect();
-    let mut facts = facts;
-    if let Some(v) = &system {
-        // Why the second source could not help, on the first node that needed it.
-        if let Some(f) = facts.iter_mut().find(|f| f.monitor != "ok") {
-            f.errors.extend(v.errors.iter().cloned());
-        }
-    }
-    ClusterFacts::build_with(inv, facts, th)
+    Observations { nodes, system }
 }
 
 #[cfg(test)]

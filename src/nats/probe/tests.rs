@@ -216,8 +216,18 @@ fn system_view_stands_in_for_a_silent_monitor_port() {
         healthz: Some(Ok((200, r#"{"status":"ok"}"#.into()))),
         ..Default::default()
     };
-    let shell: (Result<ShellReport, String>, Option<String>) = (Err("ssh: refused".into()), None);
-    let f = assemble(node, &http, &shell, Some(&sys));
+    let obs = |http: &HttpBodies| crate::nats::observe::NodeObservation {
+        name: "n1".into(),
+        http: http.clone(),
+        probe: crate::nats::observe::ProbeObservation::NotRun {
+            error: "ssh: refused".into(),
+            unmanageable: None,
+        },
+    };
+    let assemble = |_: &crate::inventory::Node, http: &HttpBodies, sys: Option<&HttpBodies>| {
+        crate::nats::observe::node_facts(node, &obs(http), sys)
+    };
+    let f = assemble(node, &http, Some(&sys));
     assert_eq!(f.source.as_deref(), Some("system"));
     assert_eq!(f.monitor, "ok");
     assert_eq!(f.version.as_deref(), Some("2.15.1"));
@@ -230,11 +240,11 @@ fn system_view_stands_in_for_a_silent_monitor_port() {
         ))),
         ..Default::default()
     };
-    let f = assemble(node, &ok, &shell, Some(&sys));
+    let f = assemble(node, &ok, Some(&sys));
     assert_eq!(f.source.as_deref(), Some("http"));
     assert_eq!(f.version.as_deref(), Some("2.9.10"));
     // Neither answered.
-    let f = assemble(node, &http, &shell, None);
+    let f = assemble(node, &http, None);
     assert_eq!(f.source, None);
     assert_ne!(f.monitor, "ok");
 }
