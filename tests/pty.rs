@@ -888,3 +888,43 @@ fn destructive_fix_behind_an_ordinary_confirmation_is_not_approved_by_yes() {
     r.code(2);
     assert!(rig.data_intact(), "the data was touched");
 }
+
+// ------------------------------------------------------------------------------------------
+// A runbook variable with `ask:` (permanent-loss's `lost`): offered on the terminal from the
+// gathered facts when --var leaves it unset, chosen with a multi-select, journaled like --var.
+
+#[test]
+fn a_variable_with_ask_is_chosen_on_the_terminal_from_the_facts() {
+    let rig = Rig::new();
+    let mut t = rig.spawn(&rig.run_args("pty-ask", &["--yes"]));
+    // Both nodes are down (nothing listens on their monitoring port): both are offered.
+    t.expect("picked: the servers to mark");
+    // The multi-select hides the cursor before it draws, then waits for keys.
+    t.expect(KEY_WAIT);
+    t.expect("Choose picked (space selects, enter accepts)");
+    t.expect("[ ] n1");
+    t.expect("[ ] n2");
+    assert!(rig.lines("effects").is_empty(), "ran before the choice");
+    // Down to n2, select it, accept.
+    t.s.send("\x1b[B").expect("arrow down");
+    t.s.send(" ").expect("space");
+    t.s.send("\r").expect("enter");
+    t.s.flush().expect("flush");
+    let (code, out) = t.finish();
+    assert_eq!(code, 0, "{out}");
+    assert_eq!(rig.lines("effects"), vec!["n2".to_string()], "{out}");
+    let inc = rig.incident();
+    rig.verify(&inc);
+    let journal =
+        std::fs::read_to_string(rig.journal_dir().join(format!("{inc}.jsonl"))).expect("journal");
+    let opened: Value = serde_json::from_str(journal.lines().next().unwrap()).unwrap();
+    assert_eq!(opened["vars"]["picked"], "n2", "{opened}");
+
+    // Without a terminal nothing is asked: the default stands and nothing is marked.
+    let rig = Rig::new();
+    let r = rig.cli().args(rig.run_args("pty-ask", &["--yes"])).run();
+    let all = format!("{}{}", r.stdout, r.stderr);
+    assert_eq!(r.code, 0, "{all}");
+    assert!(rig.lines("effects").is_empty(), "{all}");
+    assert!(!all.contains("Choose picked"), "{all}");
+}

@@ -225,6 +225,8 @@ pub fn run(g: &GlobalOpts, lib: &Library, args: &RunArgs) -> Result<i32> {
             )));
         }
     }
+    let mut vars = vars;
+    ask_vars(g, &plan, &inv, &mut vars)?;
     preflight(&plan, &inv, &args.approval, args.dry_run)?;
     sudo_preflight(g, &plan, &inv, &args.nodes, args.dry_run)?;
     let dir = journal_dir(g);
@@ -264,6 +266,42 @@ pub fn run(g: &GlobalOpts, lib: &Library, args: &RunArgs) -> Result<i32> {
         &args.approval,
         &args.signing,
     )
+}
+
+/// Variables with `ask:` that `--var` left unset, chosen on the terminal: one gather, the
+/// expression's names offered in a multi-select (nothing pre-selected). Without a terminal
+/// nothing is asked and the runbook sees the default (its guards say what is missing).
+fn ask_vars(
+    g: &GlobalOpts,
+    plan: &Plan,
+    inv: &Inventory,
+    vars: &mut BTreeMap<String, String>,
+) -> Result<()> {
+    let pending: Vec<(&String, &str)> = plan
+        .vars
+        .iter()
+        .filter(|(k, _)| !vars.contains_key(*k))
+        .filter_map(|(k, v)| v.ask.as_deref().map(|a| (k, a)))
+        .collect();
+    if pending.is_empty() || !crate::engine::prompter::is_interactive() {
+        return Ok(());
+    }
+    let (_ssh, gather) = transport(g);
+    let th = crate::nats::Thresholds::from_vars(vars);
+    let facts = gather(inv, &th);
+    let names: Vec<String> = inv.nodes.iter().map(|n| n.name.clone()).collect();
+    let ctx = minijinja::Value::from_serialize(serde_json::json!({
+        "facts": facts, "nodes": names, "vars": vars, "cluster": inv.cluster,
+    }));
+    for (name, ask) in pending {
+        let choices = crate::runbook::template::eval_names(ask, &ctx)
+            .map_err(|e| Error::Usage(format!("vars.{name}.ask: {e}")))?;
+        let about = plan.vars[name].description.clone().unwrap_or_default();
+        let chosen = crate::engine::prompter::choose(name, &about, &choices)
+            .ok_or_else(|| Error::NeedDecision(format!("no value chosen for `{name}`")))?;
+        vars.insert(name.clone(), chosen.join(","));
+    }
+    Ok(())
 }
 
 /// `~/.ssh/id_ed25519`, when it exists.

@@ -177,6 +177,30 @@ impl Prompter for TerminalPrompter {
     }
 }
 
+/// A multi-select of `choices` for runbook variable `name` (space toggles, enter accepts);
+/// `None` when interrupted. An empty choice is allowed: the runbook's guards judge it.
+pub fn choose(name: &str, about: &str, choices: &[String]) -> Option<Vec<String>> {
+    let term = console::Term::stderr();
+    let _ = term.write_line(&format!(
+        "\n{name}: {about}{}",
+        if choices.is_empty() {
+            " (nothing to choose from: pass --var)"
+        } else {
+            ""
+        }
+    ));
+    if choices.is_empty() {
+        return Some(Vec::new());
+    }
+    let sel = dialoguer::MultiSelect::new()
+        .with_prompt(format!("Choose {name} (space selects, enter accepts)"))
+        .items(choices)
+        .interact_on_opt(&term);
+    let _ = term.show_cursor();
+    let picked = sel.ok().flatten()?;
+    Some(picked.into_iter().map(|i| choices[i].clone()).collect())
+}
+
 fn ask(req: &ConfirmRequest) -> Answer {
     let term = console::Term::stderr();
     let answer = ask_on(&term, req);

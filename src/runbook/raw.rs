@@ -31,6 +31,11 @@ pub struct RawVar {
     /// Never journaled or printed.
     #[serde(default)]
     pub secret: bool,
+    /// An expression over `facts` giving the names to choose from when `run` is on a
+    /// terminal and `--var` left this variable unset (e.g. the servers that are down): the
+    /// operator picks with a multi-select, and the choice is journaled like a `--var`.
+    #[serde(default)]
+    pub ask: Option<String>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]

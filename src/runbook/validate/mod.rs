@@ -164,12 +164,20 @@ impl<'a> Lowering<'a> {
                 self.step(at, s, None);
             }
         }
-        for name in raw.vars.keys() {
+        for (name, var) in &raw.vars {
             if name.is_empty() || !name.chars().all(|c| c.is_ascii_alphanumeric() || c == '_') {
                 self.top(
                     "vars",
                     format!("variable name `{name}` must be letters, digits and underscores"),
                 );
+            }
+            if let Some(ask) = &var.ask {
+                if let Err(e) = super::template::Expr::compile(ask) {
+                    self.top(
+                        "vars",
+                        format!("vars.{name}.ask: not an expression: {}", e.message),
+                    );
+                }
             }
         }
     }
