@@ -25,11 +25,12 @@ pub fn parse(text: &str) -> Result<Duration, String> {
         let unit_len = rest.chars().take_while(|c| c.is_ascii_alphabetic()).count();
         let unit = &rest[..unit_len];
         rest = &rest[unit_len..];
+        let too_large = || format!("invalid duration `{text}`: number too large");
         let d = match unit {
             "ms" => Duration::from_millis(n),
             "s" => Duration::from_secs(n),
-            "m" => Duration::from_secs(n * 60),
-            "h" => Duration::from_secs(n * 3600),
+            "m" => Duration::from_secs(n.checked_mul(60).ok_or_else(too_large)?),
+            "h" => Duration::from_secs(n.checked_mul(3600).ok_or_else(too_large)?),
             "" => {
                 return Err(format!(
                     "invalid duration `{text}`: missing unit (ms, s, m, h)"
@@ -41,7 +42,7 @@ pub fn parse(text: &str) -> Result<Duration, String> {
                 ))
             }
         };
-        total += d;
+        total = total.checked_add(d).ok_or_else(too_large)?;
     }
     Ok(total)
 }
@@ -85,6 +86,23 @@ pub fn deserialize_opt<'de, D: Deserializer<'de>>(d: D) -> Result<Option<Duratio
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn huge_values_are_an_error_not_a_panic() {
+        for t in [
+            "18446744073709551615h",
+            "18446744073709551615m",
+            "18446744073709551615s18446744073709551615s",
+            "99999999999999999999s",
+        ] {
+            let e = parse(t).unwrap_err();
+            assert!(e.contains("number too large"), "{t}: {e}");
+        }
+        assert_eq!(
+            parse("5124095576030431h").unwrap(),
+            Duration::from_secs(5_124_095_576_030_431 * 3600)
+        );
+    }
 
     #[test]
     fn parses_units() {
