@@ -18,6 +18,13 @@ fn nr(journals: &Path, args: &[&str]) -> Output {
     c.output().expect("run nats-rescue")
 }
 
+/// `-i INV run permanent-loss --yes EXTRA…`
+fn permanent_loss(journals: &Path, inv: &str, extra: &[&str]) -> Output {
+    let mut args = vec!["-i", inv, "run", "permanent-loss", "--yes"];
+    args.extend_from_slice(extra);
+    nr(journals, &args)
+}
+
 fn journal(dir: &Path) -> PathBuf {
     std::fs::read_dir(dir)
         .unwrap()
@@ -64,18 +71,7 @@ fn permanent_loss_rescues_the_survivor_on_2_15() {
 
     // 1. No server named: refused, nothing sent, still no leader.
     let dir = tmp.path().join("unnamed");
-    let o = nr(
-        &dir,
-        &[
-            "-i",
-            &inv,
-            "run",
-            "permanent-loss",
-            "--yes",
-            "--confirm-destructive",
-            "lab",
-        ],
-    );
+    let o = permanent_loss(&dir, &inv, &["--confirm-destructive", "lab"]);
     outputs.push_str(&text(&o));
     assert_eq!(o.status.code(), Some(1), "{}", text(&o));
     assert!(text(&o).contains("No lost server is named"), "{}", text(&o));
@@ -83,19 +79,10 @@ fn permanent_loss_rescues_the_survivor_on_2_15() {
 
     // 2. A named server that answers is not lost.
     let dir = tmp.path().join("alive");
-    let o = nr(
+    let o = permanent_loss(
         &dir,
-        &[
-            "-i",
-            &inv,
-            "run",
-            "permanent-loss",
-            "--yes",
-            "--var",
-            "lost=n1,n2",
-            "--confirm-destructive",
-            "lab",
-        ],
+        &inv,
+        &["--var", "lost=n1,n2", "--confirm-destructive", "lab"],
     );
     outputs.push_str(&text(&o));
     assert_eq!(o.status.code(), Some(1), "{}", text(&o));
@@ -105,18 +92,7 @@ fn permanent_loss_rescues_the_survivor_on_2_15() {
     // 3. Named, but no --confirm-destructive: a decision is needed (exit 4), nothing run.
     let dir = tmp.path().join("unconfirmed");
     std::fs::create_dir_all(&dir).unwrap();
-    let o = nr(
-        &dir,
-        &[
-            "-i",
-            &inv,
-            "run",
-            "permanent-loss",
-            "--yes",
-            "--var",
-            "lost=n2,n3",
-        ],
-    );
+    let o = permanent_loss(&dir, &inv, &["--var", "lost=n2,n3"]);
     outputs.push_str(&text(&o));
     assert_eq!(o.status.code(), Some(4), "{}", text(&o));
     std::thread::sleep(Duration::from_secs(2));
