@@ -28,6 +28,7 @@ fn run(cli: Cli) -> Result<i32, Error> {
             clap_complete::generate(*shell, &mut cmd, "nats-rescue", &mut std::io::stdout());
             Ok(0)
         }
+        Command::Generate(c) => nats_rescue::app::generate::dispatch(c),
         Command::Status => nats_rescue::app::status::status(g, &lib),
         Command::Diagnose => nats_rescue::app::status::diagnose(g, &lib),
         Command::Run(a) => nats_rescue::app::run::run(g, &lib, a),
