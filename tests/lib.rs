@@ -11,6 +11,7 @@ mod nats_action;
 mod natsconf;
 mod natsys;
 mod pty;
+mod release;
 mod rounds;
 mod runbooks;
 mod shapes;
