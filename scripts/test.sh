@@ -6,6 +6,10 @@ cd "$(dirname "$0")/.."
 export NATS_RESCUE_MODERN_SERVER="${NATS_RESCUE_MODERN_SERVER:-$PWD/.tools/nats-server-2.15.1/nats-server}"
 bash scripts/lint.sh
 cargo build --locked --bins
+# The release build (OpenSSL from source, opt-level 3: the heaviest compile) before the
+# tests, not during them: tests/release.rs runs scripts/release.sh again, which then only
+# repackages, and the lab tests do not share the 2 cores with it.
+bash scripts/release.sh >/dev/null
 log="$(mktemp)"
 trap 'rm -f "$log"' EXIT
 set +e

@@ -23,7 +23,7 @@ Examples:
 
 /// Guided, journaled recovery for NATS JetStream clusters that lost their meta leader.
 #[derive(Debug, Parser)]
-#[command(name = "nats-rescue", version, about, after_help = AFTER_HELP)]
+#[command(name = "nats-rescue", version = env!("NATS_RESCUE_VERSION"), about, after_help = AFTER_HELP)]
 pub struct Cli {
     #[command(flatten)]
     pub global: GlobalOpts,
@@ -113,6 +113,9 @@ pub enum Command {
         after_help = "Example:\n  nats-rescue completions bash > /etc/bash_completion.d/nats-rescue"
     )]
     Completions { shell: clap_complete::Shell },
+    /// Write the man pages or completion scripts into a directory (scripts/release.sh)
+    #[command(subcommand, hide = true)]
+    Generate(crate::app::generate::GenerateCommand),
 }
 
 #[derive(Debug, Args, Clone, Default)]

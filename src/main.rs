@@ -32,6 +32,7 @@ fn run(cli: Cli) -> Result<i32, Error> {
         Command::Status(a) => nats_rescue::app::status::status(g, &lib, a),
         Command::Diagnose(a) => nats_rescue::app::status::diagnose(g, &lib, a),
         Command::Capture(a) => nats_rescue::app::capture::capture(g, a),
+        Command::Generate(c) => nats_rescue::app::generate::dispatch(c),
         Command::Run(a) => nats_rescue::app::run::run(g, &lib, a),
         Command::Resume(a) => nats_rescue::app::run::resume(g, &lib, a),
         Command::Journal(c) => nats_rescue::app::journal::dispatch(g, c),

@@ -14,6 +14,7 @@ mod natsconf;
 mod natsys;
 mod permanent_loss;
 mod pty;
+mod release;
 mod rounds;
 mod runbooks;
 mod shapes;

@@ -1,5 +1,6 @@
 //! Command implementations: each turns parsed arguments into work and an exit code.
 
+pub mod generate;
 pub mod runbooks;
 
 use crate::cli::GlobalOpts;
