@@ -64,12 +64,12 @@ def ssh_opts():
 # ---------------------------------------------------------------- the probe, same for all
 
 def probe_body():
-    """PROBE_SCRIPT, verbatim from src/nats/probe.rs: the exact checks nats-rescue runs."""
-    src = open(os.path.join(ROOT, "src/nats/probe.rs")).read()
-    m = re.search(r'pub const PROBE_SCRIPT: &str = r#"(.*?)"#;', src, re.S)
-    if not m:
-        sys.exit("bench: cannot find PROBE_SCRIPT in src/nats/probe.rs")
-    return m.group(1)
+    """The probe script, verbatim from src/nats/probe/probe.sh: the exact checks nats-rescue
+    runs (it embeds the file with include_str!)."""
+    path = os.path.join(ROOT, "src/nats/probe/probe.sh")
+    if not os.path.exists(path):
+        sys.exit(f"bench: cannot find the probe script {path}")
+    return open(path).read()
 
 
 def generic_script(k):
@@ -210,6 +210,19 @@ def run_ssh_true():
     return el, p.returncode == 0, ""
 
 
+def run_ssh_true_all(k):
+    """The floor: `ssh host true` to every host at once (one OpenSSH process per host)."""
+    t0 = time.perf_counter()
+    procs = [subprocess.Popen(["ssh"] + ssh_opts() + ["-o", "ControlMaster=no", f"root@{addr(i)}", "true"],
+                              stdout=subprocess.DEVNULL, stderr=subprocess.PIPE) for i in range(1, k + 1)]
+    bad = 0
+    for p in procs:
+        p.wait(timeout=120)
+        bad += p.returncode != 0
+    el = time.perf_counter() - t0
+    return el, bad == 0, "" if bad == 0 else f"{bad}/{k} failed"
+
+
 def run_ssh_probe_one(script):
     el, p = run_timed(["ssh"] + ssh_opts() + ["-o", "ControlMaster=no", f"root@{addr(1)}", "sh -s"], stdin=script.encode())
     return el, p.returncode == 0 and probe_ok(p.stdout.decode(), 1), ""
@@ -233,7 +246,7 @@ def med(xs):
     return statistics.median(xs) if xs else None
 
 
-def fanout(sizes, runs, tools, save=None):
+def fanout(sizes, runs, tools, save=None, ansible_max=60):
     results = {}
     script_cache = {}
     for k in sizes:
@@ -242,6 +255,7 @@ def fanout(sizes, runs, tools, save=None):
         results[k] = {}
     contenders = {
         "ssh_true": lambda k: run_ssh_true(),
+        "floor": lambda k: run_ssh_true_all(k),
         "ssh_probe_n1": lambda k: run_ssh_probe_one(script_cache[k]),
         "nats_rescue": lambda k: run_nats_rescue(k, "diagnose"),
         "nats_rescue_status": lambda k: run_nats_rescue(k, "status"),
@@ -250,12 +264,14 @@ def fanout(sizes, runs, tools, save=None):
         "ansible_pipelining": lambda k: run_ansible(k, script_cache[k], True),
     }
     for k in sizes:
-        names = [t for t in tools if not (t == "ssh_true" and k != sizes[0])]
+        names = [t for t in tools if not (t == "ssh_true" and k != sizes[0])
+                 and not (t.startswith("ansible") and k > ansible_max)
+                 and not (t == "ansible" and k > 10)]  # the slower Ansible variant: small N only
         # one warm-up of each (page cache, sshd first accept), not counted; Ansible's is
         # skipped on big N (a minute per run, and its own first run warms nothing remote)
         for t in names:
-            if k >= 30 and t.startswith("ansible"):
-                continue
+            if (k >= 30 and t.startswith("ansible")) or k >= 100:
+                continue  # no warm-up on 100+ hosts either: minutes per run on 2 cores
             r = contenders[t](k)
             if not r[1]:
                 log(f"WARNING: warm-up {t} on {k} nodes failed: {r[2]}")
@@ -505,13 +521,27 @@ def environment():
         "nats_rescue": sh(f"{NR} --version") + " @ " + sh(f"git -C {ROOT} rev-parse --short HEAD")
                        + (" (dirty tree)" if sh(f"git -C {ROOT} status --porcelain -- src Cargo.toml Cargo.lock runbooks") else ""),
         "rustc": sh("rustc --version"),
-        "ansible_core": sh(f"{VENV}/bin/ansible --version | head -1"),
+        "ansible_core": sh(f"{VENV}/bin/ansible --version 2>/dev/null | sed -n 1p"),
         "ansible_python": sh(f"{VENV}/bin/python --version"),
         "pssh": sh("dpkg-query -W -f='${Version}' pssh"),
         "openssh": sh("ssh -V"),
         "nats_server": sh(f"{ns} --version"),
         "sshd_setenv_shlvl1": os.environ.get("NRB_SHLVL1", "1"),
+        "ulimit_n": sh("ulimit -n"),
     }
+
+
+def login_cost(variant):
+    subprocess.run([NETLAB, "login-cost", "on" if variant == "cost" else "off"], check=True)
+
+
+def measure_login(variant, n=9):
+    """What one login costs now: `ssh n1 true` (median) and what bash sources for it."""
+    walls = [run_ssh_true()[0] for _ in range(n)]
+    env = subprocess.run(["ssh"] + ssh_opts() + [f"root@{addr(1)}", "echo SHLVL=$SHLVL BASH_ENV=${BASH_ENV-unset} PYENV_SHELL=${PYENV_SHELL-unset}"],
+                         capture_output=True, timeout=30).stdout.decode().strip()
+    return {"ssh_true_median_s": med(walls), "ssh_true_min_s": min(walls), "remote_env": env,
+            "file": open(f"{DIR}/login-cost.sh").read() if os.path.exists(f"{DIR}/login-cost.sh") else None}
 
 
 def main():
@@ -519,7 +549,10 @@ def main():
     ap.add_argument("--nodes", default="3,10,30,60")
     ap.add_argument("--runs", type=int, default=5)
     ap.add_argument("--recovery-runs", type=int, default=5)
-    ap.add_argument("--tools", default="ssh_true,ssh_probe_n1,nats_rescue,nats_rescue_status,pssh,ansible,ansible_pipelining")
+    ap.add_argument("--tools", default="floor,ssh_true,ssh_probe_n1,nats_rescue,nats_rescue_status,pssh,ansible,ansible_pipelining")
+    ap.add_argument("--zero-tools", default="floor,nats_rescue,nats_rescue_status,pssh",
+                    help="contenders of the zero-login-cost row set ('' = skip it)")
+    ap.add_argument("--ansible-max", type=int, default=60, help="largest N Ansible runs on")
     ap.add_argument("--skip", default="", help="comma list of: fanout,recovery,journal")
     ap.add_argument("--journal-bin", default="")
     ap.add_argument("--out", required=True)
@@ -533,11 +566,21 @@ def main():
     while not any_leader() and time.time() - t < 60:
         time.sleep(0.2)
     if "fanout" not in skip:
-        def save(partial):
-            res["fanout"] = partial
-            json.dump(res, open(a.out, "w"), indent=1)
-        res["fanout"] = fanout(sizes, a.runs, a.tools.split(","), save)
-        json.dump(res, open(a.out, "w"), indent=1)
+        # Every SSH command pays a fixed, known login cost (sshd SetEnv BASH_ENV: a file that
+        # sleeps 0.1 s); the zero-cost row set is the same hosts with that file emptied.
+        res["login_cost"] = {}
+        for variant, tools in (("cost", a.tools), ("zero", a.zero_tools)):
+            if not tools:
+                continue
+            login_cost(variant)
+            res["login_cost"][variant] = measure_login(variant)
+            log(f"login cost {variant}: {res['login_cost'][variant]}")
+
+            def save(partial, variant=variant):
+                res["fanout" if variant == "cost" else "fanout_zero"] = partial
+                json.dump(res, open(a.out, "w"), indent=1)
+            save(fanout(sizes, a.runs, tools.split(","), save, a.ansible_max))
+        login_cost("cost")
     if "recovery" not in skip:
         res["recovery"] = recovery(a.recovery_runs)
         json.dump(res, open(a.out, "w"), indent=1)

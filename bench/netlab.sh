@@ -7,6 +7,7 @@
 #   bench/netlab.sh up N      build hosts n1..nN (tears down a previous bench lab first)
 #   bench/netlab.sh down      remove everything this script made (idempotent)
 #   bench/netlab.sh inventory K FILE   write a nats-rescue inventory for n1..nK
+#   bench/netlab.sh login-cost on|off  every SSH command pays 0.1 s at login (on) or nothing
 #
 # Everything is recorded before it is made: $DIR/made.{netns,links,pids,etc}. `down` acts only
 # on what is recorded there, processes by PID after checking their command line.
@@ -14,13 +15,16 @@
 # Environment: NRB_PREFIX (nrb), NRB_NET (10.213.50), NRB_DIR (/tmp/nrb-bench),
 # NRB_SERVERS (3), NRB_NATS_SERVER (nats-server binary), NRB_SHLVL1 (1 = `SetEnv SHLVL=1` in
 # sshd_config, so Debian's bash does not source root's ~/.bashrc for SSH commands; 0 = leave
-# the default, like `nats-rescue lab up` does today).
+# the default, like `nats-rescue lab up` does today), NRB_LOGIN_COST (1: every SSH command
+# starts by sourcing $DIR/login-cost.sh through sshd `SetEnv BASH_ENV=`; `login-cost on` makes
+# it sleep 0.1 s, `off` empties it; it unsets BASH_ENV so only the login shell pays).
 set -euo pipefail
 PREFIX="${NRB_PREFIX:-nrb}"
 NET="${NRB_NET:-10.213.50}"
 DIR="${NRB_DIR:-/tmp/nrb-bench}"
 SERVERS="${NRB_SERVERS:-3}"
 SHLVL1="${NRB_SHLVL1:-1}"
+LOGIN_COST="${NRB_LOGIN_COST:-1}"
 ROOT="$(cd "$(dirname "$0")/.." && pwd)"
 if [ -z "${NRB_NATS_SERVER:-}" ]; then
   if [ -x "$ROOT/.tools/nats-server-2.15.1/nats-server" ]; then
@@ -154,6 +158,7 @@ up() {
   mkdir -p "$DIR/nodes" /run/sshd
   : >"$DIR/made.netns"; : >"$DIR/made.links"; : >"$DIR/made.pids"; : >"$DIR/made.etc"
   ssh-keygen -q -t ed25519 -N '' -C nrb-bench-operator -f "$DIR/id_ed25519"
+  login_cost on
   local br="$PREFIX-br"
   echo "$br" >>"$DIR/made.links"
   ip link add name "$br" type bridge
@@ -193,7 +198,10 @@ up() {
       echo "Subsystem sftp internal-sftp"
       # as tests/support/sshd.rs: Debian's bash sources ~/.bashrc for sshd commands when
       # SHLVL < 2; root's .bashrc here runs `pyenv init` (~0.2 s CPU per command)
-      [ "$SHLVL1" = 1 ] && echo "SetEnv SHLVL=1"
+      env=""
+      [ "$SHLVL1" = 1 ] && env+=" SHLVL=1"
+      [ "$LOGIN_COST" = 1 ] && env+=" BASH_ENV=$DIR/login-cost.sh"
+      if [ -n "$env" ]; then echo "SetEnv$env"; fi
     } >"$nd/sshd_config"
     echo "$nd/sshd.pid $nd/sshd_config" >>"$DIR/made.pids"
     ip netns exec "$ns" /usr/sbin/sshd -f "$nd/sshd_config" -E "$nd/sshd.log"
@@ -215,7 +223,17 @@ up() {
   done
   for i in $(seq 1 "$SERVERS"); do [ "$i" -le "$n" ] && "$DIR/nodes/n$i/ctl" start >/dev/null & done
   wait
-  say "up: $n hosts on $NET.0/24 (sshd SHLVL1=$SHLVL1), nats-server $("$NRB_NATS_SERVER" --version 2>&1 | tr -d '\n') on n1..n$SERVERS"
+  say "up: $n hosts on $NET.0/24 (sshd SHLVL1=$SHLVL1 LOGIN_COST=$LOGIN_COST), nats-server $("$NRB_NATS_SERVER" --version 2>&1 | tr -d '\n') on n1..n$SERVERS"
+}
+
+# The fixed login cost (sourced by the non-interactive bash sshd starts for each command).
+login_cost() { # on|off
+  case "$1" in
+    on) printf '# bench login cost: 0.1 s per SSH command\nunset BASH_ENV\nsleep 0.1\n' >"$DIR/login-cost.sh.new" ;;
+    off) printf '# bench login cost: none\nunset BASH_ENV\n' >"$DIR/login-cost.sh.new" ;;
+    *) say "login-cost on|off"; exit 2 ;;
+  esac
+  mv -f "$DIR/login-cost.sh.new" "$DIR/login-cost.sh"
 }
 
 inventory() { # K FILE
@@ -256,5 +274,6 @@ case "${1:-}" in
   up) up "${2:?N}" ;;
   down) down ;;
   inventory) inventory "${2:?K}" "${3:?FILE}" ;;
-  *) echo "usage: $0 up N | down | inventory K FILE" >&2; exit 2 ;;
+  login-cost) [ -d "$DIR" ] || { say "no bench lab in $DIR"; exit 2; }; login_cost "${2:?on|off}" ;;
+  *) echo "usage: $0 up N | down | inventory K FILE | login-cost on|off" >&2; exit 2 ;;
 esac

@@ -9,6 +9,64 @@ def f(x, digits=2):
     return "—" if x is None else f"{x:.{digits}f}"
 
 
+def ratio(a, b, digits=2):
+    return None if not a or not b else a / b
+
+
+def fanout_table(out, r, fo, title, targets):
+    sizes = [str(s) for s in r["sizes"] if str(s) in fo]
+    first = sizes[0]
+    base = fo[first].get("ssh_true", {}).get("median_s")
+    probe1 = fo[first].get("ssh_probe_n1", {}).get("median_s")
+    out.append(f"### Fan-out, {title}: full read-only probe set of `diagnose`, median of {r['runs']} runs (seconds, wall)")
+    out.append("")
+    if base:
+        out.append(f"One `ssh host true` **{f(base)} s**; the probe script of one node over one ssh **{f(probe1)} s**.")
+        out.append("")
+    out.append("| nodes | floor: `ssh host true` ×N in parallel | nats-rescue diagnose | nats-rescue status | parallel-ssh | Ansible ad-hoc | Ansible ad-hoc (pipelining) | diagnose ÷ floor | diagnose ÷ pssh | best Ansible ÷ diagnose | peak RSS nats-rescue | load (median) |")
+    out.append("|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|")
+    for s in sizes:
+        row = fo[s]
+        g = lambda t, key="median_s": (row.get(t) or {}).get(key)  # noqa: E731
+        nr, fl, ps = g("nats_rescue"), g("floor"), g("pssh")
+        an, anp = g("ansible"), g("ansible_pipelining")
+        best_an = min([x for x in (an, anp) if x is not None], default=None)
+        rss = max([x for x in (g("nats_rescue", "peak_rss_kb"), g("nats_rescue_status", "peak_rss_kb")) if x], default=None)
+        fails = sum((row.get(t) or {}).get("failed", 0) for t in row)
+        note = f" ({fails} failed runs)" if fails else ""
+        rl = sorted((row.get("nats_rescue") or {}).get("reached") or [])
+        nr_cell = f(nr)
+        if rl and rl[0] < int(s):
+            nr_cell += f" ⚠ reached {rl[len(rl) // 2]}/{s} (median; min {rl[0]})"
+        rf, rp, ra = ratio(nr, fl), ratio(nr, ps), ratio(best_an, nr)
+        out.append(f"| {s}{note} | {f(fl)} | {nr_cell} | {f(g('nats_rescue_status'))} | {f(ps)} | {f(an)} | {f(anp)} | "
+                   f"{'—' if rf is None else f'{rf:.2f}×'} | {'—' if rp is None else f'{rp:.2f}×'} | {'—' if ra is None else f'{ra:.1f}×'} | "
+                   f"{'—' if rss is None else f'{rss / 1024:.1f} MB'} | {f(g('nats_rescue', 'load_median'), 1)} |")
+        if targets is not None:
+            ok = lambda x, lim, le=True: "—" if x is None else ("yes" if (x <= lim if le else x >= lim) else "**no**")  # noqa: E731
+            if s in ("3", "10", "60"):
+                targets.append((f"diagnose ≤ 0.85× floor, {s} hosts", "—" if rf is None else f"{rf:.2f}×", ok(rf, 0.85)))
+                targets.append((f"diagnose ≤ 0.6× parallel-ssh, {s} hosts", "—" if rp is None else f"{rp:.2f}×", ok(rp, 0.6)))
+            if ra is not None:
+                targets.append((f"≥ 5× faster than Ansible (best), {s} hosts", f"{ra:.1f}×", ok(ra, 5, False)))
+            if s == "200":
+                targets.append(("peak RSS ≤ 50 MB at 200 hosts", "—" if rss is None else f"{rss / 1024:.1f} MB", ok(rss and rss / 1024, 50)))
+    if targets is not None and "3" in fo and "60" in fo:
+        x = ratio((fo["60"].get("nats_rescue") or {}).get("median_s"), (fo["3"].get("nats_rescue") or {}).get("median_s"))
+        targets.append(("60 hosts ≤ 2× the 3-host time (diagnose)", "—" if x is None else f"{x:.2f}×",
+                        "—" if x is None else ("yes" if x <= 2 else "**no**")))
+    out.append("")
+    out.append("Min–max per cell (s):")
+    out.append("")
+    for s in sizes:
+        parts = []
+        for t, v in fo[s].items():
+            if v.get("min_s") is not None:
+                parts.append(f"{t} {v['min_s']:.2f}–{v['max_s']:.2f}")
+        out.append(f"- {s} nodes: " + ", ".join(parts))
+    out.append("")
+
+
 def main():
     r = json.load(open(sys.argv[1]))
     out = []
@@ -21,48 +79,25 @@ def main():
         for k, v in env.items():
             out.append(f"| {k} | `{v}` |")
         out.append("")
-    fo = r.get("fanout")
-    if fo:
-        sizes = [str(s) for s in r["sizes"]]
-        first = sizes[0]
-        base = fo[first].get("ssh_true", {}).get("median_s")
-        probe1 = fo[first].get("ssh_probe_n1", {}).get("median_s")
-        out.append(f"### Fan-out: full read-only probe set of `diagnose`, median of {r['runs']} runs (seconds, wall)")
+    lc = r.get("login_cost") or {}
+    for variant, v in lc.items():
+        out.append(f"Login cost `{variant}`: `ssh n1 true` median {f(v.get('ssh_true_median_s'), 3)} s "
+                   f"(min {f(v.get('ssh_true_min_s'), 3)} s); on the host: `{v.get('remote_env')}`.")
+    if lc:
         out.append("")
-        if base:
-            out.append(f"Floor: one OpenSSH connect+exec round (`ssh host true`) **{f(base)} s**; "
-                       f"the probe script of one node over one ssh **{f(probe1)} s**.")
-            out.append("")
-        out.append("| nodes | nats-rescue diagnose | nats-rescue status | parallel-ssh | Ansible ad-hoc | Ansible ad-hoc (pipelining) | Ansible ÷ nats-rescue | pssh ÷ nats-rescue | peak RSS nats-rescue | load (median) |")
-        out.append("|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|")
-        for s in sizes:
-            row = fo[s]
-            g = lambda t, key="median_s": (row.get(t) or {}).get(key)  # noqa: E731
-            nr = g("nats_rescue")
-            an = g("ansible")
-            anp = g("ansible_pipelining")
-            ps = g("pssh")
-            best_an = min([x for x in (an, anp) if x is not None], default=None)
-            ratio_an = f"{best_an / nr:.1f}×" if nr and best_an else "—"
-            ratio_ps = f"{ps / nr:.2f}×" if nr and ps else "—"
-            rss = g("nats_rescue", "peak_rss_kb")
-            fails = sum((row.get(t) or {}).get("failed", 0) for t in row)
-            note = f" ({fails} failed runs)" if fails else ""
-            rl = sorted((row.get("nats_rescue") or {}).get("reached") or [])
-            nr_cell = f(nr)
-            if rl and rl[0] < int(s):
-                nr_cell += f" ⚠ reached {rl[len(rl) // 2]}/{s} (median; min {rl[0]})"
-            out.append(f"| {s}{note} | {nr_cell} | {f(g('nats_rescue_status'))} | {f(ps)} | {f(an)} | {f(anp)} | {ratio_an} | {ratio_ps} | "
-                       f"{'—' if rss is None else f'{rss / 1024:.1f} MB'} | {f(g('nats_rescue', 'load_median'), 1)} |")
+    targets = []
+    for key, title in (("fanout", "every SSH command pays a fixed 0.1 s login cost (default)"),
+                       ("fanout_zero", "zero login cost")):
+        fo = r.get(key)
+        if fo:
+            fanout_table(out, r, fo, title, targets if key == "fanout" else None)
+    if targets:
+        out.append("### Targets (issue #17), ratios within this run, fixed login cost")
         out.append("")
-        out.append("Min–max per cell (s):")
-        out.append("")
-        for s in sizes:
-            parts = []
-            for t, v in fo[s].items():
-                if v.get("min_s") is not None:
-                    parts.append(f"{t} {v['min_s']:.2f}–{v['max_s']:.2f}")
-            out.append(f"- {s} nodes: " + ", ".join(parts))
+        out.append("| target | measured | met |")
+        out.append("|---|---:|:---:|")
+        for t in targets:
+            out.append(f"| {t[0]} | {t[1]} | {t[2]} |")
         out.append("")
     rec = r.get("recovery")
     if rec:
@@ -84,7 +119,8 @@ def main():
                        f"answer again + {det:+.2f} s from the election to noticing it (the election itself, "
                        f"{f(t['election_after_up_s'])} s vs {f(h['election_after_up_s'])} s after the servers are up, "
                        f"is the servers' own and random). Raw difference of the medians of 'leader noticed': "
-                       f"{t['leader_seen_s'] - h['leader_seen_s']:+.2f} s.")
+                       f"{t['leader_seen_s'] - h['leader_seen_s']:+.2f} s. Target ≤ +0.5 s: "
+                       f"{'met' if up + det <= 0.5 else 'missed by %.2f s' % (up + det - 0.5)}.")
         out.append("")
     j = r.get("journal")
     if j:

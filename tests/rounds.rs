@@ -6,7 +6,7 @@ use crate::support::lab::{modern_server, nats_rescue_cmd, text, Lab};
 use std::collections::BTreeMap;
 
 /// Commands each node's sshd has started so far.
-fn commands_per_node(lab: &Lab) -> BTreeMap<String, usize> {
+pub(crate) fn commands_per_node(lab: &Lab) -> BTreeMap<String, usize> {
     lab.state()
         .nodes
         .iter()

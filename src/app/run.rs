@@ -131,6 +131,14 @@ fn transport(g: &GlobalOpts) -> (Arc<SshTransport>, Arc<crate::engine::Gather>) 
     (ssh, gather)
 }
 
+/// Monitoring-only polls for waits on leader/health conditions (no SSH probe per poll).
+fn light_gather(t: &Arc<dyn crate::transport::Transport>) -> Arc<crate::engine::LightGather> {
+    let t = t.clone();
+    Arc::new(move |inv: &Inventory, th, level| {
+        crate::nats::light::gather_light(&*t, inv, th, level)
+    })
+}
+
 /// Refuses at once, before anything runs, a runbook with a destructive confirmation that
 /// could not be approved: otherwise its earlier steps (stop every server, back up) would run
 /// and the run would stop half-way at the destructive question.
@@ -346,7 +354,9 @@ fn execute(
             participants: prior_participants,
         };
         let listeners: Vec<&mut dyn Listener> = vec![&mut journal, &mut reporter, &mut recorder];
+        let light = light_gather(&transport);
         let o = Engine::new(plan, inv, transport, gather, &mut prompter, listeners, cfg)
+            .with_light_gather(light)
             .with_prior(prior)
             .run();
         (o, journal.participants)

@@ -41,6 +41,11 @@ use std::time::Duration;
 /// facts; the real one is [`crate::nats::gather`] over the transport.
 pub type Gather = dyn Fn(&Inventory, &Thresholds) -> ClusterFacts + Send + Sync;
 
+/// Gathers only what the monitoring endpoints say, for waits whose condition reads nothing
+/// else ([`crate::nats::light`]); the real one is [`crate::nats::light::gather_light`].
+pub type LightGather =
+    dyn Fn(&Inventory, &Thresholds, crate::nats::light::LightLevel) -> ClusterFacts + Send + Sync;
+
 /// `<step>@<node>`: the id of one action within an incident.
 pub fn action_id(step: &str, node: &str) -> String {
     format!("{step}@{node}")
@@ -178,6 +183,8 @@ pub struct Engine<'a> {
     inv: &'a Inventory,
     transport: Arc<dyn Transport>,
     gather: Arc<Gather>,
+    /// Set: waits on leader/monitoring-only conditions poll with it (see `wait`).
+    light_gather: Option<Arc<LightGather>>,
     prompter: &'a mut dyn Prompter,
     listeners: Vec<&'a mut dyn Listener>,
     cfg: RunConfig,
@@ -213,6 +220,7 @@ impl<'a> Engine<'a> {
             inv,
             transport,
             gather,
+            light_gather: None,
             prompter,
             listeners,
             cfg,
@@ -233,6 +241,14 @@ impl<'a> Engine<'a> {
     pub fn with_prior(mut self, prior: Prior) -> Self {
         self.backups.extend(prior.backups.iter().cloned());
         self.prior = prior;
+        self
+    }
+
+    /// Poll waits whose condition reads only monitoring facts with `light` (no SSH probe per
+    /// poll); the full gather still decides once the light condition holds.
+    #[must_use]
+    pub fn with_light_gather(mut self, light: Arc<LightGather>) -> Self {
+        self.light_gather = Some(light);
         self
     }
 
@@ -322,3 +338,5 @@ impl<'a> Engine<'a> {
 
 #[cfg(test)]
 mod tests;
+#[cfg(test)]
+mod wait_tests;

@@ -5,6 +5,7 @@ use super::context::list;
 use super::{interrupt, Engine, Outcome, StepResult, Stop, UiEvent};
 use crate::inventory::Node;
 use crate::journal::Event;
+use crate::nats::light;
 use crate::runbook::{Step, StepKind, WaitSpec};
 use std::time::{Duration, Instant};
 
@@ -23,18 +24,46 @@ impl Engine<'_> {
             what: w.until.source().to_string(),
             timeout: w.timeout,
         });
+        // Light polling (issue #17): a condition over monitoring facts only is polled from
+        // the monitoring endpoints; the full gather runs when it holds (and at the end), and
+        // the full facts decide. Should the two ever disagree, the rest of the wait polls in
+        // full, as without a light gather.
+        let mut light = self
+            .light_gather
+            .clone()
+            .and_then(|g| Some((g, light::level_for(w.until.source(), w.until.paths())?)));
         let result = loop {
-            self.poll_facts();
-            let ctx = match node {
-                Some(n) => self.node_ctx(n, None),
-                None => self.ctx(),
-            };
-            match self.condition(step_id, "the condition", &w.until, &ctx) {
+            match &light {
+                Some((g, level)) => {
+                    let f = g(self.inv, &self.thresholds, *level);
+                    self.facts.set(f);
+                }
+                None => self.poll_facts(),
+            }
+            match self.holds(step_id, w, node) {
+                Ok(true) if light.is_some() => {
+                    self.poll_facts();
+                    match self.holds(step_id, w, node) {
+                        Ok(true) => break Ok(true),
+                        Ok(false) => light = None,
+                        Err(e) => break Err(e),
+                    }
+                }
                 Ok(true) => break Ok(true),
                 Ok(false) => {}
                 Err(e) => break Err(e),
             }
             if start.elapsed() >= w.timeout || interrupt::requested() {
+                if light.is_some() {
+                    // The last word is the full gather's: it is what is journaled and what
+                    // later steps see.
+                    self.poll_facts();
+                    match self.holds(step_id, w, node) {
+                        Ok(true) => break Ok(true),
+                        Ok(false) => {}
+                        Err(e) => break Err(e),
+                    }
+                }
                 break Ok(false);
             }
             let f = self.facts.typed();
@@ -60,6 +89,15 @@ impl Engine<'_> {
             return Err(self.interrupted("interrupted by the operator (Ctrl-C) while waiting"));
         }
         Ok(ok)
+    }
+
+    /// The wait's condition over the latest facts.
+    fn holds(&self, step_id: &str, w: &WaitSpec, node: Option<&Node>) -> Result<bool, Stop> {
+        let ctx = match node {
+            Some(n) => self.node_ctx(n, None),
+            None => self.ctx(),
+        };
+        self.condition(step_id, "the condition", &w.until, &ctx)
     }
 
     pub(super) fn wait(&mut self, step: &Step, w: &WaitSpec) -> StepResult {

@@ -7,6 +7,7 @@
 pub mod cluster;
 pub mod configfacts;
 pub mod facts;
+pub mod light;
 pub mod monitor;
 pub mod observe;
 pub mod probe;

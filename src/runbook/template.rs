@@ -180,6 +180,8 @@ fn template_name(shell: bool) -> &'static str {
 pub struct Expr {
     src: Arc<str>,
     compiled: Arc<minijinja::Expression<'static, 'static>>,
+    /// The variable paths it reads (`facts.has_leader`, `node.name`, …).
+    paths: Arc<BTreeSet<String>>,
 }
 
 impl Expr {
@@ -189,11 +191,12 @@ impl Expr {
             .map_err(|e| TemplateProblem {
                 message: describe(&e),
             })?;
-        let vars = compiled.undeclared_variables(true).into_iter().collect();
+        let vars: BTreeSet<String> = compiled.undeclared_variables(true).into_iter().collect();
         Ok((
             Expr {
                 src: Arc::from(src),
                 compiled: Arc::new(compiled),
+                paths: Arc::new(vars.clone()),
             },
             vars,
         ))
@@ -202,6 +205,11 @@ impl Expr {
     /// The expression as written in the runbook.
     pub fn source(&self) -> &str {
         &self.src
+    }
+
+    /// The variable paths it reads, attribute lookups included (`facts.up`, `node.name`).
+    pub fn paths(&self) -> &BTreeSet<String> {
+        &self.paths
     }
 
     pub fn eval(&self, ctx: &Value) -> Result<Value, String> {
