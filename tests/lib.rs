@@ -21,3 +21,4 @@ mod snapshots;
 mod ssh;
 mod support;
 mod sys_facts;
+mod sys_tunnel;
