@@ -1,5 +1,6 @@
 //! The system account as a second source of monitoring facts (FACTS §2.5): one connection to
-//! any reachable server's client port, one `$SYS.REQ.SERVER.PING.*` per kind (VARZ, JSZ with
+//! any reachable server's client port (directly, or through an SSH tunnel to a `monitor: ssh`
+//! node: [`connect`], also used by the engine's `nats:` action), one `$SYS.REQ.SERVER.PING.*` per kind (VARZ, JSZ with
 //! stream and consumer groups, ROUTEZ, HEALTHZ, and RAFTZ from 2.11), so a node whose HTTP
 //! monitoring does not answer still gets its own view. Only with system credentials in the
 //! inventory; the password never appears in a message (`SysOptions::secrets`).
