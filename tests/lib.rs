@@ -23,3 +23,4 @@ mod snapshots;
 mod ssh;
 mod support;
 mod sys_facts;
+mod sys_tunnel;

@@ -6,7 +6,7 @@
 use super::command::{result_event, unreachable_event};
 use super::{action_id, Engine, Outcome, StepResult, Stop, UiEvent};
 use crate::journal::{Decision, Event};
-use crate::natsys::{BlockingSysClient, Reply};
+use crate::natsys::Reply;
 use crate::runbook::{NatsSpec, Step};
 use crate::transport::{Captured, ExecOutput, TransportError};
 use serde_json::{json, Value as Json};
@@ -57,11 +57,10 @@ impl Engine<'_> {
             self.capture(id, NATS_NODE, json!({"ok": true, "resumed": true}));
             return Ok(());
         }
-        let Some(opts) =
-            crate::nats::sysfacts::options(&self.inv.nodes.iter().collect::<Vec<_>>(), n.timeout)
-        else {
+        let nodes: Vec<&crate::inventory::Node> = self.inv.nodes.iter().collect();
+        let Some(route) = crate::nats::sysfacts::route(&nodes, n.timeout) else {
             let msg = format!(
-                "step `{id}` sends a request on the system account, and the inventory names no system credentials (nats.system_user, system_creds or system_nkey_seed) or no directly reachable client port"
+                "step `{id}` sends a request on the system account, and the inventory names no system credentials (nats.system_user, system_creds or system_nkey_seed)"
             );
             self.ui(UiEvent::Bad(msg.clone()));
             return Err(Stop(Outcome::Failed(msg)));
@@ -82,8 +81,11 @@ impl Engine<'_> {
             rehearsal: false,
         });
         let start = Instant::now();
-        let sent = BlockingSysClient::connect(&opts)
-            .and_then(|c| c.request(&subject, body.as_ref(), n.timeout, n.broadcast));
+        // Directly, or through an SSH tunnel to a `monitor: ssh` node (behind a bastion).
+        let sent = crate::nats::sysfacts::connect(&*self.transport, &route).and_then(|c| {
+            c.client
+                .request(&subject, body.as_ref(), n.timeout, n.broadcast)
+        });
         let took = start.elapsed();
         match sent {
             Ok(replies) => self.nats_replies(step, n, &action, &replies, took),

@@ -107,6 +107,17 @@ fn read_probe_output(run: &ProbeRun, node: &Node) -> Result<ShellReport, String>
 /// system account has its view (`system`), that view is used instead (`source: system`), and
 /// the HTTP failure stays in `errors`.
 pub fn node_facts(node: &Node, obs: &NodeObservation, system: Option<&HttpBodies>) -> NodeFacts {
+    node_facts_via(node, obs, system, "")
+}
+
+/// [`node_facts`], naming where the system account was reached (`via`, if not empty) in the
+/// note that says the facts were read over it.
+pub fn node_facts_via(
+    node: &Node,
+    obs: &NodeObservation,
+    system: Option<&HttpBodies>,
+    via: &str,
+) -> NodeFacts {
     let (shell, unmanageable) = shell_from(node, &obs.probe);
     let bodies = &obs.http;
     let http_failed = matches!(&bodies.varz, Some(Err(_)));
@@ -114,9 +125,16 @@ pub fn node_facts(node: &Node, obs: &NodeObservation, system: Option<&HttpBodies
         Some(sys) if http_failed && matches!(&sys.varz, Some(Ok(_))) => {
             let mut f = NodeFacts::from_http(&node.name, sys);
             if let Some(Err(e)) = &bodies.varz {
+                let at = if via.is_empty() {
+                    String::new()
+                } else {
+                    format!(" at {via}")
+                };
                 f.errors.insert(
                     0,
-                    format!("monitor /varz: {e} (monitoring facts read over the system account)"),
+                    format!(
+                        "monitor /varz: {e} (monitoring facts read over the system account{at})"
+                    ),
                 );
             }
             f.source = Some("system".into());
@@ -150,7 +168,8 @@ pub fn facts_from(inv: &Inventory, obs: &Observations, th: &Thresholds) -> Clust
         .filter_map(|o| {
             let n = inv.nodes.iter().find(|n| n.name == o.name)?;
             let sys = obs.system.as_ref().and_then(|v| v.by_server.get(&n.name));
-            Some(node_facts(n, o, sys))
+            let via = obs.system.as_ref().map_or("", |v| v.via.as_str());
+            Some(node_facts_via(n, o, sys, via))
         })
         .collect();
     if let Some(v) = &obs.system {

@@ -1,5 +1,6 @@
 //! The system account as a second source of monitoring facts (FACTS §2.5): one connection to
-//! any reachable server's client port, one `$SYS.REQ.SERVER.PING.*` per kind (VARZ, JSZ with
+//! any reachable server's client port (directly, or through an SSH tunnel to a `monitor: ssh`
+//! node: [`connect`], also used by the engine's `nats:` action), one `$SYS.REQ.SERVER.PING.*` per kind (VARZ, JSZ with
 //! stream and consumer groups, ROUTEZ, HEALTHZ, and RAFTZ from 2.11), so a node whose HTTP
 //! monitoring does not answer still gets its own view. Only with system credentials in the
 //! inventory; the password never appears in a message (`SysOptions::secrets`).
@@ -7,7 +8,10 @@
 use super::facts::{HttpBodies, HttpResult};
 use super::monitor::parse_version;
 use crate::inventory::{MonitorMode, Node};
-use crate::natsys::{jsz_groups_body, BlockingSysClient, Collect, SysAuth, SysOptions, TlsFiles};
+use crate::natsys::{
+    jsz_groups_body, BlockingSysClient, Collect, SysAuth, SysError, SysOptions, TlsFiles,
+};
+use crate::transport::Transport;
 use std::collections::BTreeMap;
 use std::time::Duration;
 
@@ -21,10 +25,22 @@ pub struct SystemView {
     pub errors: Vec<String>,
 }
 
-/// Options from the inventory: the first node with credentials gives them; every
-/// directly-reachable node's client port is a candidate (SSH-monitored nodes are left out:
-/// their ports are not reachable from here).
-pub fn options(nodes: &[&Node], timeout: Duration) -> Option<SysOptions> {
+/// Least time for the NATS connect through a tunnel (the channel is opened within it).
+const TUNNEL_CONNECT_TIMEOUT: Duration = Duration::from_secs(3);
+
+/// How the system account can be reached from here, in the order to try.
+#[derive(Debug, Clone)]
+pub struct Route<'a> {
+    /// Credentials (from the first node that has them), TLS and timeouts; `servers` are the
+    /// client ports of the nodes not monitored through SSH (reachable from here).
+    pub opts: SysOptions,
+    /// Nodes whose client port is reached through an SSH tunnel when no direct one
+    /// answered: `monitor: ssh` ones, then `monitor: auto` ones, each in the given order.
+    pub tunnels: Vec<&'a Node>,
+}
+
+/// The route from the inventory; `None` without credentials or without any node.
+pub fn route<'a>(nodes: &[&'a Node], timeout: Duration) -> Option<Route<'a>> {
     let with_auth = nodes.iter().find_map(|n| {
         let s = &n.nats;
         let auth = if let Some(u) = &s.system_user {
@@ -46,7 +62,11 @@ pub fn options(nodes: &[&Node], timeout: Duration) -> Option<SysOptions> {
         .filter(|n| n.nats.monitor != MonitorMode::Ssh)
         .map(|n| host_port(&n.host, n.nats.client_port))
         .collect();
-    if servers.is_empty() {
+    let by_mode = |m: MonitorMode| nodes.iter().copied().filter(move |n| n.nats.monitor == m);
+    let tunnels: Vec<&Node> = by_mode(MonitorMode::Ssh)
+        .chain(by_mode(MonitorMode::Auto))
+        .collect();
+    if servers.is_empty() && tunnels.is_empty() {
         return None;
     }
     let mut o = SysOptions::new(servers, with_auth.0);
@@ -58,7 +78,66 @@ pub fn options(nodes: &[&Node], timeout: Duration) -> Option<SysOptions> {
     });
     o.connect_timeout = timeout.min(Duration::from_secs(3));
     o.request_timeout = timeout.min(Duration::from_secs(3));
-    Some(o)
+    Some(Route { opts: o, tunnels })
+}
+
+/// A connected system-account client and how it was reached.
+#[derive(Debug)]
+pub struct SysConnection {
+    pub client: BlockingSysClient,
+    /// `10.0.0.1:4222`, or `n1:4222 through SSH`.
+    pub via: String,
+}
+
+/// Connects along `route`: the direct client ports first (in order), then through an SSH
+/// tunnel to each node of `route.tunnels` in turn (each bounded by the node's SSH connect
+/// timeout and the NATS connect timeout). Refused credentials, a failed TLS handshake or an
+/// unusable file stop the search: every server would say the same. Messages are scrubbed.
+pub fn connect(t: &dyn Transport, route: &Route<'_>) -> Result<SysConnection, SysError> {
+    let opts = &route.opts;
+    let mut reasons = Vec::new();
+    if !opts.servers.is_empty() {
+        match BlockingSysClient::connect(opts) {
+            Ok(client) => {
+                let via = client.server().address.clone();
+                return Ok(SysConnection { client, via });
+            }
+            Err(SysError::Connect { reasons: r }) => reasons.extend(r),
+            Err(e) => return Err(e),
+        }
+    }
+    for node in &route.tunnels {
+        let port = node.nats.client_port;
+        let via = format!("{}:{port} through SSH", node.name);
+        let opener = match t.tunnel(node, port) {
+            None => {
+                reasons.push(format!("{via}: the {} transport has no tunnels", t.name()));
+                continue;
+            }
+            Some(Err(e)) => {
+                reasons.push(scrub(opts, format!("{via}: {e}")));
+                continue;
+            }
+            Some(Ok(o)) => o,
+        };
+        let mut one = opts.clone();
+        // Names the server in messages and for TLS (the connection goes to 127.0.0.1).
+        one.servers = vec![host_port(&node.host, port)];
+        // The SSH channel is opened within the NATS connect: give it a round trip or two
+        // through the jump hosts even for a request with a short timeout.
+        one.connect_timeout = one.connect_timeout.max(TUNNEL_CONNECT_TIMEOUT);
+        match BlockingSysClient::connect_through(&one, opener) {
+            Ok(client) => return Ok(SysConnection { client, via }),
+            Err(
+                e @ (SysError::Auth { .. }
+                | SysError::Tls { .. }
+                | SysError::File { .. }
+                | SysError::Options(_)),
+            ) => return Err(e),
+            Err(e) => reasons.push(scrub(opts, format!("{via}: {e}"))),
+        }
+    }
+    Err(SysError::Connect { reasons })
 }
 
 fn host_port(host: &str, port: u16) -> String {
@@ -77,18 +156,21 @@ fn scrub(opts: &SysOptions, s: String) -> String {
 
 /// Pings every kind once for the cluster. `None` without credentials; an unreachable
 /// cluster is a view with only an error.
-pub fn gather(nodes: &[&Node], timeout: Duration) -> Option<SystemView> {
-    let opts = options(nodes, timeout)?;
+pub fn gather(t: &dyn Transport, nodes: &[&Node], timeout: Duration) -> Option<SystemView> {
+    let route = route(nodes, timeout)?;
+    let opts = &route.opts;
     let mut view = SystemView::default();
-    let client = match BlockingSysClient::connect(&opts) {
-        Ok(c) => c,
+    let client = match connect(t, &route) {
+        Ok(c) => {
+            view.via = c.via;
+            c.client
+        }
         Err(e) => {
             view.errors
-                .push(scrub(&opts, format!("system account: {e}")));
+                .push(scrub(opts, format!("system account: {e}")));
             return Some(view);
         }
     };
-    view.via = client.server().address.clone();
     let collect = Collect::within(opts.request_timeout)
         .expect(nodes.len())
         .quiet(Duration::from_millis(800));
@@ -102,7 +184,7 @@ pub fn gather(nodes: &[&Node], timeout: Duration) -> Option<SystemView> {
                 }
                 if let Some(p) = &r.error {
                     view.errors.push(scrub(
-                        &opts,
+                        opts,
                         format!("system account {kind} from {}: {p}", r.server.name),
                     ));
                     continue;
@@ -124,7 +206,7 @@ pub fn gather(nodes: &[&Node], timeout: Duration) -> Option<SystemView> {
         }
         Err(e) => view
             .errors
-            .push(scrub(&opts, format!("system account {kind}: {e}"))),
+            .push(scrub(opts, format!("system account {kind}: {e}"))),
     };
     put(&mut view, "VARZ", None);
     put(&mut view, "JSZ", Some(jsz_groups_body()));
@@ -161,21 +243,100 @@ mod tests {
     }
 
     #[test]
-    fn options_need_credentials_and_skip_ssh_monitored_nodes() {
+    fn route_needs_credentials_and_tunnels_ssh_monitored_nodes() {
         let none = inv("cluster: c\nnodes:\n  - {name: n1, host: 10.0.0.1}\n");
         let nodes: Vec<&Node> = none.nodes.iter().collect();
-        assert!(options(&nodes, Duration::from_secs(5)).is_none());
+        assert!(route(&nodes, Duration::from_secs(5)).is_none());
 
-        let with = inv("cluster: c\ndefaults:\n  nats:\n    client_port: 4333\n    system_user: {user: sys, password: s3cret-pw}\nnodes:\n  - {name: n1, host: 10.0.0.1}\n  - {name: n2, host: 10.0.0.2, nats: {monitor: ssh}}\n  - {name: n3, host: 'fe80::1'}\n");
+        let with = inv("cluster: c\ndefaults:\n  nats:\n    client_port: 4333\n    system_user: {user: sys, password: s3cret-pw}\nnodes:\n  - {name: n1, host: 10.0.0.1, nats: {monitor: direct}}\n  - {name: n2, host: 10.0.0.2, nats: {monitor: auto}}\n  - {name: n3, host: 10.0.0.3, nats: {monitor: ssh}}\n  - {name: n4, host: 'fe80::1', nats: {monitor: ssh}}\n");
         let nodes: Vec<&Node> = with.nodes.iter().collect();
-        let o = options(&nodes, Duration::from_secs(5)).unwrap();
-        assert_eq!(o.servers, vec!["10.0.0.1:4333", "[fe80::1]:4333"]);
+        let r = route(&nodes, Duration::from_secs(5)).unwrap();
+        let o = &r.opts;
+        assert_eq!(o.servers, vec!["10.0.0.1:4333", "10.0.0.2:4333"]);
+        // SSH-monitored nodes first, then the `auto` ones; never the `direct` ones.
+        let names: Vec<&str> = r.tunnels.iter().map(|n| n.name.as_str()).collect();
+        assert_eq!(names, vec!["n3", "n4", "n2"]);
         assert_eq!(o.secrets(), vec!["s3cret-pw"]);
         assert_eq!(
-            scrub(&o, "auth s3cret-pw failed".into()),
+            scrub(o, "auth s3cret-pw failed".into()),
             "auth [REDACTED] failed"
         );
         assert!(!format!("{:?}", o.auth).contains("s3cret-pw"));
+
+        // Every node behind SSH (a bastion): no direct server, still a route.
+        let bastion = inv("cluster: c\ndefaults:\n  nats:\n    monitor: ssh\n    system_user: {user: sys, password: pw}\nnodes:\n  - {name: n1, host: 10.0.0.1}\n  - {name: n2, host: 10.0.0.2}\n");
+        let nodes: Vec<&Node> = bastion.nodes.iter().collect();
+        let r = route(&nodes, Duration::from_secs(5)).unwrap();
+        assert!(r.opts.servers.is_empty());
+        assert_eq!(r.tunnels.len(), 2);
+    }
+
+    /// Tunnels that cannot open, in order, after the direct ports failed.
+    struct NoWay(std::sync::Mutex<Vec<String>>);
+    impl Transport for NoWay {
+        fn exec(
+            &self,
+            node: &Node,
+            _: &crate::transport::RemoteCommand,
+        ) -> Result<crate::transport::ExecOutput, crate::transport::TransportError> {
+            Err(crate::transport::TransportError::Other(node.name.clone()))
+        }
+        fn http_get(
+            &self,
+            node: &Node,
+            _: &str,
+            _: Duration,
+        ) -> Result<crate::transport::HttpResponse, crate::transport::TransportError> {
+            Err(crate::transport::TransportError::Other(node.name.clone()))
+        }
+        fn name(&self) -> &'static str {
+            "fake"
+        }
+        fn tunnel(
+            &self,
+            node: &Node,
+            port: u16,
+        ) -> Option<Result<crate::transport::TunnelOpener, crate::transport::TransportError>>
+        {
+            self.0.lock().unwrap().push(format!("{}:{port}", node.name));
+            if node.name == "n3" {
+                return Some(Err(crate::transport::TransportError::Other(
+                    "bastion said no (pw s3cret-pw)".into(),
+                )));
+            }
+            Some(Ok(Box::new(|| {
+                Err(std::io::Error::other("channel refused"))
+            })))
+        }
+    }
+
+    #[test]
+    fn connect_falls_back_to_tunnels_in_order_and_reports_every_failure() {
+        // Port 1 on loopback refuses at once: the direct candidates fail first.
+        let i = inv("cluster: c\ndefaults:\n  nats:\n    client_port: 1\n    system_user: {user: sys, password: s3cret-pw}\nnodes:\n  - {name: n1, host: 127.0.0.1, nats: {monitor: direct}}\n  - {name: n2, host: 127.0.0.1, nats: {monitor: ssh, client_port: 4999}}\n  - {name: n3, host: 127.0.0.1, nats: {monitor: ssh}}\n");
+        let nodes: Vec<&Node> = i.nodes.iter().collect();
+        let r = route(&nodes, Duration::from_secs(2)).unwrap();
+        let t = NoWay(std::sync::Mutex::new(Vec::new()));
+        let e = connect(&t, &r).unwrap_err().to_string();
+        assert_eq!(*t.0.lock().unwrap(), vec!["n2:4999", "n3:1"]);
+        let direct = e.find("127.0.0.1:1").unwrap_or_else(|| panic!("{e}"));
+        let n2 = e
+            .find("n2:4999 through SSH")
+            .unwrap_or_else(|| panic!("{e}"));
+        let n3 = e
+            .find("n3:1 through SSH: bastion said no")
+            .unwrap_or_else(|| panic!("{e}"));
+        assert!(direct < n2 && n2 < n3, "{e}");
+        assert!(e.contains("channel refused"), "{e}");
+        assert!(!e.contains("s3cret-pw"), "{e}");
+
+        // A transport without tunnels says so.
+        let local = crate::transport::local::LocalTransport::default();
+        let e = connect(&local, &r).unwrap_err().to_string();
+        assert!(
+            e.contains("n2:4999 through SSH: the local transport has no tunnels"),
+            "{e}"
+        );
     }
 
     #[test]

@@ -10,8 +10,9 @@
 //! - [`JszView`] (one server, from HTTP or a `PING.JSZ` reply) → [`combine`] over every
 //!   server → [`GroupFacts`] per `ACCOUNT > STREAM [> CONSUMER]`.
 //!
-//! The fact gather uses it as a second source (`crate::nats::sysfacts`); the engine's `nats:`
-//! action is not wired yet.
+//! The fact gather uses it as a second source and the engine's `nats:` action sends its
+//! requests with it, both connected by `crate::nats::sysfacts::connect` (directly, or through
+//! an SSH tunnel to a `monitor: ssh` node).
 
 pub mod blocking;
 mod client;

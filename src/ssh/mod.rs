@@ -14,15 +14,17 @@
 mod auth;
 pub mod config;
 mod connect;
+mod dedicated;
 mod exec;
 pub mod known_hosts;
 mod tunnel;
 
 pub use auth::{key_protection, KeyProtection, PassphraseCallback, PASSPHRASE_ENV};
+pub use dedicated::DedicatedSession;
 
 use crate::inventory::{MonitorMode, Node};
 use crate::transport::{
-    ExecOutput, HttpResponse, RemoteCommand, Transport, TransportError, OUTPUT_CAP,
+    ExecOutput, HttpResponse, RemoteCommand, Transport, TransportError, TunnelOpener, OUTPUT_CAP,
 };
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
@@ -535,5 +537,9 @@ impl Transport for SshTransport {
 
     fn name(&self) -> &'static str {
         "ssh"
+    }
+
+    fn tunnel(&self, node: &Node, port: u16) -> Option<Result<TunnelOpener, TransportError>> {
+        Some(self.tunnel_to(node, port))
     }
 }

@@ -154,7 +154,17 @@ pub trait Transport: Send + Sync {
 
     /// Short name for reports (`ssh`, `local`).
     fn name(&self) -> &'static str;
+
+    /// Opens a dedicated connection to `node` whose streams reach TCP `port` as seen from
+    /// the node (the system account behind a bastion). `None`: this transport cannot.
+    fn tunnel(&self, _node: &Node, _port: u16) -> Option<Result<TunnelOpener, TransportError>> {
+        None
+    }
 }
+
+/// Opens one stream to the tunnelled port per call (run on the forwarder's thread, see
+/// [`crate::natsys::Forwarder`]); owns its connection, which closes when it is dropped.
+pub type TunnelOpener = Box<dyn FnMut() -> std::io::Result<ssh2::Channel> + Send>;
 
 /// Output cap kept in memory per stream (the hash covers all of it).
 pub const OUTPUT_CAP: usize = 64 * 1024;

@@ -1,6 +1,6 @@
 //! Wraps a transport and records every command sent, so tests can assert what ran.
 
-use super::{ExecOutput, HttpResponse, RemoteCommand, Transport, TransportError};
+use super::{ExecOutput, HttpResponse, RemoteCommand, Transport, TransportError, TunnelOpener};
 use crate::inventory::Node;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
@@ -42,5 +42,8 @@ impl<T: Transport> Transport for RecordingTransport<T> {
     }
     fn name(&self) -> &'static str {
         self.inner.name()
+    }
+    fn tunnel(&self, node: &Node, port: u16) -> Option<Result<TunnelOpener, TransportError>> {
+        self.inner.tunnel(node, port)
     }
 }

@@ -4,7 +4,7 @@
 //! in total. A timeout is not retried (it already cost the whole bound); a lost answer is
 //! never retried here (the engine settles it from the node's receipt).
 
-use super::{ExecOutput, HttpResponse, RemoteCommand, Transport, TransportError};
+use super::{ExecOutput, HttpResponse, RemoteCommand, Transport, TransportError, TunnelOpener};
 use crate::inventory::Node;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -64,6 +64,17 @@ impl Transport for Retrying {
 
     fn name(&self) -> &'static str {
         self.inner.name()
+    }
+
+    fn tunnel(&self, node: &Node, port: u16) -> Option<Result<TunnelOpener, TransportError>> {
+        let mut supported = true;
+        let r = self.attempt(node, || {
+            self.inner.tunnel(node, port).unwrap_or_else(|| {
+                supported = false;
+                Err(TransportError::Other("no tunnel".into()))
+            })
+        });
+        supported.then_some(r)
     }
 }
 

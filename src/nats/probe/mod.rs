@@ -595,7 +595,7 @@ pub fn observe(
                 order.push(n);
             }
         }
-        super::sysfacts::gather(&order, timeout)
+        super::sysfacts::gather(t, &order, timeout)
     } else {
         None
     };
