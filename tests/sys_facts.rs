@@ -246,6 +246,13 @@ fn firewalled_monitor(server: &Path, label: &str) {
     let jdir = tempfile::tempdir().unwrap();
     let mut outputs = Vec::new();
     lab.lab_ok("seed", &["--messages", "10"]);
+    // Servers started and seeded moments ago are still converging (a replica catching up):
+    // the firewall goes up on a cluster `diagnose` calls healthy.
+    lab.wait_for(
+        "healthy before the firewall",
+        Duration::from_secs(60),
+        || (diagnose(&lab, jdir.path(), &mut outputs).0 == 0).then_some(()),
+    );
     let inv = nats_rescue::inventory::Inventory::load(&lab.inventory).unwrap();
     let port = inv.node("n2").unwrap().nats.monitor_port;
     let rule = format!("INPUT -p tcp --dport {port} -j DROP");

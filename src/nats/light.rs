@@ -117,7 +117,7 @@ pub fn gather_light_with_timeout(
     };
     let system = if bodies.iter().any(|(_, b)| failed(b)) {
         let order: Vec<&Node> = bodies.iter().map(|(n, _)| *n).collect();
-        super::sysfacts::gather(&order, timeout)
+        super::sysfacts::gather(t, &order, timeout)
     } else {
         None
     };
