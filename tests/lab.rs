@@ -871,10 +871,20 @@ fn five_node_tour(server_bin: &Path, label: &str, style: &[&str], flap: &str) {
         || lab.agreed_leader(&all.iter().map(String::as_str).collect::<Vec<_>>()),
     );
     assert!(tcp_open(&lab, peer, &v.addr, 22), "sshd back");
-    assert_eq!(
-        lab.stream_messages(),
-        50,
-        "R3 data survived one destroyed replica"
+    // The meta leader is agreed before ORDERS has settled on its own leader after the
+    // rebuild (2.9.10 answered 0 once, in CI-like conditions, right after the meta
+    // agreement): the data must be served within the wait, or it did not survive.
+    let t = std::time::Instant::now();
+    let last = loop {
+        let n = nats_rescue::lab::stream_messages(&lab.dir, "ORDERS");
+        if matches!(n, Ok(50)) || t.elapsed() > Duration::from_secs(30) {
+            break n;
+        }
+        std::thread::sleep(Duration::from_millis(250));
+    };
+    assert!(
+        matches!(last, Ok(50)),
+        "R3 data survived one destroyed replica: ORDERS answers {last:?}, not 50 messages"
     );
     step(
         label,
