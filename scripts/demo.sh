@@ -43,7 +43,7 @@ else
     bold "2. Build nats-rescue ($PROFILE)"
     if [ "$PROFILE" = release ]; then must cargo build --release --bins; else must cargo build --bins; fi
   fi
-  BIN="$PWD/target/$PROFILE/nats-rescue"
+  BIN="${CARGO_TARGET_DIR:-$PWD/target}/$PROFILE/nats-rescue"
 fi
 nr() { "$BIN" "$@"; }
 
