@@ -93,17 +93,14 @@ pub fn gather_light_with_timeout(
     level: LightLevel,
     timeout: Duration,
 ) -> ClusterFacts {
-    let bodies: Vec<(&Node, HttpBodies)> = std::thread::scope(|s| {
-        let handles: Vec<_> = inv
-            .nodes
-            .iter()
-            .map(|n| (n, s.spawn(move || fetch_light(t, n, level, timeout))))
-            .collect();
-        handles
-            .into_iter()
-            .map(|(n, h)| (n, h.join().unwrap_or_default()))
-            .collect()
-    });
+    let bodies: Vec<(&Node, HttpBodies)> =
+        super::parallel::map_bounded(&inv.nodes, super::parallel::MAX_PARALLEL_NODES, |n| {
+            fetch_light(t, n, level, timeout)
+        })
+        .into_iter()
+        .zip(&inv.nodes)
+        .map(|(b, n)| (n, b.unwrap_or_default()))
+        .collect();
     let failed = |b: &HttpBodies| {
         let first = match level {
             LightLevel::Jsz => &b.jsz,

@@ -10,6 +10,7 @@ pub mod facts;
 pub mod light;
 pub mod monitor;
 pub mod observe;
+pub mod parallel;
 pub mod probe;
 pub mod routes;
 pub mod signals;

@@ -512,8 +512,9 @@ pub fn observe_node(
     })
 }
 
-/// Probes all nodes (or those named in `nodes_limit`) in parallel, one thread per node; the
-/// total time is about the slowest node, bounded by the timeouts. Never fails: unreachable
+/// Probes all nodes (or those named in `nodes_limit`) in parallel, at most
+/// [`super::parallel::MAX_PARALLEL_NODES`] at once; up to that many nodes the total time is
+/// about the slowest node, bounded by the timeouts. Never fails: unreachable
 /// nodes become evidence.
 pub fn gather(
     t: &dyn Transport,
@@ -551,25 +552,23 @@ pub fn observe(
                 .unwrap_or(true)
         })
         .collect();
-    let nodes: Vec<NodeObservation> = std::thread::scope(|s| {
-        let handles: Vec<_> = selected
-            .iter()
-            .map(|n| (n, s.spawn(move || observe_node(t, inv, n, timeout))))
-            .collect();
-        handles
-            .into_iter()
-            .map(|(n, h)| {
-                h.join().unwrap_or_else(|_| NodeObservation {
-                    name: n.name.clone(),
-                    http: HttpBodies::default(),
-                    probe: ProbeObservation::NotRun {
-                        error: "probe thread panicked".into(),
-                        unmanageable: None,
-                    },
-                })
+    let nodes: Vec<NodeObservation> =
+        super::parallel::map_bounded(&selected, super::parallel::MAX_PARALLEL_NODES, |n| {
+            observe_node(t, inv, n, timeout)
+        })
+        .into_iter()
+        .zip(&selected)
+        .map(|(o, n)| {
+            o.unwrap_or_else(|| NodeObservation {
+                name: n.name.clone(),
+                http: HttpBodies::default(),
+                probe: ProbeObservation::NotRun {
+                    error: "probe thread panicked".into(),
+                    unmanageable: None,
+                },
             })
-            .collect()
-    });
+        })
+        .collect();
     // The system account is the second source, asked only when a server that may be running
     // did not answer on its monitoring port (firewalled, SSH-only, …) and the inventory has
     // its credentials: one connection, one ping per kind for the whole cluster. Servers whose
