@@ -181,7 +181,7 @@ impl SshTransport {
             }
         })?;
 
-        self.check_host_key(node, server, &session, known_hosts)?;
+        self.check_host_key(node, server, &session, known_hosts, known)?;
 
         set_timeout_until(&session, deadline);
         auth::authenticate(&session, &server.user, creds, &self.passphrases).map_err(|reason| {
@@ -206,6 +206,7 @@ impl SshTransport {
         server: &Server,
         session: &ssh2::Session,
         known_hosts: &KnownHostsFile,
+        known: Vec<HostKey>,
     ) -> Result<(), TransportError> {
         let ssh = &node.ssh;
         let entry = known_hosts::host_entry_name(&server.host, server.port);
@@ -215,9 +216,7 @@ impl SshTransport {
             TransportError::Other(format!("{shown}: the server presented no host key"))
         })?;
         let offered = HostKey::from_blob(blob);
-        let verdict = known_hosts
-            .verify(&server.host, server.port, &offered.blob)
-            .map_err(|e| TransportError::Other(e.to_string()))?;
+        let verdict = known_hosts.verify_known(known, &offered.blob);
         match verdict {
             Verdict::Trusted => Ok(()),
             Verdict::Changed { known } => Err(TransportError::HostKeyChanged {

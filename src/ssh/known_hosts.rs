@@ -140,10 +140,23 @@ impl KnownHostsFile {
             path: self.path.clone(),
             reason: e.to_string(),
         };
+        // Only lines that can name this host go to libssh2: hashed ones (it alone can match
+        // them) and plain ones listing `name` (or, for an IPv6 address, any IPv6 address:
+        // libssh2 compares those in binary). The others never match, and feeding all of them
+        // for every connection made each connection O(lines) in time and memory, O(N²) for
+        // a gather of N nodes sharing one known_hosts (issue #17).
+        let candidates: Vec<&Entry> = self
+            .entries
+            .iter()
+            .filter(|e| e.marker == Marker::None && may_name(&e.hosts, &name))
+            .collect();
+        if candidates.is_empty() {
+            return Ok(Vec::new());
+        }
         // A KnownHosts collection needs a session only for error reporting; no connection.
         let session = ssh2::Session::new().map_err(err)?;
         let mut kh = session.known_hosts().map_err(err)?;
-        for e in self.entries.iter().filter(|e| e.marker == Marker::None) {
+        for e in &candidates {
             // A line libssh2 cannot read (an exotic key type) is skipped, not fatal.
             let _ = kh.read_str(
                 &format!("{} {} {}", e.hosts, e.key.key_type, e.base64),
@@ -151,7 +164,7 @@ impl KnownHostsFile {
             );
         }
         let mut keys: Vec<HostKey> = Vec::new();
-        for e in self.entries.iter().filter(|e| e.marker == Marker::None) {
+        for e in &candidates {
             // `check` without a port looks up exactly `name`: the `[host]:port` form for
             // non-standard ports, like OpenSSH (libssh2's `check_port` would also accept a
             // plain-host entry for any port).
@@ -171,23 +184,57 @@ impl KnownHostsFile {
         port: u16,
         offered: &[u8],
     ) -> Result<Verdict, KnownHostsError> {
-        // A revoked key is refused whatever host pattern the @revoked line names.
-        if self
-            .entries
-            .iter()
-            .any(|e| e.marker == Marker::Revoked && e.key.blob == offered)
-        {
+        if self.revoked(offered) {
             return Ok(Verdict::Revoked);
         }
-        let known = self.keys_for(host, port)?;
-        Ok(if known.iter().any(|k| k.blob == offered) {
-            Verdict::Trusted
-        } else if known.is_empty() {
-            Verdict::Unknown
-        } else {
-            Verdict::Changed { known }
-        })
+        Ok(judge(self.keys_for(host, port)?, offered))
     }
+
+    /// [`KnownHostsFile::verify`] with the host's keys already looked up by
+    /// [`KnownHostsFile::keys_for`] (a connection needs them before the key exchange too).
+    pub fn verify_known(&self, known: Vec<HostKey>, offered: &[u8]) -> Verdict {
+        if self.revoked(offered) {
+            return Verdict::Revoked;
+        }
+        judge(known, offered)
+    }
+
+    /// A revoked key is refused whatever host pattern the @revoked line names.
+    fn revoked(&self, offered: &[u8]) -> bool {
+        self.entries
+            .iter()
+            .any(|e| e.marker == Marker::Revoked && e.key.blob == offered)
+    }
+}
+
+fn judge(known: Vec<HostKey>, offered: &[u8]) -> Verdict {
+    if known.iter().any(|k| k.blob == offered) {
+        Verdict::Trusted
+    } else if known.is_empty() {
+        Verdict::Unknown
+    } else {
+        Verdict::Changed { known }
+    }
+}
+
+/// Whether libssh2 could match the host field `hosts` of a line against `name` (a plain
+/// `host` or `[host]:port`): a hashed field, or a plain list with `name` in it or, when
+/// `name` is an IPv6 address, with any IPv6 address in it. A superset: libssh2 decides.
+fn may_name(hosts: &str, name: &str) -> bool {
+    if hosts.starts_with('|') {
+        return true;
+    }
+    // The address part of `[addr]:port`, or the whole name.
+    let address = |n: &str| -> String {
+        match n.strip_prefix('[').and_then(|r| r.split_once(']')) {
+            Some((a, _)) => a.to_string(),
+            None => n.to_string(),
+        }
+    };
+    let ipv6 = address(name).contains(':');
+    hosts
+        .split(',')
+        .any(|h| h == name || (ipv6 && address(h).contains(':')))
 }
 
 fn parse_line(line: &str) -> Option<Entry> {
@@ -356,6 +403,59 @@ mod tests {
         // A plain entry does not vouch for another port, as in OpenSSH.
         assert!(kh.keys_for("example.org", 2200).expect("check").is_empty());
         assert!(kh.keys_for("other.org", 22).expect("check").is_empty());
+    }
+
+    #[test]
+    fn only_lines_that_can_name_the_host_count_among_many() {
+        // A known_hosts of a 200-node inventory: every line but the host's own is skipped
+        // before libssh2, and the lines libssh2 matches in its own way still match: hashed
+        // (HMAC-SHA1 of `hashed.example`), a comma list, an IPv6 address written otherwise.
+        let dir = tempfile::tempdir().expect("tempdir");
+        let p = dir.path().join("kh");
+        let mut text = String::new();
+        for i in 1..=200 {
+            text.push_str(&format!("10.213.50.{i} ssh-ed25519 {ED}\n"));
+        }
+        text.push_str(&format!(
+            "|1|AAECAwQFBgcICQoLDA0ODxAREhM=|fdLE3hXPaTAOXV+bPV77OkdsKnU= ssh-ed25519 {ED}\n"
+        ));
+        text.push_str(&format!("alpha,beta.example,gamma ssh-ed25519 {ED}\n"));
+        text.push_str(&format!("[2001:db8:0:0::1]:2222 ssh-ed25519 {ED}\n"));
+        std::fs::write(&p, text).expect("write");
+        let kh = KnownHostsFile::load(&p).expect("load");
+        let n = |h: &str, port: u16| kh.keys_for(h, port).expect("check").len();
+        assert_eq!(n("10.213.50.17", 22), 1);
+        assert_eq!(n("10.213.50.1", 22), 1);
+        assert_eq!(n("10.213.50.201", 22), 0);
+        assert_eq!(n("10.213.50.17", 2222), 0);
+        assert_eq!(n("hashed.example", 22), 1);
+        assert_eq!(n("hashed.example", 2222), 0);
+        assert_eq!(n("beta.example", 22), 1);
+        assert_eq!(n("beta", 22), 0);
+        assert_eq!(n("2001:db8::1", 2222), 1);
+        assert_eq!(n("2001:db8::2", 2222), 0);
+        assert_eq!(
+            kh.verify("10.213.50.17", 22, &blob()).expect("verify"),
+            Verdict::Trusted
+        );
+        assert_eq!(
+            kh.verify_known(kh.keys_for("beta.example", 22).expect("check"), &blob()),
+            Verdict::Trusted
+        );
+        assert_eq!(kh.verify_known(Vec::new(), &blob()), Verdict::Unknown);
+    }
+
+    #[test]
+    fn may_name_is_a_superset_of_what_libssh2_matches() {
+        assert!(may_name("h1", "h1"));
+        assert!(may_name("a,h1,b", "h1"));
+        assert!(!may_name("h10", "h1"));
+        assert!(!may_name("h1", "[h1]:2222"));
+        assert!(may_name("[h1]:2222", "[h1]:2222"));
+        assert!(may_name("|1|salt|hash", "anything"));
+        assert!(may_name("[::1]:22", "[0:0::1]:22"));
+        assert!(may_name("fe80::1", "::1"));
+        assert!(!may_name("10.0.0.1", "::1"));
     }
 
     #[test]
