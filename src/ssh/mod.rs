@@ -1,6 +1,7 @@
 //! The real transport: commands and monitoring requests over SSH (libssh2 via `ssh2`).
 //!
-//! - One authenticated session per node is kept and reused within a run; a second
+//! - One authenticated session per node is kept and reused within a run (at most
+//!   `MAX_IDLE_TOTAL` idle in all, the least recently used closed first); a second
 //!   concurrent call for the same node opens a second session rather than wait (libssh2
 //!   serialises everything on one session behind a lock). Calls for different nodes never
 //!   share a lock while doing I/O.
@@ -28,12 +29,16 @@ use crate::transport::{
 };
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
-use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Condvar, Mutex};
 use std::time::{Duration, Instant};
 
 /// Idle sessions kept per node (more only exist while calls for that node overlap).
 const MAX_IDLE_PER_NODE: usize = 4;
+/// Idle sessions kept in all, the least recently used closed first. Each holds ~80 KB of
+/// libssh2 buffers: a gather of 200 nodes kept 200 of them to the end of the run (issue #17).
+/// As many as a gather works on at once ([`crate::nats::parallel::MAX_PARALLEL_NODES`]).
+const MAX_IDLE_TOTAL: usize = 64;
 /// Handshakes in flight per server. sshd's default `MaxStartups 10:30:100` starts dropping
 /// connections at 10 unauthenticated ones; a burst of calls for one node must stay below.
 const MAX_CONNECTING_PER_SERVER: usize = 4;
@@ -60,6 +65,8 @@ pub struct SshTransport {
     passphrases: auth::Passphrases,
     /// Idle sessions by node name. Locked only to take or return a session, never across I/O.
     idle: Mutex<HashMap<String, Vec<Idle>>>,
+    /// Stamps idle sessions in the order they were given back (for [`MAX_IDLE_TOTAL`]).
+    returned: AtomicU64,
     accepted: Mutex<Vec<AcceptedHostKey>>,
     /// Handshakes in flight per `host:port`, and the condition to wait for a free slot.
     connecting: (Mutex<HashMap<String, usize>>, Condvar),
@@ -72,6 +79,8 @@ struct Idle {
     /// Declared after `session`, so dropped after it: the session runs over these.
     jumps: connect::Jumps,
     endpoint: Endpoint,
+    /// When it was given back ([`SshTransport::returned`]): the lowest is closed first.
+    returned: u64,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -124,6 +133,7 @@ impl SshTransport {
             agent_socket: None,
             passphrases: auth::Passphrases::default(),
             idle: Mutex::new(HashMap::new()),
+            returned: AtomicU64::new(0),
             accepted: Mutex::new(Vec::new()),
             connecting: (Mutex::new(HashMap::new()), Condvar::new()),
         }
@@ -259,15 +269,23 @@ impl SshTransport {
         lease
             .session
             .set_timeout(connect::millis(node.ssh.connect_timeout));
-        let mut idle = self.idle.lock().unwrap_or_else(|p| p.into_inner());
-        let list = idle.entry(node.name.clone()).or_default();
-        if list.len() < MAX_IDLE_PER_NODE {
+        let returned = self.returned.fetch_add(1, Ordering::Relaxed);
+        // Closed after the lock is released (closing may write to the socket).
+        let closed = {
+            let mut idle = self.idle.lock().unwrap_or_else(|p| p.into_inner());
+            let list = idle.entry(node.name.clone()).or_default();
+            if list.len() >= MAX_IDLE_PER_NODE {
+                return;
+            }
             list.push(Idle {
                 session: lease.session,
                 jumps: lease.jumps,
                 endpoint: Endpoint::of(node),
+                returned,
             });
-        }
+            evict_over(&mut idle, MAX_IDLE_TOTAL)
+        };
+        drop(closed);
     }
 
     /// Takes a session and opens a channel on it. A cached session may have died (sshd
@@ -410,6 +428,30 @@ impl SshTransport {
     }
 }
 
+/// Takes the least recently given back sessions out of `idle` until at most `max` are left.
+fn evict_over(idle: &mut HashMap<String, Vec<Idle>>, max: usize) -> Vec<Idle> {
+    let mut out = Vec::new();
+    while idle.values().map(Vec::len).sum::<usize>() > max {
+        let oldest = idle
+            .iter()
+            .flat_map(|(name, list)| {
+                list.iter()
+                    .enumerate()
+                    .map(move |(i, s)| (s.returned, name, i))
+            })
+            .min_by_key(|(returned, _, _)| *returned)
+            .map(|(_, name, i)| (name.clone(), i));
+        let Some((name, i)) = oldest else { break };
+        if let Some(list) = idle.get_mut(&name) {
+            out.push(list.remove(i));
+            if list.is_empty() {
+                idle.remove(&name);
+            }
+        }
+    }
+    out
+}
+
 /// `host:port`, with IPv6 addresses bracketed as URLs and Host headers need them.
 fn host_port(host: &str, port: u16) -> String {
     if host.contains(':') && !host.starts_with('[') {
@@ -541,5 +583,56 @@ impl Transport for SshTransport {
 
     fn tunnel(&self, node: &Node, port: u16) -> Option<Result<TunnelOpener, TransportError>> {
         Some(self.tunnel_to(node, port))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn idle(returned: u64) -> Idle {
+        Idle {
+            session: ssh2::Session::new().expect("session"),
+            jumps: connect::Jumps::new(),
+            endpoint: Endpoint {
+                host: "h".into(),
+                port: 22,
+                user: "root".into(),
+                identity_file: None,
+                known_hosts: PathBuf::from("kh"),
+                proxy_jump: Vec::new(),
+            },
+            returned,
+        }
+    }
+
+    #[test]
+    fn idle_sessions_beyond_the_total_close_least_recently_used_first() {
+        let mut map: HashMap<String, Vec<Idle>> = HashMap::new();
+        // 200 nodes given back one after another, as a gather of 200 nodes does.
+        let mut closed = 0;
+        for i in 0..200u64 {
+            map.entry(format!("n{i}")).or_default().push(idle(i));
+            closed += evict_over(&mut map, MAX_IDLE_TOTAL).len();
+        }
+        assert_eq!(closed, 200 - MAX_IDLE_TOTAL);
+        let kept: usize = map.values().map(Vec::len).sum();
+        assert_eq!(kept, MAX_IDLE_TOTAL);
+        // The most recent ones are kept.
+        for i in 200 - MAX_IDLE_TOTAL as u64..200 {
+            assert_eq!(map[&format!("n{i}")].len(), 1, "n{i}");
+        }
+        assert!(!map.contains_key("n0"));
+        // Under the total nothing is closed.
+        let mut small: HashMap<String, Vec<Idle>> = HashMap::new();
+        for i in 0..10u64 {
+            small.entry(format!("n{i}")).or_default().push(idle(i));
+        }
+        assert!(evict_over(&mut small, MAX_IDLE_TOTAL).is_empty());
+    }
+
+    #[test]
+    fn the_total_bound_matches_the_gather_fan_out() {
+        assert_eq!(MAX_IDLE_TOTAL, crate::nats::parallel::MAX_PARALLEL_NODES);
     }
 }
