@@ -45,18 +45,21 @@ if [ ! -x "$BENCH/.venv/bin/ansible" ]; then
   "$BENCH/.venv/bin/pip" install -q "$ANSIBLE_CORE"
 fi
 
-# BENCH_NO_BUILD=1: measure the binaries already in target/release (they must exist)
-if [ "${BENCH_NO_BUILD:-0}" != 1 ] || [ ! -x "$ROOT/target/release/nats-rescue" ]; then
+# BENCH_NO_BUILD=1: measure the binaries already in target/release (they must exist);
+# CARGO_TARGET_DIR, when set, is where they are built and looked for
+TARGET="${CARGO_TARGET_DIR:-$ROOT/target}"
+export NRB_BIN="${NRB_BIN:-$TARGET/release/nats-rescue}"
+if [ "${BENCH_NO_BUILD:-0}" != 1 ] || [ ! -x "$TARGET/release/nats-rescue" ]; then
   echo "bench: cargo build --release" >&2
-  (cd "$ROOT" && cargo build --release -q)
+  (cd "$ROOT" && CARGO_TARGET_DIR="$TARGET" cargo build --release -q)
 fi
 JOURNAL_BIN=""
-if [ "${BENCH_NO_BUILD:-0}" = 1 ] && [ -x "$ROOT/target/release/nrb-journal-throughput" ]; then
-  JOURNAL_BIN="$ROOT/target/release/nrb-journal-throughput"
+if [ "${BENCH_NO_BUILD:-0}" = 1 ] && [ -x "$TARGET/release/nrb-journal-throughput" ]; then
+  JOURNAL_BIN="$TARGET/release/nrb-journal-throughput"
 elif [[ ",$SKIP," != *",journal,"* ]]; then
   echo "bench: building bench/journal-throughput (shares target/)" >&2
-  if (cd "$BENCH/journal-throughput" && CARGO_TARGET_DIR="$ROOT/target" cargo build --release -q); then
-    JOURNAL_BIN="$ROOT/target/release/nrb-journal-throughput"
+  if (cd "$BENCH/journal-throughput" && CARGO_TARGET_DIR="$TARGET" cargo build --release -q); then
+    JOURNAL_BIN="$TARGET/release/nrb-journal-throughput"
   else
     echo "bench: journal benchmark did not build; skipping it" >&2
   fi
