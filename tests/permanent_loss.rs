@@ -5,6 +5,7 @@
 //! new ones; every request and reply is journaled and the system password appears nowhere.
 //! On 2.9.10 the same loss changes nothing and the guidance for that version is printed.
 
+use crate::pty::{Term, KEY_WAIT};
 use crate::support::journal::{assert_secret_absent, journal_in, records_in};
 use crate::support::lab::{legacy_server, modern_server, nats_rescue_command, text, Lab};
 use serde_json::Value;
@@ -85,6 +86,49 @@ fn permanent_loss_rescues_the_survivor_on_2_15() {
         lab.leader_seen_by("n1"),
         None,
         "a refused run changed the cluster"
+    );
+
+    // 3b. On a terminal, with `lost` unset: the servers that are gone are offered from the
+    //     facts (n2, n3; never the survivor) and chosen with the multi-select; the typed
+    //     confirmation then names them, and an empty answer stops: no rescue sent.
+    let dir = tmp.path().join("asked");
+    std::fs::create_dir_all(&dir).unwrap();
+    let args = ["-i", inv.as_str(), "run", "permanent-loss"];
+    let mut cmd = nats_rescue_command(&[], &args);
+    cmd.env("NATS_RESCUE_JOURNAL_DIR", &dir)
+        .env("NO_COLOR", "1");
+    let os_args: Vec<std::ffi::OsString> = args.iter().map(Into::into).collect();
+    let mut t = Term::spawn(cmd, &os_args);
+    t.expect(KEY_WAIT);
+    t.expect("Choose lost (space selects, enter accepts)");
+    t.expect("[ ] n2");
+    t.expect("[ ] n3");
+    for keys in [" ", "\x1b[B", " ", "\r"] {
+        t.s.send(keys).expect("keys");
+    }
+    t.s.flush().expect("flush");
+    t.expect("Type the cluster name `lab` to proceed (empty to stop)");
+    t.send_line("");
+    let (code, out) = t.finish();
+    outputs.push_str(&out);
+    assert_eq!(code, 3, "{out}");
+    assert!(
+        !out.contains("] n1"),
+        "the survivor was offered as lost:\n{out}"
+    );
+    let recs = records_in(&dir);
+    assert_eq!(recs[0]["vars"]["lost"], "n2,n3", "{:?}", recs[0]);
+    assert!(
+        !recs.iter().any(|r| r["event"] == "action_intent"
+            && r["action"]
+                .as_str()
+                .is_some_and(|a| a.starts_with("rescue"))),
+        "the rescue was sent without the typed name: {recs:?}"
+    );
+    assert_eq!(
+        lab.leader_seen_by("n1"),
+        None,
+        "a stopped run changed the cluster"
     );
 
     // 4. Named and confirmed, and the process killed right after the rescue's replies were
@@ -190,6 +234,7 @@ fn permanent_loss_rescues_the_survivor_on_2_15() {
             tmp.path().join("unnamed"),
             tmp.path().join("alive"),
             tmp.path().join("unconfirmed"),
+            tmp.path().join("asked"),
             tmp.path().join("run"),
         ],
         &outputs,
