@@ -20,10 +20,8 @@ command -v ssh-agent >/dev/null || need_apt+=(openssh-client)
 command -v setpriv >/dev/null || need_apt+=(util-linux)
 command -v sudo >/dev/null || need_apt+=(sudo)   # lab up --ssh-user (NOPASSWD sudo)
 command -v shellcheck >/dev/null || need_apt+=(shellcheck)
-# scripts/release.sh: OpenSSL built from source (perl, make), the .deb's Depends
+# scripts/release.sh: OpenSSL linked statically from libssl-dev (above), the .deb's Depends
 # (dpkg-shlibdeps); its test renders the man page (man).
-dpkg -s perl >/dev/null 2>&1 || need_apt+=(perl)
-command -v make >/dev/null || need_apt+=(make)
 command -v dpkg-shlibdeps >/dev/null || need_apt+=(dpkg-dev)
 command -v man >/dev/null || need_apt+=(man-db)
 if [ ${#need_apt[@]} -gt 0 ]; then

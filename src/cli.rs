@@ -335,6 +335,9 @@ pub enum LabCommand {
     Seed {
         #[arg(long, default_value_t = 100)]
         messages: u32,
+        /// Delete the stream first (its messages and every replica), then create it anew
+        #[arg(long)]
+        fresh: bool,
         #[arg(long, value_name = "DIR")]
         dir: Option<PathBuf>,
     },

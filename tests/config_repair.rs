@@ -7,6 +7,7 @@
 //! carries its credentials in every route and is accepted by `nats-server -t`; the route
 //! password appears in no journal file, no `journal export`, no stdout/stderr.
 
+use crate::support::journal::records;
 use crate::support::lab::{legacy_server, modern_server, require_root, Lab};
 use serde_json::Value;
 use std::path::{Path, PathBuf};
@@ -413,14 +414,6 @@ fn config_repair_helm_json_nats_2_15() {
         &["--config-style", "helm", "--route-auth"],
         false,
     );
-}
-
-fn records(p: &Path) -> Vec<Value> {
-    std::fs::read_to_string(p)
-        .expect("journal")
-        .lines()
-        .filter_map(|l| serde_json::from_str(l).ok())
-        .collect()
 }
 
 /// n1 with bad routes; the run is killed right after the rewrite's intent is fsynced (the

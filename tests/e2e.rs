@@ -1038,17 +1038,28 @@ impl Tour {
         let inc = self.new_incident(phase, &jdir, &files);
         // Known nats-server 2.9.10 behaviour, not a tool defect: after a partition heals, the
         // isolated server can keep claiming the leadership of a stream it took while cut off
-        // (seen twice in ~6 full runs, > 2 min). The tool must then say exactly that and stop
-        // NOT RECOVERED (exit 1), which is what is checked; a stream-leader stepdown step is
-        // the fix still to build (issue note).
+        // (seen twice in ~6 full runs, > 2 min), or a replica stays short of the leader's last
+        // message while the leader calls it current (a diverged log, seen in the lab
+        // 2026-12-02). The tool must then say exactly that and stop NOT RECOVERED (exit 1),
+        // which is what is checked; the remedies need the account's credentials and are
+        // printed with the reason.
+        const KNOWN_2_9: [&str; 2] = [
+            "each say they lead it",
+            "by their own count, replicas lack messages",
+        ];
+        let all_text = r.text();
         let known_split = self.label.starts_with("2.9")
             && phase == "partition"
             && r.code == 1
-            && r.text().contains("each say they lead it");
+            && KNOWN_2_9.iter().any(|k| all_text.contains(k));
         if known_split {
             self.step(&format!(
-                "{phase}: KNOWN 2.9.10 stream-leader split after the heal, reported NOT RECOVERED: {}",
-                r.text().lines().find(|l| l.contains("each say they lead it")).unwrap_or("").trim()
+                "{phase}: KNOWN 2.9.10 stream-group state after the heal, reported NOT RECOVERED: {}",
+                all_text
+                    .lines()
+                    .find(|l| KNOWN_2_9.iter().any(|k| l.contains(k)))
+                    .unwrap_or("")
+                    .trim()
             ));
         }
         self.check(phase, r.code == want || known_split, || {
@@ -1122,6 +1133,24 @@ impl Tour {
         } else {
             self.heal(&format!(
                 "{fault}: FALLBACK, the runbook did not recover the cluster"
+            ));
+        }
+        if fault == "partition" && self.label.starts_with("2.9") {
+            // 2.9.10 can leave a stream replica whose Raft log diverged after a heal, even
+            // when the counts agree; it surfaces only at a later restart ("behind the leader
+            // by 8" for minutes, CI 2026-12-02). Later phases test their own fault, so they
+            // start from a stream created anew with the same 100 messages.
+            let t = Instant::now();
+            let o = self
+                .lab
+                .lab("seed", &["--fresh", "--messages", &SEEDED.to_string()]);
+            let out = crate::support::lab::text(&o);
+            self.check(phase, o.status.success(), || {
+                format!("`lab seed --fresh` failed:\n{out}")
+            });
+            self.step(&format!(
+                "{phase}: ORDERS created anew with {SEEDED} messages for the next phases ({:.1}s)",
+                t.elapsed().as_secs_f64()
             ));
         }
     }

@@ -161,7 +161,11 @@ fn fault_tour(server_bin: &Path, label: &str) {
     assert_eq!(o.status.code(), Some(2), "{}", text(&o));
     assert!(text(&o).contains("refusing"), "{}", text(&o));
 
-    lab.lab_ok("seed", &["--messages", "100"]);
+    lab.lab_ok("seed", &["--messages", "60"]);
+    assert_eq!(lab.stream_messages(), 60);
+    // --fresh: the stream is deleted and created anew, so 100 messages, not 160.
+    let out = lab.lab_ok("seed", &["--fresh", "--messages", "100"]);
+    assert!(out.contains("stream ORDERS deleted"), "{out}");
     assert_eq!(lab.stream_messages(), 100);
     let status = lab.lab_ok("status", &[]);
     assert!(

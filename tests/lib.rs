@@ -14,7 +14,7 @@ mod nats_action;
 mod natsconf;
 mod natsys;
 mod permanent_loss;
-mod pty;
+pub(crate) mod pty;
 mod release;
 pub(crate) mod rounds;
 mod runbooks;

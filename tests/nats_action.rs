@@ -4,6 +4,7 @@
 //! is sent again only because the check says it never took effect). The system password
 //! appears nowhere.
 
+use crate::support::journal::{assert_secret_absent, journal_in, records_in};
 use crate::support::lab::{modern_server, nats_rescue_command, text, Lab};
 use serde_json::Value;
 use std::path::{Path, PathBuf};
@@ -22,31 +23,6 @@ fn nr(journals: &Path, env: &[(&str, String)], args: &[&str]) -> Output {
         c.env(k, v);
     }
     c.output().expect("run nats-rescue")
-}
-
-fn journal(dir: &Path) -> PathBuf {
-    std::fs::read_dir(dir)
-        .unwrap()
-        .map(|e| e.unwrap().path())
-        .find(|p| p.extension().is_some_and(|x| x == "jsonl"))
-        .expect("a journal")
-}
-
-fn records(dir: &Path) -> Vec<Value> {
-    std::fs::read_to_string(journal(dir))
-        .unwrap()
-        .lines()
-        .map(|l| serde_json::from_str(l).unwrap())
-        .collect()
-}
-
-fn leader(lab: &Lab) -> String {
-    let names = lab.node_names();
-    let refs: Vec<&str> = names.iter().map(String::as_str).collect();
-    lab.wait_for("an agreed meta leader", Duration::from_secs(20), || {
-        lab.agreed_leader(&refs)
-    })
-    .0
 }
 
 #[test]
@@ -73,7 +49,7 @@ fn nats_requests_are_rehearsed_journaled_and_settled_by_their_check() {
     let mut outputs = String::new();
 
     // 1. Rehearsal: the request is shown, not sent.
-    let before = leader(&lab);
+    let before = lab.wait_leader(Duration::from_secs(20));
     let var = format!("leader={before}");
     let dir = tmp.path().join("dry");
     let o = nr(
@@ -89,14 +65,18 @@ fn nats_requests_are_rehearsed_journaled_and_settled_by_their_check() {
         "{err}"
     );
     std::thread::sleep(Duration::from_secs(2));
-    assert_eq!(leader(&lab), before, "the rehearsal moved the leader");
+    assert_eq!(
+        lab.wait_leader(Duration::from_secs(20)),
+        before,
+        "the rehearsal moved the leader"
+    );
 
     // 2. A run: intent, then the reply, then the leader has moved.
     let dir = tmp.path().join("run");
     let o = nr(&dir, &[], &["-i", &inv, "run", &rb, "--yes", "--var", &var]);
     outputs.push_str(&text(&o));
     assert_eq!(o.status.code(), Some(0), "{}", text(&o));
-    let recs = records(&dir);
+    let recs = records_in(&dir);
     let intent = recs
         .iter()
         .position(|r| r["event"] == "action_intent" && r["action"] == "stepdown@cluster")
@@ -121,7 +101,7 @@ fn nats_requests_are_rehearsed_journaled_and_settled_by_their_check() {
         .expect("the ping's replies");
     let replies: Vec<Value> = serde_json::from_str(who["stdout"].as_str().unwrap()).unwrap();
     assert_eq!(replies.len(), 3, "{who}");
-    let moved = leader(&lab);
+    let moved = lab.wait_leader(Duration::from_secs(20));
     assert_ne!(moved, before);
 
     // 3. Killed right after the intent was fsynced (the request never left): resume asks the
@@ -141,11 +121,15 @@ fn nats_requests_are_rehearsed_journaled_and_settled_by_their_check() {
         "expected the crash hook to abort\n{}",
         text(&o)
     );
-    let at_crash = records(&dir);
+    let at_crash = records_in(&dir);
     assert_eq!(at_crash.last().unwrap()["event"], "action_intent");
     std::thread::sleep(Duration::from_secs(2));
-    assert_eq!(leader(&lab), moved, "the request left before the crash");
-    let incident = journal(&dir)
+    assert_eq!(
+        lab.wait_leader(Duration::from_secs(20)),
+        moved,
+        "the request left before the crash"
+    );
+    let incident = journal_in(&dir)
         .file_stem()
         .unwrap()
         .to_string_lossy()
@@ -153,32 +137,30 @@ fn nats_requests_are_rehearsed_journaled_and_settled_by_their_check() {
     let o = nr(&dir, &[], &["-i", &inv, "resume", "--yes", &incident]);
     outputs.push_str(&text(&o));
     assert_eq!(o.status.code(), Some(0), "{}", text(&o));
-    let recs = records(&dir);
+    let recs = records_in(&dir);
     assert!(
         recs.iter().any(|r| r["event"] == "decision"
             && r["action"] == "stepdown@cluster"
             && r["decision"] == "check-failed"),
         "the doubt was not settled by the check"
     );
-    assert_ne!(leader(&lab), moved, "resume did not send the request");
+    assert_ne!(
+        lab.wait_leader(Duration::from_secs(20)),
+        moved,
+        "resume did not send the request"
+    );
     let v = nr(&dir, &[], &["journal", "verify", &incident]);
     assert_eq!(v.status.code(), Some(0), "{}", text(&v));
 
     // 4. The system password is in no journal and no output.
-    for d in ["dry", "run", "crash"] {
-        for e in std::fs::read_dir(tmp.path().join(d)).unwrap() {
-            let p = e.unwrap().path();
-            let body = std::fs::read_to_string(&p).unwrap_or_default();
-            assert!(
-                !body.contains(&password),
-                "the password is in {}",
-                p.display()
-            );
-        }
-    }
-    assert!(
-        !outputs.contains(&password),
-        "the password is in the output"
+    assert_secret_absent(
+        &password,
+        &[
+            tmp.path().join("dry"),
+            tmp.path().join("run"),
+            tmp.path().join("crash"),
+        ],
+        &outputs,
     );
     lab.down();
 }

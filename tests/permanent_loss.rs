@@ -5,9 +5,11 @@
 //! new ones; every request and reply is journaled and the system password appears nowhere.
 //! On 2.9.10 the same loss changes nothing and the guidance for that version is printed.
 
+use crate::pty::{Term, KEY_WAIT};
+use crate::support::journal::{assert_secret_absent, journal_in, records_in};
 use crate::support::lab::{legacy_server, modern_server, nats_rescue_command, text, Lab};
 use serde_json::Value;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::Output;
 use std::time::Duration;
 
@@ -25,22 +27,6 @@ fn permanent_loss(journals: &Path, inv: &str, extra: &[&str]) -> Output {
     nr(journals, &args)
 }
 
-fn journal(dir: &Path) -> PathBuf {
-    std::fs::read_dir(dir)
-        .unwrap()
-        .map(|e| e.unwrap().path())
-        .find(|p| p.extension().is_some_and(|x| x == "jsonl"))
-        .expect("a journal")
-}
-
-fn records(dir: &Path) -> Vec<Value> {
-    std::fs::read_to_string(journal(dir))
-        .unwrap()
-        .lines()
-        .map(|l| serde_json::from_str(l).unwrap())
-        .collect()
-}
-
 /// Destroys n2 and n3 and waits until n1 sees no leader.
 fn lose_majority(lab: &Lab) {
     lab.lab_ok("break", &["destroy", "n2", "n3"]);
@@ -50,7 +36,7 @@ fn lose_majority(lab: &Lab) {
 }
 
 fn no_mutation(dir: &Path) {
-    let recs = records(dir);
+    let recs = records_in(dir);
     assert!(
         !recs.iter().any(|r| r["event"] == "action_intent"),
         "something was sent: {recs:?}"
@@ -102,6 +88,49 @@ fn permanent_loss_rescues_the_survivor_on_2_15() {
         "a refused run changed the cluster"
     );
 
+    // 3b. On a terminal, with `lost` unset: the servers that are gone are offered from the
+    //     facts (n2, n3; never the survivor) and chosen with the multi-select; the typed
+    //     confirmation then names them, and an empty answer stops: no rescue sent.
+    let dir = tmp.path().join("asked");
+    std::fs::create_dir_all(&dir).unwrap();
+    let args = ["-i", inv.as_str(), "run", "permanent-loss"];
+    let mut cmd = nats_rescue_command(&[], &args);
+    cmd.env("NATS_RESCUE_JOURNAL_DIR", &dir)
+        .env("NO_COLOR", "1");
+    let os_args: Vec<std::ffi::OsString> = args.iter().map(Into::into).collect();
+    let mut t = Term::spawn(cmd, &os_args);
+    t.expect(KEY_WAIT);
+    t.expect("Choose lost (space selects, enter accepts)");
+    t.expect("[ ] n2");
+    t.expect("[ ] n3");
+    for keys in [" ", "\x1b[B", " ", "\r"] {
+        t.s.send(keys).expect("keys");
+    }
+    t.s.flush().expect("flush");
+    t.expect("Type the cluster name `lab` to proceed (empty to stop)");
+    t.send_line("");
+    let (code, out) = t.finish();
+    outputs.push_str(&out);
+    assert_eq!(code, 3, "{out}");
+    assert!(
+        !out.contains("] n1"),
+        "the survivor was offered as lost:\n{out}"
+    );
+    let recs = records_in(&dir);
+    assert_eq!(recs[0]["vars"]["lost"], "n2,n3", "{:?}", recs[0]);
+    assert!(
+        !recs.iter().any(|r| r["event"] == "action_intent"
+            && r["action"]
+                .as_str()
+                .is_some_and(|a| a.starts_with("rescue"))),
+        "the rescue was sent without the typed name: {recs:?}"
+    );
+    assert_eq!(
+        lab.leader_seen_by("n1"),
+        None,
+        "a stopped run changed the cluster"
+    );
+
     // 4. Named and confirmed, and the process killed right after the rescue's replies were
     //    journaled (a leader is being elected): resume neither refuses ("there is a meta
     //    leader" is the rescue's own result) nor sends the rescue again, and finishes.
@@ -131,8 +160,8 @@ fn permanent_loss_rescues_the_survivor_on_2_15() {
     let o = c.output().expect("run nats-rescue");
     outputs.push_str(&text(&o));
     assert_eq!(o.status.code(), None, "the crash hook aborts\n{}", text(&o));
-    assert_eq!(records(&dir).last().unwrap()["action"], "rescue@cluster");
-    let incident = journal(&dir)
+    assert_eq!(records_in(&dir).last().unwrap()["action"], "rescue@cluster");
+    let incident = journal_in(&dir)
         .file_stem()
         .unwrap()
         .to_string_lossy()
@@ -145,13 +174,13 @@ fn permanent_loss_rescues_the_survivor_on_2_15() {
         started.elapsed(),
         text(&o)
     );
-    let intents = records(&dir)
+    let intents = records_in(&dir)
         .iter()
         .filter(|r| r["event"] == "action_intent" && r["action"] == "rescue@cluster")
         .count();
     assert_eq!(intents, 1, "the rescue was sent once");
     assert!(
-        records(&dir).iter().any(|r| r["event"] == "step_skipped"
+        records_in(&dir).iter().any(|r| r["event"] == "step_skipped"
             && r["step"] == "has-leader"
             && r["reason"]
                 .as_str()
@@ -165,7 +194,7 @@ fn permanent_loss_rescues_the_survivor_on_2_15() {
     assert_eq!(lab.stream_messages(), 60, "the stream accepts new messages");
 
     // Every request and its reply are journaled.
-    let recs = records(&dir);
+    let recs = records_in(&dir);
     for action in [
         "jsz@cluster",
         "rescue@cluster",
@@ -199,20 +228,16 @@ fn permanent_loss_rescues_the_survivor_on_2_15() {
     assert_eq!(jsz["meta_cluster"]["cluster_size"], 1, "{jsz}");
 
     // The password is in no journal and no output.
-    for d in ["unnamed", "alive", "unconfirmed", "run"] {
-        for e in std::fs::read_dir(tmp.path().join(d)).unwrap() {
-            let p = e.unwrap().path();
-            let body = std::fs::read_to_string(&p).unwrap_or_default();
-            assert!(
-                !body.contains(&password),
-                "the password is in {}",
-                p.display()
-            );
-        }
-    }
-    assert!(
-        !outputs.contains(&password),
-        "the password is in the output"
+    assert_secret_absent(
+        &password,
+        &[
+            tmp.path().join("unnamed"),
+            tmp.path().join("alive"),
+            tmp.path().join("unconfirmed"),
+            tmp.path().join("asked"),
+            tmp.path().join("run"),
+        ],
+        &outputs,
     );
     lab.down();
 }
@@ -405,7 +430,7 @@ fn stale_peers_removes_a_renamed_servers_old_name() {
     assert_eq!(d["healthy"], true, "{d}");
     let j = lab.jsz(&leader).expect("jsz");
     assert_eq!(j["meta_cluster"]["cluster_size"], 3, "{j}");
-    let recs = records(&dir);
+    let recs = records_in(&dir);
     assert!(recs.iter().any(|r| r["event"] == "action_result"
         && r["action"] == "remove-1@cluster"
         && r["stdout"]

@@ -24,7 +24,7 @@ const TIMEOUT_MS: u64 = 30_000;
 const CLUSTER: &str = "pty-test";
 /// dialoguer hides the cursor right before it waits for a key: a Ctrl-C sent after this
 /// reaches the prompt, not the moment before it.
-const KEY_WAIT: &str = "\x1b[?25l";
+pub(crate) const KEY_WAIT: &str = "\x1b[?25l";
 
 /// One sshd, an inventory with two nodes (n1, n2) on it, a journal dir and a work dir (the
 /// runbooks' `dir` variable) in one temp dir.
@@ -218,14 +218,14 @@ fn q(p: &Path) -> String {
 /// A pty session plus everything it printed so far (for failure messages and assertions).
 /// rexpect reads the pty byte by byte into `char`s (Latin-1), so needles must be ASCII and
 /// the transcript is decoded as UTF-8 before anyone reads it.
-struct Term {
-    s: PtySession,
+pub(crate) struct Term {
+    pub(crate) s: PtySession,
     seen: String,
     what: String,
 }
 
 impl Term {
-    fn spawn(cmd: Command, args: &[OsString]) -> Term {
+    pub(crate) fn spawn(cmd: Command, args: &[OsString]) -> Term {
         let what = format!(
             "nats-rescue {}",
             args.iter()
@@ -243,7 +243,7 @@ impl Term {
     }
 
     /// Waits for `needle` (bounded by the session timeout).
-    fn expect(&mut self, needle: &str) {
+    pub(crate) fn expect(&mut self, needle: &str) {
         assert!(
             needle.is_ascii(),
             "rexpect matches bytes as Latin-1: use an ASCII needle, not {needle:?}"
@@ -262,17 +262,17 @@ impl Term {
         }
     }
 
-    fn send_line(&mut self, line: &str) {
+    pub(crate) fn send_line(&mut self, line: &str) {
         self.s.send_line(line).expect("write to the pty");
         self.s.flush().expect("flush the pty");
     }
 
-    fn ctrl_c(&mut self) {
+    pub(crate) fn ctrl_c(&mut self) {
         self.s.send_control('c').expect("send Ctrl-C");
     }
 
     /// Reads to the end and reaps the process: (exit code, the whole transcript).
-    fn finish(mut self) -> (i32, String) {
+    pub(crate) fn finish(mut self) -> (i32, String) {
         match self.s.exp_eof() {
             Ok(rest) => self.seen.push_str(&rest),
             Err(e) => panic!(

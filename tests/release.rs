@@ -1,7 +1,7 @@
 //! `scripts/release.sh` end to end (issue #16, packaging): the script runs once (a real
-//! `cargo build --profile dist --features vendored`, what CI builds), then each test checks
-//! what a user of the artefacts would: the binary needs no libssl/libssh2, names its commit,
-//! reads a real lab; the .deb installs and removes with dpkg; the man page renders; the
+//! `cargo build --profile dist --features static` with OpenSSL linked statically, what CI
+//! builds), then each test checks what a user of the artefacts would: the binary needs no
+//! libssl/libssh2, names its commit, reads a real lab; the .deb installs and removes with dpkg; the man page renders; the
 //! completions parse; the checksums match.
 //!
 //! dpkg installs into a throwaway root (`dpkg --root`) whose database is a copy of this

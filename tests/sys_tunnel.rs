@@ -4,6 +4,7 @@
 //! same way. Every node's client port is closed to the outside for the whole test, so
 //! nothing can pass by connecting directly. The system password appears nowhere.
 
+use crate::support::journal::{assert_secret_absent, records_in};
 use crate::support::lab::{modern_server, nats_rescue_command, require_root, text, Lab};
 use serde_json::Value;
 use std::path::{Path, PathBuf};
@@ -36,28 +37,6 @@ fn system_password(lab: &Lab) -> String {
 fn ns_ok(lab: &Lab, node: &str, script: &str) {
     let o = lab.in_ns(node, script);
     assert!(o.status.success(), "{node}: {script}: {}", text(&o));
-}
-
-fn records(dir: &Path) -> Vec<Value> {
-    let j = std::fs::read_dir(dir)
-        .unwrap()
-        .map(|e| e.unwrap().path())
-        .find(|p| p.extension().is_some_and(|x| x == "jsonl"))
-        .expect("a journal");
-    std::fs::read_to_string(j)
-        .unwrap()
-        .lines()
-        .map(|l| serde_json::from_str(l).unwrap())
-        .collect()
-}
-
-fn leader(lab: &Lab) -> String {
-    let names = lab.node_names();
-    let refs: Vec<&str> = names.iter().map(String::as_str).collect();
-    lab.wait_for("an agreed meta leader", Duration::from_secs(30), || {
-        lab.agreed_leader(&refs)
-    })
-    .0
 }
 
 #[test]
@@ -108,7 +87,7 @@ fn system_account_through_ssh_behind_a_bastion() {
 
     // 2. A runbook's system-account requests (a broadcast ping, then a meta leader
     //    stepdown) through SSH as well.
-    let before = leader(&lab);
+    let before = lab.wait_leader(Duration::from_secs(30));
     let rb = PathBuf::from(env!("CARGO_MANIFEST_DIR"))
         .join("tests/fixtures/runbooks/nats-stepdown.yaml");
     let rb = rb.to_string_lossy().into_owned();
@@ -120,7 +99,7 @@ fn system_account_through_ssh_behind_a_bastion() {
         &["-i", &inv_arg, "run", &rb, "--yes", "--var", &var],
     );
     assert_eq!(o.status.code(), Some(0), "{}", text(&o));
-    let recs = records(&rdir);
+    let recs = records_in(&rdir);
     let who = recs
         .iter()
         .find(|r| r["event"] == "action_result" && r["action"] == "who@cluster")
@@ -138,27 +117,17 @@ fn system_account_through_ssh_behind_a_bastion() {
             .contains("\"success\":true"),
         "{stepdown}"
     );
-    assert_ne!(leader(&lab), before, "the stepdown did not move the leader");
+    assert_ne!(
+        lab.wait_leader(Duration::from_secs(30)),
+        before,
+        "the stepdown did not move the leader"
+    );
 
     for n in lab.node_names() {
         ns_ok(&lab, &n, &format!("iptables -D {client_rule}"));
     }
 
     // 3. The system password is in no journal and no output.
-    for d in [&sdir, &rdir] {
-        for e in std::fs::read_dir(d).into_iter().flatten() {
-            let p = e.unwrap().path();
-            let body = std::fs::read_to_string(&p).unwrap_or_default();
-            assert!(
-                !body.contains(&password),
-                "the password is in {}",
-                p.display()
-            );
-        }
-    }
-    assert!(
-        !outputs.contains(&password),
-        "the password is in the output"
-    );
+    assert_secret_absent(&password, &[sdir.clone(), rdir.clone()], &outputs);
     lab.down();
 }

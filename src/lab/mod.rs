@@ -56,8 +56,15 @@ pub fn dispatch(cmd: &LabCommand) -> Result<i32> {
             down(&dir_or_default(dir))?;
             Ok(0)
         }
-        LabCommand::Seed { messages, dir } => {
+        LabCommand::Seed {
+            messages,
+            fresh,
+            dir,
+        } => {
             let st = LabState::load(&dir_or_default(dir))?;
+            if *fresh {
+                seed::delete_stream(&st)?;
+            }
             seed::seed(&st, u64::from(*messages))?;
             Ok(0)
         }

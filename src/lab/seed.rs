@@ -74,6 +74,25 @@ fn messages_of(info: &Value) -> Result<u64> {
         .ok_or_else(|| Error::Other(format!("stream info without state.messages: {info}")))
 }
 
+/// Deletes `ORDERS` with every replica (nothing to do when it does not exist).
+pub fn delete_stream(st: &LabState) -> Result<()> {
+    retry(Duration::from_secs(30), || {
+        let mut c = connect_any(st, false, &[])?;
+        match c.js_request(
+            &format!("$JS.API.STREAM.DELETE.{STREAM}"),
+            &json!({}),
+            API_TIMEOUT,
+        ) {
+            Ok(_) => Ok(()),
+            Err(e) if e.to_string().contains("stream not found") => Ok(()),
+            Err(e) => Err(e),
+        }
+    })
+    .map_err(|e| Error::Other(format!("cannot delete stream {STREAM}: {e}")))?;
+    say(format!("stream {STREAM} deleted"));
+    Ok(())
+}
+
 /// Creates `ORDERS` (R3, or R<nodes> when smaller) and publishes `count` messages, each
 /// confirmed by a JetStream ack; then checks the stream's count.
 pub fn seed(st: &LabState, count: u64) -> Result<()> {

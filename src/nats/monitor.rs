@@ -275,6 +275,8 @@ pub struct StreamState {
     pub first_seq: Option<u64>,
     #[serde(deserialize_with = "lenient_u64")]
     pub last_seq: Option<u64>,
+    /// When the last message was stored (RFC 3339), by this server's clock.
+    pub last_ts: Option<String>,
     #[serde(deserialize_with = "lenient_u64")]
     pub consumer_count: Option<u64>,
 }

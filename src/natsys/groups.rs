@@ -94,6 +94,11 @@ pub struct GroupFacts {
     pub strays: Vec<String>,
     /// Stream messages, by the leader (else the highest count reported). Streams only.
     pub messages: Option<u64>,
+    /// Replicas whose own last sequence is below the confirmed leader's although the leader
+    /// has stored nothing for [`QUIET_S`] seconds, by how many sequences. Streams only.
+    /// (nats-server 2.9.10 can keep such a replica after a partition heals while the leader
+    /// calls it current: only the replica's own count shows it.)
+    pub behind_own: BTreeMap<String, u64>,
     /// A confirmed leader, no rival claim, every replica current in its view, and none
     /// missing. (A leader still calls a dead peer current for seconds after it died,
     /// FACTS §2.1: a replica whose server did not answer is not taken on its word.)
@@ -135,12 +140,27 @@ impl GroupFacts {
     }
 }
 
+/// A follower that still lacks the leader's last message this long after the leader stored
+/// it is not catching up (a healthy follower is milliseconds behind).
+pub const QUIET_S: f64 = 10.0;
+
 /// What one server said about one group.
 struct Obs<'a> {
     server: &'a str,
     cluster: Option<&'a GroupCluster>,
     messages: Option<u64>,
     raft_group: Option<&'a str>,
+    /// Streams: this server's last sequence.
+    last_seq: Option<u64>,
+    /// Streams: seconds since this server stored its last message, by its own clock.
+    idle_s: Option<f64>,
+}
+
+/// Seconds from `from` to `to` (RFC 3339 times); `None` when either does not parse.
+fn seconds_between(from: Option<&str>, to: Option<&str>) -> Option<f64> {
+    let p = |t: &str| chrono::DateTime::parse_from_rfc3339(t).ok();
+    let (a, b) = (p(from?)?, p(to?)?);
+    Some((b - a).num_milliseconds() as f64 / 1000.0)
 }
 
 type Key = (String, String, Option<String>);
@@ -159,11 +179,17 @@ pub fn combine(views: &[ServerJsz]) -> Vec<GroupFacts> {
         for acc in &jsz.account_details {
             for s in &acc.stream_detail {
                 let key = (acc.label().to_string(), s.name.clone(), None);
+                let state = s.state.as_ref();
                 groups.entry(key).or_default().push(Obs {
                     server: &v.server,
                     cluster: s.cluster.as_ref(),
-                    messages: s.state.as_ref().and_then(|st| st.messages),
+                    messages: state.and_then(|st| st.messages),
                     raft_group: s.raft_group(),
+                    last_seq: state.and_then(|st| st.last_seq),
+                    idle_s: seconds_between(
+                        state.and_then(|st| st.last_ts.as_deref()),
+                        jsz.now.as_deref(),
+                    ),
                 });
                 for c in &s.consumer_detail {
                     let group = c
@@ -186,6 +212,8 @@ pub fn combine(views: &[ServerJsz]) -> Vec<GroupFacts> {
                         cluster: c.cluster.as_ref(),
                         messages: None,
                         raft_group: group.filter(|g| !g.is_empty()),
+                        last_seq: None,
+                        idle_s: None,
                     });
                 }
             }
@@ -289,9 +317,14 @@ fn judge(
         }
         many => {
             let who: Vec<&str> = many.iter().map(|o| o.server).collect();
+            let step_down = match &g.consumer {
+                Some(c) => format!("nats consumer cluster step-down {} {c}", g.stream),
+                None => format!("nats stream cluster step-down {}", g.stream),
+            };
             g.problems.push(format!(
                 "{} servers each say they lead it ({}): a split, or replicas that never \
-                 formed a group",
+                 formed a group (with the account's credentials, `{step_down}` makes the \
+                 group elect one leader)",
                 who.len(),
                 who.join(", ")
             ));
@@ -395,8 +428,19 @@ fn judge(
         Some(l) => l.messages,
         None => obs.iter().filter_map(|o| o.messages).max(),
     };
+    if let Some(l) = leader_view.filter(|l| l.idle_s.is_some_and(|i| i >= QUIET_S)) {
+        if let Some(top) = l.last_seq {
+            g.behind_own = obs
+                .iter()
+                .filter(|o| o.server != l.server && g.replicas.iter().any(|r| r == o.server))
+                .filter_map(|o| Some((o.server.to_string(), top.checked_sub(o.last_seq?)?)))
+                .filter(|(_, d)| *d > 0)
+                .collect();
+        }
+    }
     g.healthy = g.leader_confirmed
         && g.missing.is_empty()
+        && g.behind_own.is_empty()
         && g.peers.iter().all(|r| r.current == Some(true));
     let quorum = g.replicas.len() / 2 + 1;
     let able = if g.leader_confirmed {
@@ -446,6 +490,43 @@ fn judge(
             g.problems
                 .push(format!("behind the leader: {}", lag.join(", ")));
         }
+    }
+    if let (false, Some(l), Some(top)) = (
+        g.behind_own.is_empty(),
+        leader_view,
+        leader_view.and_then(|l| l.last_seq),
+    ) {
+        let who: Vec<String> = g
+            .behind_own
+            .iter()
+            .map(|(n, d)| format!("{n} at {} ({d} behind)", top - d))
+            .collect();
+        let called_current: Vec<&str> = g
+            .behind_own
+            .keys()
+            .filter(|n| !g.not_current.contains(n))
+            .map(String::as_str)
+            .collect();
+        g.problems.push(format!(
+            "by their own count, replicas lack messages the leader {} stored {:.0}s ago: {} \
+             (leader at {top}){}",
+            l.server,
+            l.idle_s.unwrap_or_default(),
+            who.join(", "),
+            if called_current.is_empty() {
+                String::new()
+            } else {
+                format!(
+                    "; the leader calls {} current: a log that diverged from the leader's \
+                     (nats-server 2.9 can keep one after a partition heals; with the \
+                     account's credentials, `nats stream cluster peer-remove {} {}` makes \
+                     the stream replace it with a fresh copy from the leader)",
+                    called_current.join(", "),
+                    g.stream,
+                    called_current[0]
+                )
+            }
+        ));
     }
     if !g.offline.is_empty() {
         g.problems

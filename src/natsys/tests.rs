@@ -475,3 +475,80 @@ fn a_leader_calling_dead_peers_current_is_not_believed() {
         ["replicas missing: n2 (did not answer), n3 (did not answer)"]
     );
 }
+
+/// One server's `/jsz` with stream `APP > ORDERS` at `last_seq`, stored `idle_s` before `now`,
+/// with `leader` and the leader's replica view (`(name, current)`).
+fn orders_view(
+    server: &str,
+    leader: &str,
+    last_seq: u64,
+    idle_s: i64,
+    peers: &[(&str, bool)],
+) -> ServerJsz {
+    let now = chrono::DateTime::parse_from_rfc3339("2026-12-02T05:00:00Z").unwrap();
+    let last = now - chrono::Duration::seconds(idle_s);
+    let replicas: Vec<serde_json::Value> = peers
+        .iter()
+        .map(|(n, c)| serde_json::json!({"name": n, "current": c, "active": 1_000_000}))
+        .collect();
+    let body = serde_json::json!({
+        "now": now.to_rfc3339(),
+        "account_details": [{"name": "APP", "stream_detail": [{"name": "ORDERS",
+            "state": {"messages": last_seq, "first_seq": 1, "last_seq": last_seq, "last_ts": last.to_rfc3339()},
+            "cluster": {"name": "lab", "leader": leader, "replicas": replicas}}]}]
+    });
+    ServerJsz {
+        server: server.into(),
+        jsz: Some(JszView::from_http(&body.to_string()).unwrap()),
+    }
+}
+
+#[test]
+fn a_replica_short_of_an_idle_leaders_last_message_is_not_healthy_even_when_called_current() {
+    // Seen on nats-server 2.9.10 after a partition healed (lab, 2026-12-02): the leader n1
+    // calls n2 current, but n2 stays at 100 while n1 and n3 hold 101.
+    let views = vec![
+        orders_view("n1", "n1", 101, 45, &[("n2", true), ("n3", true)]),
+        orders_view("n2", "n1", 100, 60, &[("n1", true), ("n3", false)]),
+        orders_view("n3", "n1", 101, 45, &[("n1", true), ("n2", false)]),
+    ];
+    let g = combine(&views);
+    let s = by_label(&g, "APP > ORDERS");
+    assert_eq!(s.leader.as_deref(), Some("n1"));
+    assert!(s.not_current.is_empty(), "the leader's view: all current");
+    assert_eq!(s.behind_own.get("n2"), Some(&1));
+    assert_eq!(s.behind_own.len(), 1);
+    assert!(!s.healthy);
+    assert_eq!(
+        s.problems,
+        [
+            "by their own count, replicas lack messages the leader n1 stored 45s ago: n2 at 100 \
+          (1 behind) (leader at 101); the leader calls n2 current: a log that diverged from the \
+          leader's (nats-server 2.9 can keep one after a partition heals; with the account's \
+          credentials, `nats stream cluster peer-remove ORDERS n2` makes the stream replace \
+          it with a fresh copy from the leader)"
+        ]
+    );
+}
+
+#[test]
+fn followers_a_moment_behind_a_busy_leader_are_healthy() {
+    // Under traffic a follower's own count trails the leader's by what arrived between the
+    // two answers: the leader stored its last message 0.2 s ago, so that is not a problem.
+    let views = vec![
+        orders_view("n1", "n1", 5000, 0, &[("n2", true), ("n3", true)]),
+        orders_view("n2", "n1", 4990, 0, &[]),
+        orders_view("n3", "n1", 4996, 0, &[]),
+    ];
+    let g = combine(&views);
+    let s = by_label(&g, "APP > ORDERS");
+    assert!(s.behind_own.is_empty());
+    assert!(s.healthy, "{:?}", s.problems);
+    // A stream idle long enough, every replica at the leader's sequence: healthy too.
+    let views = vec![
+        orders_view("n1", "n1", 100, 600, &[("n2", true), ("n3", true)]),
+        orders_view("n2", "n1", 100, 600, &[]),
+        orders_view("n3", "n1", 100, 600, &[]),
+    ];
+    assert!(combine(&views)[0].healthy);
+}

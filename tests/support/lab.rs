@@ -229,6 +229,16 @@ impl Lab {
             .then_some(first)
     }
 
+    /// The meta leader every node agrees on, waiting up to `timeout` (panics after).
+    pub fn wait_leader(&self, timeout: Duration) -> String {
+        let names = self.node_names();
+        let refs: Vec<&str> = names.iter().map(String::as_str).collect();
+        self.wait_for("an agreed meta leader", timeout, || {
+            self.agreed_leader(&refs)
+        })
+        .0
+    }
+
     /// Polls `f` every 200 ms until it returns Some; panics with `what` after `timeout`.
     pub fn wait_for<T>(
         &self,

@@ -1,3 +1,4 @@
 pub mod cli;
+pub mod journal;
 pub mod lab;
 pub mod sshd;
